@@ -1,0 +1,235 @@
+// Package app wires the calculator together: it opens the log, builds the
+// commander, processor, view and subscriptions, serves the HTTP API and shuts
+// everything down in order. main only parses flags and calls it; tests run the
+// whole program in-process through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"calculator/commander"
+	"calculator/eventlog"
+	"calculator/eventlog/filelog"
+	"calculator/httpapi"
+	"calculator/processor"
+	"calculator/view"
+)
+
+// Config is the program's configuration (SPEC §2).
+type Config struct {
+	Addr          string
+	DataDir       string
+	Brokers       string
+	CommandsTopic string
+	EventsTopic   string
+	Partitions    int
+	AuthToken     string
+	// AppendTimeout bounds how long a POST or PUT waits for the commands
+	// log before it answers 503.
+	AppendTimeout time.Duration
+	// ShutdownTimeout bounds the graceful shutdown of the HTTP server.
+	ShutdownTimeout time.Duration
+	// StatsInterval is the period of the info-level throughput line.
+	StatsInterval time.Duration
+	Logger        zerolog.Logger
+}
+
+// Defaults fills the zero fields of cfg with the defaults of SPEC §2.
+func (cfg Config) withDefaults() Config {
+	if cfg.Addr == "" {
+		cfg.Addr = "localhost:3030"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./data"
+	}
+	if cfg.CommandsTopic == "" {
+		cfg.CommandsTopic = "commands"
+	}
+	if cfg.EventsTopic == "" {
+		cfg.EventsTopic = "events"
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
+	}
+	if cfg.AppendTimeout == 0 {
+		cfg.AppendTimeout = 5 * time.Second
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 5 * time.Second
+	}
+	if cfg.StatsInterval == 0 {
+		cfg.StatsInterval = 10 * time.Second
+	}
+	return cfg
+}
+
+// App is one running calculator. Create it with New, then call Run once.
+type App struct {
+	cfg       Config
+	logger    zerolog.Logger
+	log       eventlog.Log
+	listener  net.Listener
+	processor *processor.Processor
+	view      *view.View
+	server    *http.Server
+}
+
+// New opens the log and binds the HTTP listener, so that a caller learns the
+// address (Addr) before Run and a second instance on the same data
+// directory fails here, before it serves anything.
+func New(cfg Config) (*App, error) {
+	cfg = cfg.withDefaults()
+	a := &App{cfg: cfg, logger: cfg.Logger}
+	if cfg.Brokers != "" {
+		return nil, errors.New("the Kafka backend (-brokers) is not available yet")
+	}
+	log, err := filelog.Open(cfg.DataDir, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("open the embedded log: %w", err)
+	}
+	a.log = log
+	a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
+
+	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger)
+	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, nil)
+	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(httpapi.NotFound)
+	r.MethodNotAllowed(httpapi.MethodNotAllowed)
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	cmd.Routes(r)
+	a.view.Routes(r)
+	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		a.log.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	a.listener = ln
+	return a, nil
+}
+
+// Addr is the address the HTTP API listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx is done, then shuts down in order: stop accepting
+// requests and finish those in flight, stop the processor and the view, close
+// the log. It returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	a.logger.Info().Str("addr", a.Addr()).Msg("listening")
+	workers, stopWorkers := context.WithCancel(context.Background())
+	defer stopWorkers()
+	g, gctx := errgroup.WithContext(workers)
+	g.Go(func() error { return a.view.Run(gctx) })
+	g.Go(func() error { return a.runProcessor(gctx) })
+	g.Go(func() error { a.logStats(gctx); return nil })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.server.Serve(a.listener) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+		a.logger.Info().Msg("shutting down")
+	case err = <-serveErr:
+		err = fmt.Errorf("serve http: %w", err)
+	case <-gctx.Done():
+		err = errors.New("a worker stopped")
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
+		a.logger.Warn().Err(serr).Msg("http shutdown did not finish in time; closing connections")
+		a.server.Close()
+	}
+	stopWorkers()
+	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+		err = errors.Join(err, werr)
+	}
+	if cerr := a.log.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close log: %w", cerr))
+	}
+	if err == nil {
+		a.logger.Info().Msg("stopped")
+	}
+	return err
+}
+
+// runProcessor runs the processor and, when the log fails under it, starts
+// it again (with backoff): each Run rebuilds its state from the log, so a
+// restart neither loses nor repeats an outcome.
+func (a *App) runProcessor(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := a.processor.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.logger.Error().Err(err).Dur("retry_in", backoff).Msg("processor stopped; restarting it from the log")
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// logStats writes the info-level throughput line, when there was any work.
+func (a *App) logStats(ctx context.Context) {
+	tick := time.NewTicker(a.cfg.StatsInterval)
+	defer tick.Stop()
+	last := a.processor.Stats()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := a.processor.Stats()
+		succeeded, rejected := now.Succeeded-last.Succeeded, now.Rejected-last.Rejected
+		if succeeded+rejected+now.Malformed-last.Malformed > 0 {
+			secs := a.cfg.StatsInterval.Seconds()
+			a.logger.Info().Int64("succeeded", succeeded).Int64("rejected", rejected).
+				Int64("malformed", now.Malformed-last.Malformed).Int64("duplicates", now.Duplicates-last.Duplicates).
+				Float64("commands_per_sec", float64(succeeded+rejected)/secs).Msg("throughput")
+		}
+		last = now
+	}
+}
+
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	read, target := a.view.Progress()
+	progress := map[string]any{
+		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"processor": map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay},
+	}
+	if a.view.Ready() && a.processor.Ready() {
+		progress["status"] = "ready"
+		httpapi.WriteJSON(w, http.StatusOK, progress)
+		return
+	}
+	p := httpapi.NewProblem(http.StatusServiceUnavailable, "not-ready", "replaying the log")
+	p.Extra = progress
+	w.Header().Set("Retry-After", "1")
+	httpapi.WriteProblem(w, p)
+}

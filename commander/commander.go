@@ -1,0 +1,192 @@
+// Package commander is the write side of the HTTP API: it turns POST /values
+// and PUT /values/{id} into CreateValue and UpdateValue commands and appends
+// them to the commands topic.
+//
+// It validates the request, not the command: whether the value exists, or a
+// division is by zero, is for the processor to decide. A 202 is sent only
+// after the command is durable in the log; if the log cannot take it within
+// the append timeout, the answer is 503 with Retry-After.
+package commander
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"calculator/domain"
+	"calculator/eventlog"
+	"calculator/httpapi"
+)
+
+// MaxBodyBytes bounds a request body; larger ones get 413.
+const MaxBodyBytes = 64 << 10
+
+// Log is what the commander needs of the log.
+type Log interface {
+	Append(ctx context.Context, topic string, msgs ...eventlog.Message) error
+}
+
+// Commander serves the command endpoints. Create it with New.
+type Commander struct {
+	log           Log
+	topic         string
+	appendTimeout time.Duration
+	logger        zerolog.Logger
+	now           func() time.Time
+}
+
+// New returns a commander that appends to topic and waits at most
+// appendTimeout for the log to make a command durable.
+func New(log Log, topic string, appendTimeout time.Duration, logger zerolog.Logger) *Commander {
+	return &Commander{
+		log:           log,
+		topic:         topic,
+		appendTimeout: appendTimeout,
+		logger:        logger.With().Str("component", "commander").Logger(),
+		now:           time.Now,
+	}
+}
+
+// Routes registers the command endpoints on r.
+func (c *Commander) Routes(r chi.Router) {
+	r.Post("/values", c.createValue)
+	r.Put("/values/{id}", c.updateValue)
+}
+
+// Accepted is the body of a 202.
+type Accepted struct {
+	CommandID uuid.UUID `json:"command_id"`
+	ValueID   uuid.UUID `json:"value_id"`
+	Status    string    `json:"status"`
+}
+
+type createRequest struct {
+	Value *float64 `json:"value"`
+}
+
+type updateRequest struct {
+	Operation *string  `json:"operation"`
+	Value     *float64 `json:"value"`
+}
+
+func (c *Commander) createValue(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Value == nil {
+		httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"value" is required and must be a number`)
+		return
+	}
+	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: *req.Value})
+}
+
+func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
+	valueID, ok := httpapi.ParseID(w, chi.URLParam(r, "id"), "value id")
+	if !ok {
+		return
+	}
+	var req updateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Operation == nil || req.Value == nil {
+		httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"operation" and "value" are required`)
+		return
+	}
+	op, err := domain.ParseOperation(*req.Operation)
+	if err != nil {
+		httpapi.Error(w, http.StatusBadRequest, "invalid-operation", err.Error())
+		return
+	}
+	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value})
+}
+
+// submit appends the command and answers 202 once it is durable.
+func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Command) {
+	cmd.Timestamp = c.now().UTC()
+	c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
+		Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+	ctx, cancel := context.WithTimeout(r.Context(), c.appendTimeout)
+	defer cancel()
+	msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
+	if err := c.log.Append(ctx, c.topic, msg); err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away; nobody to answer
+		}
+		c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
+		httpapi.Unavailable(w, time.Second, "log-unavailable", fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
+		return
+	}
+	c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	w.Header().Set("Location", "/commands/"+cmd.ID.String())
+	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})
+}
+
+// decodeBody decodes a JSON object strictly into v: no unknown fields, no
+// trailing data, at most MaxBodyBytes. It writes the problem response and
+// returns false when the body is not acceptable.
+//
+// Content-Type: application/json (or any +json type) is expected. A request
+// without one, or with application/x-www-form-urlencoded (what curl -d sends
+// when no type is given), is read as JSON too, because its body is all that
+// matters and rejecting curl's default would only get in a user's way. Any
+// other type gets 415.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mediaType, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") ||
+			mediaType == "application/x-www-form-urlencoded") {
+			httpapi.Error(w, http.StatusUnsupportedMediaType, "unsupported-media-type",
+				fmt.Sprintf("Content-Type %q is not supported; send application/json", ct))
+			return false
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooLarge):
+		httpapi.Error(w, http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
+	case errors.As(err, &typeErr):
+		httpapi.Error(w, http.StatusBadRequest, "invalid-body", fmt.Sprintf("%q must be a %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value))
+	case errors.Is(err, io.EOF):
+		httpapi.Error(w, http.StatusBadRequest, "invalid-body", "the body is empty; send a JSON object")
+	default:
+		httpapi.Error(w, http.StatusBadRequest, "invalid-body", "malformed JSON: "+err.Error())
+	}
+	return false
+}
+
+func typeName(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "float64":
+		return "finite number"
+	case "string":
+		return "string"
+	}
+	return "JSON object"
+}

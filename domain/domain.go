@@ -1,0 +1,218 @@
+// Package domain is the calculator's model: the commands a client asks for, the
+// events that record what happened, Decide (which turns a command into exactly
+// one event) and State.Apply (which folds an event into the values).
+//
+// It is plain Go without I/O. The processor uses Decide and Apply to validate
+// commands; the view uses Apply to answer queries. Both fold the same events
+// with the same code, so they cannot disagree about what an event means.
+package domain
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Action names a command or an event on the wire (the "action" field).
+type Action string
+
+// The commands (imperative) and events (past tense) of the calculator.
+const (
+	CreateValue     Action = "CreateValue"
+	UpdateValue     Action = "UpdateValue"
+	ValueCreated    Action = "ValueCreated"
+	ValueUpdated    Action = "ValueUpdated"
+	CommandRejected Action = "CommandRejected"
+)
+
+// Operation is what an UpdateValue does to a value with its operand.
+type Operation string
+
+// The operations, upper case as on the wire.
+const (
+	Add      Operation = "ADD"
+	Subtract Operation = "SUBTRACT"
+	Multiply Operation = "MULTIPLY"
+	Divide   Operation = "DIVIDE"
+)
+
+// ParseOperation accepts an operation name in any case.
+func ParseOperation(s string) (Operation, error) {
+	switch op := Operation(strings.ToUpper(s)); op {
+	case Add, Subtract, Multiply, Divide:
+		return op, nil
+	}
+	return "", fmt.Errorf("unknown operation %q (want ADD, SUBTRACT, MULTIPLY or DIVIDE)", s)
+}
+
+// Apply computes x <op> operand. The result may be infinite or NaN; Decide
+// rejects such results as overflow.
+func (op Operation) Apply(x, operand float64) float64 {
+	switch op {
+	case Add:
+		return x + operand
+	case Subtract:
+		return x - operand
+	case Multiply:
+		return x * operand
+	case Divide:
+		return x / operand
+	}
+	return math.NaN()
+}
+
+// Reason says why a command was rejected.
+type Reason string
+
+// The rejection reasons of the contract.
+const (
+	ValueExists    Reason = "value_exists"
+	ValueNotFound  Reason = "value_not_found"
+	DivisionByZero Reason = "division_by_zero"
+	Overflow       Reason = "overflow"
+)
+
+// Command asks the calculator to create a value (CreateValue) or to change one
+// (UpdateValue). Operation is empty for CreateValue.
+type Command struct {
+	ID        uuid.UUID
+	Action    Action
+	ValueID   uuid.UUID
+	Operation Operation
+	Value     float64
+	Timestamp time.Time
+}
+
+// Event is the outcome of one command; ParentID is that command's ID.
+//
+//   - ValueCreated: Value is the initial value.
+//   - ValueUpdated: Operation and Value (the operand) repeat the command, Result is the new value.
+//   - CommandRejected: Reason and Message say why; nothing changed.
+type Event struct {
+	ID        uuid.UUID
+	ParentID  uuid.UUID
+	Action    Action
+	ValueID   uuid.UUID
+	Operation Operation
+	Value     float64
+	Result    float64
+	Reason    Reason
+	Message   string
+	Timestamp time.Time
+}
+
+// eventNamespace makes event ids a function of their command's id, so that
+// deciding the same command twice yields the same event id.
+var eventNamespace = uuid.MustParse("6f1c1c52-6d0c-4c5e-9a43-4a1e8f0b6a57")
+
+// EventID is the id of the event that answers the command with the given id.
+func EventID(commandID uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(eventNamespace, commandID[:])
+}
+
+// Value is the current state of one value: its number and how many events
+// (ValueCreated, then ValueUpdated) made it.
+type Value struct {
+	Value   float64
+	Version int64
+}
+
+// State holds every value, keyed by value id. The zero State is not usable;
+// call NewState. It is not safe for concurrent use.
+type State struct {
+	values map[uuid.UUID]Value
+}
+
+// NewState returns an empty State.
+func NewState() *State {
+	return &State{values: make(map[uuid.UUID]Value)}
+}
+
+// Get returns the value with the given id.
+func (s *State) Get(id uuid.UUID) (Value, bool) {
+	v, ok := s.values[id]
+	return v, ok
+}
+
+// Len is the number of values.
+func (s *State) Len() int { return len(s.values) }
+
+// Range calls fn for every value, in no particular order, until fn returns false.
+func (s *State) Range(fn func(id uuid.UUID, v Value) bool) {
+	for id, v := range s.values {
+		if !fn(id, v) {
+			return
+		}
+	}
+}
+
+// Decide answers a command with exactly one event, given the state before it.
+// It does not change the state: apply the event for that. now becomes the
+// event's timestamp.
+func Decide(s *State, c Command, now time.Time) Event {
+	e := Event{
+		ID:        EventID(c.ID),
+		ParentID:  c.ID,
+		ValueID:   c.ValueID,
+		Timestamp: now.UTC(),
+	}
+	current, exists := s.values[c.ValueID]
+	switch {
+	case c.Action == CreateValue && exists:
+		return reject(e, ValueExists, fmt.Sprintf("value %s already exists", c.ValueID))
+	case c.Action == CreateValue && !finite(c.Value):
+		return reject(e, Overflow, fmt.Sprintf("%v is not a finite number", c.Value))
+	case c.Action == CreateValue:
+		e.Action, e.Value = ValueCreated, c.Value
+		return e
+	case c.Action != UpdateValue:
+		return reject(e, ValueNotFound, fmt.Sprintf("unknown action %q", c.Action))
+	case !exists:
+		return reject(e, ValueNotFound, fmt.Sprintf("value %s does not exist", c.ValueID))
+	case c.Operation == Divide && c.Value == 0:
+		return reject(e, DivisionByZero, fmt.Sprintf("cannot divide %v by zero", current.Value))
+	}
+	result := c.Operation.Apply(current.Value, c.Value)
+	if !finite(result) {
+		return reject(e, Overflow, fmt.Sprintf("%v %s %v is not a finite number", current.Value, c.Operation, c.Value))
+	}
+	e.Action, e.Operation, e.Value, e.Result = ValueUpdated, c.Operation, c.Value, result
+	return e
+}
+
+func reject(e Event, reason Reason, message string) Event {
+	e.Action, e.Reason, e.Message = CommandRejected, reason, message
+	return e
+}
+
+func finite(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
+
+// Apply folds an event into the state and returns the value it leaves behind.
+// changed is false for a CommandRejected, which changes nothing. An event that
+// does not fit the state (a ValueCreated for an existing value, a
+// ValueUpdated for a missing one) is an error and leaves the state as it was:
+// Decide never produces one, so it can only come from a foreign writer.
+func (s *State) Apply(e Event) (v Value, changed bool, err error) {
+	current, exists := s.values[e.ValueID]
+	switch e.Action {
+	case ValueCreated:
+		if exists {
+			return current, false, fmt.Errorf("event %s: ValueCreated for existing value %s", e.ID, e.ValueID)
+		}
+		v = Value{Value: e.Value, Version: 1}
+	case ValueUpdated:
+		if !exists {
+			return v, false, fmt.Errorf("event %s: ValueUpdated for unknown value %s", e.ID, e.ValueID)
+		}
+		v = Value{Value: e.Result, Version: current.Version + 1}
+	case CommandRejected:
+		return current, false, nil
+	default:
+		return current, false, fmt.Errorf("event %s: unknown action %q", e.ID, e.Action)
+	}
+	s.values[e.ValueID] = v
+	return v, true, nil
+}

@@ -1,0 +1,222 @@
+package domain
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+var (
+	now     = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	valueID = uuid.MustParse("11111111-1111-1111-1111-111111111111")
+	cmdID   = uuid.MustParse("22222222-2222-2222-2222-222222222222")
+)
+
+func stateWith(v float64) *State {
+	s := NewState()
+	if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: valueID, Value: v}); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func create(v float64) Command {
+	return Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: v}
+}
+
+func update(op Operation, v float64) Command {
+	return Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: op, Value: v}
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name       string
+		state      *State
+		cmd        Command
+		wantAction Action
+		wantResult float64
+		wantReason Reason
+	}{
+		{"create new value", NewState(), create(3), ValueCreated, 3, ""},
+		{"create existing value", stateWith(1), create(3), CommandRejected, 0, ValueExists},
+		{"add", stateWith(2), update(Add, 2), ValueUpdated, 4, ""},
+		{"subtract", stateWith(2), update(Subtract, 5), ValueUpdated, -3, ""},
+		{"multiply", stateWith(4), update(Multiply, 3), ValueUpdated, 12, ""},
+		{"divide", stateWith(9), update(Divide, 2), ValueUpdated, 4.5, ""},
+		{"update missing value", NewState(), update(Add, 1), CommandRejected, 0, ValueNotFound},
+		{"divide by zero", stateWith(9), update(Divide, 0), CommandRejected, 0, DivisionByZero},
+		{"zero divided by zero", stateWith(0), update(Divide, 0), CommandRejected, 0, DivisionByZero},
+		{"multiply overflows", stateWith(math.MaxFloat64), update(Multiply, 10), CommandRejected, 0, Overflow},
+		{"add overflows", stateWith(math.MaxFloat64), update(Add, math.MaxFloat64), CommandRejected, 0, Overflow},
+		{"subtract overflows", stateWith(-math.MaxFloat64), update(Subtract, math.MaxFloat64), CommandRejected, 0, Overflow},
+		{"divide overflows", stateWith(math.MaxFloat64), update(Divide, 0.5), CommandRejected, 0, Overflow},
+		{"create non-finite", NewState(), create(math.Inf(1)), CommandRejected, 0, Overflow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := tt.state.Get(valueID)
+			e := Decide(tt.state, tt.cmd, now)
+			if e.Action != tt.wantAction || e.Reason != tt.wantReason {
+				t.Fatalf("Decide = %s (reason %q), want %s (reason %q)", e.Action, e.Reason, tt.wantAction, tt.wantReason)
+			}
+			if e.ParentID != tt.cmd.ID || e.ValueID != valueID || e.ID != EventID(tt.cmd.ID) || !e.Timestamp.Equal(now) {
+				t.Fatalf("Decide = %+v: wrong ids or timestamp", e)
+			}
+			if after, _ := tt.state.Get(valueID); after != before {
+				t.Fatalf("Decide changed the state from %+v to %+v", before, after)
+			}
+			if e.Action == CommandRejected && e.Message == "" {
+				t.Fatal("rejection without a message")
+			}
+			v, changed, err := tt.state.Apply(e)
+			if err != nil {
+				t.Fatalf("Apply(Decide(...)) = %v", err)
+			}
+			if changed != (e.Action != CommandRejected) {
+				t.Fatalf("Apply changed = %v for %s", changed, e.Action)
+			}
+			if changed && v.Value != tt.wantResult {
+				t.Fatalf("value after = %v, want %v", v.Value, tt.wantResult)
+			}
+		})
+	}
+}
+
+func TestApplyCountsVersions(t *testing.T) {
+	s := NewState()
+	events := []Event{
+		{Action: ValueCreated, ValueID: valueID, Value: 2},
+		{Action: ValueUpdated, ValueID: valueID, Operation: Add, Value: 2, Result: 4},
+		{Action: CommandRejected, ValueID: valueID, Reason: DivisionByZero},
+		{Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 3, Result: 12},
+	}
+	for _, e := range events {
+		if _, _, err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := must(s.Get(valueID)), (Value{Value: 12, Version: 3}); got != want {
+		t.Fatalf("after the walk-through: %+v, want %+v", got, want)
+	}
+}
+
+func must(v Value, ok bool) Value {
+	if !ok {
+		panic("missing")
+	}
+	return v
+}
+
+func TestApplyRefusesEventsThatDoNotFit(t *testing.T) {
+	tests := map[string]struct {
+		state *State
+		event Event
+	}{
+		"created twice":     {stateWith(1), Event{Action: ValueCreated, ValueID: valueID, Value: 5}},
+		"update of nothing": {NewState(), Event{Action: ValueUpdated, ValueID: valueID, Operation: Add, Result: 5}},
+		"unknown action":    {stateWith(1), Event{Action: "ValueDeleted", ValueID: valueID}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			before, existed := tt.state.Get(valueID)
+			if _, _, err := tt.state.Apply(tt.event); err == nil {
+				t.Fatal("Apply accepted it")
+			}
+			if after, exists := tt.state.Get(valueID); after != before || exists != existed {
+				t.Fatalf("state changed to %+v", after)
+			}
+		})
+	}
+}
+
+func TestParseOperation(t *testing.T) {
+	for in, want := range map[string]Operation{"add": Add, "Multiply": Multiply, "SUBTRACT": Subtract, "divide": Divide} {
+		if got, err := ParseOperation(in); err != nil || got != want {
+			t.Errorf("ParseOperation(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "POW", "add "} {
+		if _, err := ParseOperation(in); err == nil {
+			t.Errorf("ParseOperation(%q) succeeded", in)
+		}
+	}
+}
+
+func TestWireFormat(t *testing.T) {
+	ts := time.Date(2026, 11, 23, 12, 0, 0, 500, time.FixedZone("CET", 3600))
+	tests := []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"CreateValue", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 3, Timestamp: ts}.AppendJSON(nil),
+			`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T11:00:00.0000005Z"}`},
+		{"UpdateValue", Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: 3, Timestamp: now}.AppendJSON(nil),
+			`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"MULTIPLY","value":3},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"ValueCreated", Event{ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 0.5, Timestamp: now}.AppendJSON(nil),
+			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"ValueCreated","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":0.5},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"ValueUpdated", Event{ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 3, Result: 9, Timestamp: now}.AppendJSON(nil),
+			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"ValueUpdated","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"MULTIPLY","value":3,"result":9},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"CommandRejected", Event{ID: valueID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: ValueNotFound, Message: `no "x"`, Timestamp: now}.AppendJSON(nil),
+			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"CommandRejected","data":{"value-id":"11111111-1111-1111-1111-111111111111","reason":"value_not_found","message":"no \"x\""},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"large and small numbers", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 1e300, Timestamp: now}.AppendJSON(nil),
+			`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e+300},"timestamp":"2026-11-23T12:00:00Z"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if string(tt.got) != tt.want {
+				t.Fatalf("got  %s\nwant %s", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	commands := []Command{
+		{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: -2.25, Timestamp: now},
+		{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Divide, Value: 1e-9, Timestamp: now},
+	}
+	for _, c := range commands {
+		got, err := DecodeCommand(c.AppendJSON(nil))
+		if err != nil || got != c {
+			t.Errorf("DecodeCommand(AppendJSON(%+v)) = %+v, %v", c, got, err)
+		}
+	}
+	events := []Event{
+		{ID: uuid.New(), ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 7, Timestamp: now},
+		{ID: uuid.New(), ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Subtract, Value: 1, Result: 6, Timestamp: now},
+		{ID: uuid.New(), ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: Overflow, Message: "too big", Timestamp: now},
+	}
+	for _, e := range events {
+		got, err := DecodeEvent(e.AppendJSON(nil))
+		if err != nil || got != e {
+			t.Errorf("DecodeEvent(AppendJSON(%+v)) = %+v, %v", e, got, err)
+		}
+	}
+}
+
+func TestDecodeRejectsMalformedRecords(t *testing.T) {
+	for _, in := range []string{
+		``, `not json`, `{}`, `[]`,
+		`{"id":"x","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value":1}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111"}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":"1"}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"POW","value":1}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"DeleteValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e999}}`,
+	} {
+		if c, err := DecodeCommand([]byte(in)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeCommand(%s) = %+v, %v; want ErrMalformed", in, c, err)
+		}
+	}
+	if _, err := DecodeEvent([]byte(`{"id":"22222222-2222-2222-2222-222222222222","action":"ValueCreated"}`)); !errors.Is(err, ErrMalformed) ||
+		!strings.Contains(err.Error(), "required") {
+		t.Errorf("DecodeEvent without parent-id = %v", err)
+	}
+}

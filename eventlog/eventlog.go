@@ -1,0 +1,116 @@
+// Package eventlog defines the log that the calculator is built on: named
+// topics of keyed records, appended durably and read in order from any offset.
+// The commands and the events each live in one topic.
+//
+// Two backends implement Log: filelog (append-only files in a data directory,
+// the default) and kafkalog (Apache Kafka). Package logtest holds the
+// conformance suite that both pass.
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"strconv"
+)
+
+// Header is a key/value pair carried beside a record's value (a Kafka header).
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Message is a record to append: Key decides the partition (the value id, so
+// that the records of one value keep their order), Value is the payload.
+type Message struct {
+	Key     []byte
+	Value   []byte
+	Headers []Header
+}
+
+// Record is a message as stored in a topic, with its position.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// Header returns the value of the record's first header with the given key.
+func (r Record) Header(key string) ([]byte, bool) {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Position returns the record's position as "offset" for partition 0 and
+// "partition:offset" otherwise, the form used in SSE ids.
+func (r Record) Position() string {
+	if r.Partition == 0 {
+		return strconv.FormatInt(r.Offset, 10)
+	}
+	return strconv.Itoa(int(r.Partition)) + ":" + strconv.FormatInt(r.Offset, 10)
+}
+
+// Offsets maps a partition to an offset in it. As a starting point, a missing
+// partition means offset 0.
+type Offsets map[int32]int64
+
+// Batch is what Follow delivers: the next records of a topic, in order within
+// each partition.
+type Batch struct {
+	Records []Record
+	// CaughtUp is true when, after these records, the reader has delivered
+	// everything the topic held when it last looked, in every partition.
+	// The first batch with CaughtUp set marks the end of a replay. A batch may
+	// be empty when it only carries that signal (an empty topic, say).
+	CaughtUp bool
+}
+
+// ErrClosed is returned by the operations of a closed Log.
+var ErrClosed = errors.New("eventlog: log closed")
+
+// Log is an ordered, durable, replayable log of topics.
+//
+// Ordering: records appended by one Append call, and by Append calls that
+// return one after the other, are stored in that order within a partition.
+// Every reader sees a partition's records in offset order, each offset once.
+//
+// Durability: when Append returns nil, every message it was given is durable
+// (fsync'd by the file log, acknowledged by all in-sync replicas on Kafka) and
+// will be seen by every later Follow. When it returns an error, each message
+// may or may not have been stored; callers that retry must tolerate
+// duplicates (the processor does, by command id). Concurrent appends are
+// batched by the backend, so many callers share one disk sync or one produce
+// request.
+//
+// Cancelling: a cancelled context makes Append return ctx.Err() at once,
+// without undoing messages already handed to the backend, and makes Follow
+// return ctx.Err() between batches.
+//
+// Close waits for appends that are already being written, wakes every
+// Follow (they return ErrClosed) and releases the log's resources. Calls
+// after Close return ErrClosed.
+type Log interface {
+	// Append stores msgs at the end of topic, in order.
+	Append(ctx context.Context, topic string, msgs ...Message) error
+	// Follow reads topic from the given offsets on and calls fn with each
+	// batch of records, then keeps following new records as they become
+	// durable, without polling delays, until ctx is done or fn returns an
+	// error (which Follow returns). The records of a batch, and their byte
+	// slices, belong to fn: the log does not reuse them.
+	Follow(ctx context.Context, topic string, from Offsets, fn func(Batch) error) error
+	// End returns, for each partition of topic, the offset the next record
+	// will get: the number of records (and transaction markers, on Kafka)
+	// it holds.
+	End(ctx context.Context, topic string) (Offsets, error)
+	// Close releases the log. See above.
+	Close() error
+}
+
+// ErrStopFollowing is a convenient error for a Follow callback that is done
+// reading; callers compare with errors.Is and treat it as success.
+var ErrStopFollowing = errors.New("eventlog: stop following")

@@ -1,0 +1,159 @@
+package filelog
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"calculator/eventlog"
+	"calculator/eventlog/logtest"
+)
+
+func openT(t *testing.T, dir string) *Log {
+	t.Helper()
+	l, err := Open(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestConformance(t *testing.T) {
+	logtest.Run(t, logtest.Backend{
+		Open: func(t *testing.T) eventlog.Log { return openT(t, t.TempDir()) },
+		Reopen: func(t *testing.T, l eventlog.Log) eventlog.Log {
+			fl := l.(*Log)
+			if err := fl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return openT(t, fl.dir)
+		},
+		ContiguousOffsets: true,
+	})
+}
+
+func appendValues(t *testing.T, l *Log, topic string, values ...string) {
+	t.Helper()
+	for _, v := range values {
+		if err := l.Append(context.Background(), topic, eventlog.Message{Key: []byte("k"), Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readAll(t *testing.T, l *Log, topic string) []string {
+	t.Helper()
+	var got []string
+	err := l.Follow(context.Background(), topic, nil, func(b eventlog.Batch) error {
+		for _, r := range b.Records {
+			got = append(got, string(r.Value))
+		}
+		if b.CaughtUp {
+			return eventlog.ErrStopFollowing
+		}
+		return nil
+	})
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// damage writes a log with three records, closes it and lets edit change the file.
+func damage(t *testing.T, edit func(data []byte, positions []int64) []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	l := openT(t, dir)
+	appendValues(t, l, "t", "one", "two", "three")
+	positions := append([]int64(nil), l.topics["t"].index...)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "t.log")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, edit(data, positions), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestTornTailIsCutOff(t *testing.T) {
+	cases := map[string]func([]byte, []int64) []byte{
+		"half a header":     func(d []byte, p []int64) []byte { return append(d, 7, 0, 0) },
+		"record cut short":  func(d []byte, p []int64) []byte { return d[:len(d)-2] },
+		"bad checksum last": func(d []byte, p []int64) []byte { d[len(d)-1] ^= 0xff; return d },
+		"zeros after":       func(d []byte, p []int64) []byte { return append(d, make([]byte, 4096)...) },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := damage(t, edit)
+			l := openT(t, dir)
+			got := readAll(t, l, "t")
+			want := []string{"one", "two", "three"}
+			if name == "record cut short" || name == "bad checksum last" {
+				want = want[:2]
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("after recovery read %q, want %q", got, want)
+			}
+			// The log goes on after the cut: new appends land after the kept records.
+			appendValues(t, l, "t", "four")
+			if got := readAll(t, l, "t"); got[len(got)-1] != "four" || len(got) != len(want)+1 {
+				t.Fatalf("after append read %q", got)
+			}
+		})
+	}
+}
+
+func TestDamageBeforeTheTailStopsOpen(t *testing.T) {
+	dir := damage(t, func(d []byte, p []int64) []byte {
+		d[p[1]+frameHeaderSize+2] ^= 0xff // a byte inside the second record's body
+		return d
+	})
+	_, err := Open(dir, zerolog.Nop())
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+	for _, want := range []string{filepath.Join(dir, "t.log"), "byte offset"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+func TestSecondOpenOfADirectoryFails(t *testing.T) {
+	dir := t.TempDir()
+	openT(t, dir)
+	_, err := Open(dir, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Fatalf("second Open = %v, want an 'in use' error", err)
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add(appendFrame(nil, eventlog.Message{Key: []byte("k"), Value: []byte("v")}))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		index, good, err := scan(strings.NewReader(string(data)), int64(len(data)))
+		if err != nil {
+			return
+		}
+		if good > int64(len(data)) {
+			t.Fatalf("good %d beyond size %d", good, len(data))
+		}
+		for _, pos := range index {
+			if _, _, err := decodeFrame(data[pos:good]); err != nil {
+				t.Fatalf("indexed frame at %d does not decode: %v", pos, err)
+			}
+		}
+	})
+}

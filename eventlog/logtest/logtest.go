@@ -1,0 +1,372 @@
+// Package logtest is the conformance suite for eventlog.Log: every backend
+// runs the same tests, so that the processor and the view can rely on the
+// contract written on the interface rather than on one backend's habits.
+package logtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"calculator/eventlog"
+)
+
+// Backend describes the log under test.
+type Backend struct {
+	// Open returns a log. Each test uses topics of its own.
+	Open func(t *testing.T) eventlog.Log
+	// Reopen closes l and opens the same storage again, as a restarted
+	// process would.
+	Reopen func(t *testing.T, l eventlog.Log) eventlog.Log
+	// CreateTopic prepares a topic before use, or is nil when topics come
+	// into being on first use.
+	CreateTopic func(t *testing.T, name string)
+	// ContiguousOffsets is true when a partition's offsets are 0, 1, 2, ...
+	// without gaps (Kafka's transaction markers take offsets; the file
+	// log has none).
+	ContiguousOffsets bool
+}
+
+// Timeout bounds every wait in the suite.
+var Timeout = 30 * time.Second
+
+var topicSeq atomic.Int64
+
+func (b Backend) topic(t *testing.T) string {
+	name := fmt.Sprintf("logtest-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
+	if b.CreateTopic != nil {
+		b.CreateTopic(t, name)
+	}
+	return name
+}
+
+// Run runs the suite.
+func Run(t *testing.T, b Backend) {
+	t.Run("EmptyTopicIsCaughtUp", func(t *testing.T) { testEmptyTopic(t, b) })
+	t.Run("AppendThenFollowInOrder", func(t *testing.T) { testAppendThenFollow(t, b) })
+	t.Run("FollowFromOffset", func(t *testing.T) { testFollowFromOffset(t, b) })
+	t.Run("FollowSeesNewRecords", func(t *testing.T) { testFollowLive(t, b) })
+	t.Run("ConcurrentAppendsKeepEachCallersOrder", func(t *testing.T) { testConcurrentAppends(t, b) })
+	t.Run("EndCountsRecords", func(t *testing.T) { testEnd(t, b) })
+	t.Run("CancelStopsFollow", func(t *testing.T) { testCancelFollow(t, b) })
+	t.Run("CancelledAppendReturns", func(t *testing.T) { testCancelledAppend(t, b) })
+	t.Run("CallbackErrorStopsFollow", func(t *testing.T) { testCallbackError(t, b) })
+	t.Run("AppendsSurviveReopen", func(t *testing.T) { testReopen(t, b) })
+	t.Run("CloseWakesFollowers", func(t *testing.T) { testCloseWakesFollow(t, b) })
+}
+
+func msg(key string, i int) eventlog.Message {
+	return eventlog.Message{
+		Key:     []byte(key),
+		Value:   []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		Headers: []eventlog.Header{{Key: "n", Value: []byte(strconv.Itoa(i))}},
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readUntil follows topic from the given offsets and collects records until
+// done says it has enough (checked after every batch), or the timeout.
+func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets, done func([]eventlog.Record, bool) bool) []eventlog.Record {
+	t.Helper()
+	var got []eventlog.Record
+	err := l.Follow(ctxT(t), topic, from, func(b eventlog.Batch) error {
+		got = append(got, b.Records...)
+		if done(got, b.CaughtUp) {
+			return eventlog.ErrStopFollowing
+		}
+		return nil
+	})
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatalf("Follow(%s) = %v after %d records, want it stopped by the callback", topic, err, len(got))
+	}
+	return got
+}
+
+func caughtUp(_ []eventlog.Record, c bool) bool { return c }
+
+func atLeast(n int) func([]eventlog.Record, bool) bool {
+	return func(r []eventlog.Record, _ bool) bool { return len(r) >= n }
+}
+
+func appendN(t *testing.T, l eventlog.Log, topic, key string, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := l.Append(ctxT(t), topic, msg(key, i)); err != nil {
+			t.Fatalf("Append #%d: %v", i, err)
+		}
+	}
+}
+
+// checkSequence checks that records carry values 0..n-1 in order, with
+// increasing offsets and the header and key that were written.
+func checkSequence(t *testing.T, recs []eventlog.Record, first, n int, key string) {
+	t.Helper()
+	if len(recs) != n {
+		t.Fatalf("got %d records, want %d", len(recs), n)
+	}
+	for i, r := range recs {
+		want := msg(key, first+i)
+		if string(r.Value) != string(want.Value) || string(r.Key) != key {
+			t.Fatalf("record %d = key %q value %s, want key %q value %s", i, r.Key, r.Value, key, want.Value)
+		}
+		if h, ok := r.Header("n"); !ok || string(h) != strconv.Itoa(first+i) {
+			t.Fatalf("record %d header n = %q (present %v), want %d", i, h, ok, first+i)
+		}
+		if i > 0 && r.Offset <= recs[i-1].Offset {
+			t.Fatalf("record %d offset %d after offset %d: offsets must increase", i, r.Offset, recs[i-1].Offset)
+		}
+	}
+}
+
+func testEmptyTopic(t *testing.T, b Backend) {
+	l := b.Open(t)
+	got := readUntil(t, l, b.topic(t), nil, caughtUp)
+	if len(got) != 0 {
+		t.Fatalf("empty topic delivered %d records", len(got))
+	}
+}
+
+func testAppendThenFollow(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 50)
+	// One Append with several messages keeps their order too.
+	batch := []eventlog.Message{msg("k", 50), msg("k", 51), msg("k", 52)}
+	if err := l.Append(ctxT(t), topic, batch...); err != nil {
+		t.Fatal(err)
+	}
+	got := readUntil(t, l, topic, nil, caughtUp)
+	checkSequence(t, got, 0, 53, "k")
+	if b.ContiguousOffsets {
+		for i, r := range got {
+			if r.Offset != int64(i) {
+				t.Fatalf("record %d has offset %d, want %d", i, r.Offset, i)
+			}
+		}
+	}
+}
+
+func testFollowFromOffset(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 20)
+	all := readUntil(t, l, topic, nil, caughtUp)
+	from := all[12]
+	got := readUntil(t, l, topic, eventlog.Offsets{from.Partition: from.Offset}, caughtUp)
+	checkSequence(t, got, 12, 8, "k")
+}
+
+func testFollowLive(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 3)
+	var (
+		mu        sync.Mutex
+		got       []eventlog.Record
+		caught    = make(chan struct{})
+		caughtSet bool
+	)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	go func() {
+		done <- l.Follow(ctx, topic, nil, func(b eventlog.Batch) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, b.Records...)
+			if b.CaughtUp && !caughtSet {
+				caughtSet = true
+				close(caught)
+			}
+			if len(got) == 10 {
+				return eventlog.ErrStopFollowing
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-caught:
+	case <-time.After(Timeout):
+		t.Fatal("no CaughtUp after replaying 3 records")
+	}
+	appendN(t, l, topic, "k", 3, 7)
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventlog.ErrStopFollowing) {
+			t.Fatalf("Follow = %v", err)
+		}
+	case <-time.After(Timeout):
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("follower saw %d of 10 records", len(got))
+	}
+	checkSequence(t, got, 0, 10, "k")
+}
+
+func testConcurrentAppends(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	const writers, each = 8, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("writer-%d", w)
+			for i := range each {
+				if err := l.Append(ctxT(t), topic, msg(key, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := readUntil(t, l, topic, nil, atLeast(writers*each))
+	perKey := map[string][]eventlog.Record{}
+	for _, r := range got {
+		perKey[string(r.Key)] = append(perKey[string(r.Key)], r)
+	}
+	for w := range writers {
+		key := fmt.Sprintf("writer-%d", w)
+		checkSequence(t, perKey[key], 0, each, key)
+	}
+}
+
+func testEnd(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	end, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum(end) != 0 {
+		t.Fatalf("End of an empty topic = %v, want 0 in every partition", end)
+	}
+	appendN(t, l, topic, "k", 0, 5)
+	end, err = l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.ContiguousOffsets && sum(end) != 5 || sum(end) < 5 {
+		t.Fatalf("End after 5 appends = %v", end)
+	}
+}
+
+func sum(o eventlog.Offsets) int64 {
+	var s int64
+	for _, v := range o {
+		s += v
+	}
+	return s
+}
+
+func testCancelFollow(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	ctx, cancel := context.WithCancel(ctxT(t))
+	caught := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Follow(ctx, topic, nil, func(b eventlog.Batch) error {
+			if b.CaughtUp {
+				select {
+				case caught <- struct{}{}:
+				default:
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-caught:
+	case <-time.After(Timeout):
+		t.Fatal("no CaughtUp")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Follow after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(Timeout):
+		t.Fatal("Follow did not return after its context was cancelled")
+	}
+}
+
+func testCancelledAppend(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Append(ctx, topic, msg("k", 0)); !errors.Is(err, context.Canceled) {
+		// A backend may have stored it before looking at ctx; it must not
+		// report success for a context that was already done.
+		t.Fatalf("Append with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+func testCallbackError(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 3)
+	boom := errors.New("boom")
+	err := l.Follow(ctxT(t), topic, nil, func(eventlog.Batch) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("Follow = %v, want the callback's error", err)
+	}
+}
+
+func testReopen(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 10)
+	l = b.Reopen(t, l)
+	got := readUntil(t, l, topic, nil, caughtUp)
+	checkSequence(t, got, 0, 10, "k")
+	appendN(t, l, topic, "k", 10, 2)
+	got = readUntil(t, l, topic, nil, caughtUp)
+	checkSequence(t, got, 0, 12, "k")
+}
+
+func testCloseWakesFollow(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	caught := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Follow(ctxT(t), topic, nil, func(b eventlog.Batch) error {
+			if b.CaughtUp {
+				select {
+				case caught <- struct{}{}:
+				default:
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-caught:
+	case <-time.After(Timeout):
+		t.Fatal("no CaughtUp")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventlog.ErrClosed) {
+			t.Fatalf("Follow after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(Timeout):
+		t.Fatal("Follow did not return after Close")
+	}
+	if err := l.Append(ctxT(t), topic, msg("k", 0)); !errors.Is(err, eventlog.ErrClosed) {
+		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+}

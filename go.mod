@@ -1,0 +1,16 @@
+module calculator
+
+go 1.26.8
+
+require (
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/google/uuid v1.6.0
+	github.com/rs/zerolog v1.35.1
+	golang.org/x/sync v0.24.0
+)
+
+require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
