@@ -194,12 +194,12 @@ func checkLoopback(host string) error {
 // result is what a run measured.
 type result struct {
 	sent, accepted, applied, rejected, waitTimeouts int64
-	created                                         int64
 	errors                                          map[int]int64 // by HTTP status; 0 for transport errors
 	elapsed                                         time.Duration // first command sent .. last answer
 	drain                                           time.Duration // last answer .. every accepted command visible
 	accept, appliedLat                              snapshot
 	samples, sampleTimeouts, samplesDropped         int64
+	polls                                           int64
 	pool                                            int
 }
 
@@ -249,6 +249,7 @@ func (r *result) summary(cfg config) string {
 		kv("applied_p99_ms", ms(r.appliedLat.quantile(0.99)))
 		kv("sample_timeouts", r.sampleTimeouts)
 		kv("samples_dropped", r.samplesDropped)
+		kv("polls", r.polls)
 	}
 	if cfg.wait > 0 {
 		kv("wait_applied", r.applied)
@@ -376,6 +377,7 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}
 	res.appliedLat.add(&g.pollLat)
 	res.samples, res.sampleTimeouts, res.samplesDropped = g.sampled.Load(), g.sampleTimeouts.Load(), g.samplesDropped.Load()
+	res.polls = g.polls.Load()
 	g.mu.Lock()
 	res.errors = make(map[int]int64, len(g.errors))
 	for status, n := range g.errors {
@@ -395,6 +397,7 @@ type generator struct {
 	samples                                 chan sample
 	pollLat                                 histogram
 	sampled, sampleTimeouts, samplesDropped atomic.Int64
+	polls                                   atomic.Int64 // GETs sent for the samples
 	mu                                      sync.Mutex
 	errors                                  map[int]int64
 	lastErr                                 atomic.Pointer[string]
@@ -422,7 +425,20 @@ func (g *generator) each(ctx context.Context, workers []*worker, fn func(context
 		go func() { defer wg.Done(); errs[i] = fn(ctx, w, i) }()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	failed := 0
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			failed++
+		}
+	}
+	if failed > 1 {
+		return fmt.Errorf("%w (and %d more connections failed)", first, failed-1)
+	}
+	return first
 }
 
 // dispatch sends the due time of each command at the fixed rate until ctx
@@ -502,12 +518,17 @@ type sample struct {
 	sent    time.Time
 }
 
+// pollInterval is the pause between two GETs for one sample: the applied
+// latency is measured to within about this much.
+const pollInterval = time.Millisecond
+
 // poll measures the applied latency of sampled commands.
 func (g *generator) poll(ctx context.Context) {
 	for s := range g.samples {
 		deadline := s.sent.Add(g.cfg.timeout)
 		for {
 			v, status, err := g.getVersion(ctx, s.valueID)
+			g.polls.Add(1)
 			if err == nil && status == http.StatusOK && v >= s.version {
 				g.pollLat.Add(time.Since(s.sent))
 				break
@@ -516,7 +537,7 @@ func (g *generator) poll(ctx context.Context) {
 				g.sampleTimeouts.Add(1)
 				break
 			}
-			time.Sleep(500 * time.Microsecond)
+			time.Sleep(pollInterval)
 		}
 	}
 }
