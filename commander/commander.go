@@ -110,8 +110,13 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 // submit appends the command and answers 202 once it is durable.
 func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Command) {
 	cmd.Timestamp = c.now().UTC()
-	c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
-		Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+	// The debug lines are guarded: their arguments would allocate (a UUID
+	// in an interface) for every command even with debug disabled.
+	debug := c.logger.Debug().Enabled()
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
+			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.appendTimeout)
 	defer cancel()
 	msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
@@ -123,7 +128,9 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		httpapi.Unavailable(w, time.Second, "log-unavailable", fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
 		return
 	}
-	c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
 	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})
 }
