@@ -54,3 +54,44 @@ func replayLog(tb testing.TB, n int) *filelog.Log {
 	}
 	return l
 }
+
+// BenchmarkProcess answers b.N commands waiting in the commands topic (a
+// tenth creates, the rest updates) and measures until the last event is
+// durable: decoding, Decide, Apply, encoding and the batched appends of
+// events, one per batch of commands read.
+func BenchmarkProcess(b *testing.B) {
+	l, err := filelog.Open(b.TempDir(), zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	values := max(1, b.N/10)
+	if err := loggen.Write(context.Background(), l, loggen.Spec{CommandsTopic: "commands", Values: values, Updates: b.N - values}, nil); err != nil {
+		b.Fatal(err)
+	}
+	p := processor.New(l, "commands", "events", zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() { done <- p.Run(ctx) }()
+	for {
+		s := p.Stats()
+		if s.Succeeded+s.Rejected == int64(b.N) {
+			break
+		}
+		select {
+		case err := <-done:
+			b.Fatalf("Run stopped: %v", err)
+		default:
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+	if s := p.Stats(); s.Rejected != 0 {
+		b.Fatalf("%d commands rejected, want none", s.Rejected)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
+}

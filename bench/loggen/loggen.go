@@ -26,7 +26,8 @@ type Appender interface {
 // Spec says what to write.
 type Spec struct {
 	// CommandsTopic may be empty: then only the events are written (enough
-	// for a replay, which reads the events topic alone).
+	// for a replay, which reads the events topic alone). EventsTopic may be
+	// empty: then only the commands are written, for a processor to answer.
 	CommandsTopic, EventsTopic string
 	// Values is the number of CreateValue commands, Updates the number of
 	// UpdateValue commands spread at random over those values (all of them
@@ -62,8 +63,10 @@ func Write(ctx context.Context, log Appender, spec Spec, progress func(done int)
 				return fmt.Errorf("loggen: append commands: %w", err)
 			}
 		}
-		if err := log.Append(ctx, spec.EventsTopic, events...); err != nil {
-			return fmt.Errorf("loggen: append events: %w", err)
+		if spec.EventsTopic != "" {
+			if err := log.Append(ctx, spec.EventsTopic, events...); err != nil {
+				return fmt.Errorf("loggen: append events: %w", err)
+			}
 		}
 		commands, events = commands[:0], events[:0]
 		if progress != nil {

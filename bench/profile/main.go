@@ -6,8 +6,9 @@
 //	kill -INT <pid>; go tool pprof -top cpu.prof
 //
 // SIGUSR1 prints the heap after a garbage collection (to measure memory per
-// value without the garbage that RSS includes). On SIGINT or SIGTERM the
-// program shuts down and writes the profiles.
+// value without the garbage that RSS includes) and, with -memprofile, writes
+// a heap profile. On SIGINT or SIGTERM the program shuts down and writes the
+// CPU profile.
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:3130", "HTTP listen address")
 	flag.StringVar(&cfg.DataDir, "data-dir", "", "data directory of the embedded log (required)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	memProfile := flag.String("memprofile", "", "write a heap profile at the end to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile to this file on SIGUSR1")
 	logLevel := flag.String("log-level", "info", "log level")
 	flag.Parse()
 	if err := run(cfg, *cpuProfile, *memProfile, *logLevel); err != nil {
@@ -68,6 +69,11 @@ func run(cfg app.Config, cpuProfile, memProfile, logLevel string) error {
 			runtime.ReadMemStats(&m)
 			fmt.Fprintf(os.Stderr, "profile: heap_inuse_bytes=%d heap_alloc_bytes=%d heap_objects=%d sys_bytes=%d\n",
 				m.HeapInuse, m.HeapAlloc, m.HeapObjects, m.Sys)
+			if memProfile != "" {
+				if err := writeHeapProfile(memProfile); err != nil {
+					fmt.Fprintln(os.Stderr, "profile:", err)
+				}
+			}
 		}
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,17 +82,17 @@ func run(cfg app.Config, cpuProfile, memProfile, logLevel string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Run(ctx); err != nil {
+	return a.Run(ctx)
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
 		return err
 	}
-	if memProfile != "" {
-		f, err := os.Create(memProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		runtime.GC()
-		return pprof.WriteHeapProfile(f)
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
 	}
-	return nil
+	return f.Close()
 }
