@@ -110,8 +110,13 @@ func New(cfg Config) (*App, error) {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
-	cmd.Routes(r)
-	a.view.Routes(r)
+	r.Group(func(r chi.Router) {
+		if cfg.AuthToken != "" {
+			r.Use(httpapi.RequireBearer(cfg.AuthToken))
+		}
+		cmd.Routes(r)
+		a.view.Routes(r)
+	})
 	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -344,3 +344,33 @@ func TestCrashUnderLoad(t *testing.T) {
 	s.stop()
 	checkExactlyOnce(t, dir, acknowledged)
 }
+
+func TestAuthToken(t *testing.T) {
+	s := start(t, t.TempDir(), "-auth-token", "s3cret")
+	tests := []struct {
+		name, header string
+		want         int
+	}{
+		{"no header", "", http.StatusUnauthorized},
+		{"wrong token", "Bearer nope", http.StatusUnauthorized},
+		{"right token", "Bearer s3cret", http.StatusAccepted},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("POST", s.URL+"/values", strings.NewReader(`{"value":1}`))
+		if tt.header != "" {
+			req.Header.Set("Authorization", tt.header)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+	}
+	// Health and readiness stay open for probes.
+	if r := s.must("GET", "/readyz", ""); r.Status != http.StatusOK {
+		t.Errorf("readyz with auth on = %d", r.Status)
+	}
+}

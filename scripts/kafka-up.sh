@@ -110,7 +110,7 @@ ensure_jars() {
 	log "fetching Kafka jars into $LIB (one-time)"
 	mkdir -p "$CACHE"
 	rm -rf "$LIB.tmp"
-	"$MVN" -q -B -f "$POM" dependency:copy-dependencies \
+	"$MVN" -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >&2 ||
 		die "mvn dependency:copy-dependencies failed"
 	echo "$stamp" >"$LIB.tmp/.stamp"
