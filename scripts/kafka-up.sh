@@ -110,9 +110,11 @@ ensure_jars() {
 	log "fetching Kafka jars into $LIB (one-time)"
 	mkdir -p "$CACHE"
 	rm -rf "$LIB.tmp"
-	"$MVN" -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >&2 ||
-		die "mvn dependency:copy-dependencies failed"
+	if ! "$MVN" -q -B -f "$POM" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >"$CACHE/mvn.log" 2>&1; then
+		tail -n 50 "$CACHE/mvn.log" >&2
+		die "mvn dependency:copy-dependencies failed (full output: $CACHE/mvn.log)"
+	fi
 	echo "$stamp" >"$LIB.tmp/.stamp"
 	rm -rf "$LIB"
 	mv "$LIB.tmp" "$LIB"
