@@ -43,6 +43,7 @@ type Commander struct {
 	appendTimeout time.Duration
 	logger        zerolog.Logger
 	now           func() time.Time
+	outcomes      Outcomes // for ?wait=; nil: ignored
 }
 
 // New returns a commander that appends to topic and waits at most
@@ -112,8 +113,20 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value})
 }
 
-// submit appends the command and answers 202 once it is durable.
+// submit appends the command and answers 202 once it is durable or, with
+// ?wait=, the outcome once the view has applied it (202 if that takes
+// longer than the wait).
 func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Command) {
+	wait, ok := parseWait(w, r)
+	if !ok {
+		return
+	}
+	var awaitOutcome func(context.Context) (domain.Event, domain.Value, error)
+	if wait > 0 && c.outcomes != nil {
+		var stop func()
+		awaitOutcome, stop = c.outcomes.Await(cmd.ID) // before the append: no outcome can slip by
+		defer stop()
+	}
 	cmd.Timestamp = c.now().UTC()
 	c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
 		Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
@@ -129,6 +142,18 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		return
 	}
 	c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	if awaitOutcome != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		e, v, err := awaitOutcome(ctx)
+		cancel()
+		if err == nil {
+			writeOutcome(w, cmd, e, v)
+			return
+		}
+		if r.Context().Err() != nil {
+			return
+		}
+	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
 	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})
 }
