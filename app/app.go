@@ -14,14 +14,17 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
+	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/httpapi"
 	"calculator/processor"
+	"calculator/subscriptions"
 	"calculator/view"
 )
 
@@ -41,6 +44,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// StatsInterval is the period of the info-level throughput line.
 	StatsInterval time.Duration
+	// Subscriptions tunes the SSE streams and the command statuses.
+	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
 }
 
@@ -81,6 +86,7 @@ type App struct {
 	listener  net.Listener
 	processor *processor.Processor
 	view      *view.View
+	subs      *subscriptions.Hub
 	server    *http.Server
 }
 
@@ -101,8 +107,15 @@ func New(cfg Config) (*App, error) {
 	a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
 
 	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger)
-	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, nil)
+	a.subs = subscriptions.New(subscriptions.Config{
+		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
+		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
+		ViewReady: func() bool { return a.view.Ready() },
+		Logger:    cfg.Logger, Options: cfg.Subscriptions,
+	})
+	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, toSubscriptions(a.subs))
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	cmd.SetOutcomes(a.subs)
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -116,8 +129,10 @@ func New(cfg Config) (*App, error) {
 		}
 		cmd.Routes(r)
 		a.view.Routes(r)
+		a.subs.Routes(r)
 	})
 	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -141,6 +156,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(workers)
 	g.Go(func() error { return a.view.Run(gctx) })
 	g.Go(func() error { return a.runProcessor(gctx) })
+	g.Go(func() error { return a.subs.Run(gctx) })
 	g.Go(func() error { a.logStats(gctx); return nil })
 
 	serveErr := make(chan error, 1)
@@ -237,10 +253,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	progress := map[string]any{
-		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
-		"processor": proc,
+		"view":          map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"processor":     proc,
+		"subscriptions": map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses},
 	}
-	if a.view.Ready() && a.processor.Ready() {
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return
