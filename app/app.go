@@ -131,7 +131,7 @@ func New(cfg Config) (*App, error) {
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
-	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext}
 	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -145,6 +145,9 @@ func New(cfg Config) (*App, error) {
 
 // Addr is the address the HTTP API listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Subscriptions is the subscriptions part, for its Stats.
+func (a *App) Subscriptions() *subscriptions.Hub { return a.subs }
 
 // Run serves until ctx is done, then shuts down in order: stop accepting
 // requests and finish those in flight, stop the processor and the view, close

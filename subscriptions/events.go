@@ -42,7 +42,7 @@ func (h *Hub) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, done := h.streamContext(r)
 	defer done()
-	s, err := startStream(w, h.opt.Retry, h.opt.WriteTimeout)
+	s, err := h.startStream(w, r)
 	if err != nil {
 		return
 	}

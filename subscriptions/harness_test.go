@@ -38,6 +38,7 @@ const deadline = 30 * time.Second
 
 // server is the whole calculator, running in-process on loopback.
 type server struct {
+	*app.App
 	t        testing.TB
 	URL      string
 	dir      string
@@ -55,12 +56,12 @@ func start(t testing.TB, dir string, opt subscriptions.Options) *server {
 
 func startAt(t testing.TB, dir, addr string, opt subscriptions.Options) *server {
 	t.Helper()
-	a, err := app.New(app.Config{Addr: addr, DataDir: dir, Logger: zerolog.Nop(), Subscriptions: opt, ShutdownTimeout: 2 * time.Second})
+	a, err := app.New(app.Config{Addr: addr, DataDir: dir, Logger: zerolog.Nop(), Subscriptions: opt, ShutdownTimeout: 2 * deadline})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, URL: "http://" + a.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
+	s := &server{App: a, t: t, URL: "http://" + a.Addr(), dir: dir, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- a.Run(ctx) }()
 	t.Cleanup(s.stop)
 	eventually(t, "the server is ready", func() bool {

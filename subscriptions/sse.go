@@ -2,6 +2,8 @@ package subscriptions
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,16 +29,37 @@ type stream struct {
 // flushAt is how much a stream buffers before it writes, within one flush.
 const flushAt = 32 << 10
 
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// ConnContext is meant for http.Server.ConnContext: it gives the streams
+// their connection, so that they can bound its send buffer.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// boundSendBuffer sets the kernel's send buffer of the request's
+// connection, if ConnContext gave it, to size bytes. Left alone, Linux grows
+// it to several megabytes for a client that does not read (as much again
+// as Buffer allows): this bounds the memory a stalled subscriber holds, and
+// lets its writes block, and the Hub notice, that much sooner.
+func boundSendBuffer(r *http.Request, size int) {
+	if c, ok := r.Context().Value(connKey{}).(interface{ SetWriteBuffer(int) error }); ok && size > 0 {
+		_ = c.SetWriteBuffer(size) // only a bound; the stream works without it
+	}
+}
+
 // startStream sends the response header and the retry hint.
-func startStream(w http.ResponseWriter, retry, writeTimeout time.Duration) (*stream, error) {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no") // tell nginx-like proxies not to buffer
+func (h *Hub) startStream(w http.ResponseWriter, r *http.Request) (*stream, error) {
+	boundSendBuffer(r, h.opt.SendBuffer)
+	header := w.Header()
+	header.Set("Content-Type", "text/event-stream")
+	header.Set("Cache-Control", "no-cache")
+	header.Set("X-Accel-Buffering", "no") // tell nginx-like proxies not to buffer
 	w.WriteHeader(http.StatusOK)
-	s := &stream{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	s := &stream{w: w, rc: http.NewResponseController(w), writeTimeout: h.opt.WriteTimeout}
 	s.buf = append(s.buf, "retry: "...)
-	s.buf = strconv.AppendInt(s.buf, retry.Milliseconds(), 10)
+	s.buf = strconv.AppendInt(s.buf, h.opt.Retry.Milliseconds(), 10)
 	s.buf = append(s.buf, "\n\n"...)
 	return s, s.flush()
 }

@@ -99,6 +99,10 @@ type Options struct {
 	// MaxCatchUps bounds the streams that read old events from the log at the
 	// same time; others wait for a turn (8).
 	MaxCatchUps int
+	// SendBuffer is the kernel send buffer of a stream's connection, in
+	// bytes (256 KiB; negative: the kernel's default). It needs ConnContext
+	// on the http.Server.
+	SendBuffer int
 }
 
 func (o Options) withDefaults() Options {
@@ -122,6 +126,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCatchUps <= 0 {
 		o.MaxCatchUps = 8
+	}
+	if o.SendBuffer == 0 {
+		o.SendBuffer = 256 << 10
 	}
 	return o
 }
