@@ -27,17 +27,23 @@
 //  3. Shutdown. Close (the app calls it when the HTTP server shuts down) ends
 //     every stream and every wait; Run returns when its context is done.
 //
+// The streams (text/event-stream, Cache-Control: no-cache) start with a
+// retry hint and send each message as "id:" (a log position), "event:" and a
+// one-line JSON "data:", flushed as soon as nothing else is ready to go; a
+// comment line every Heartbeat keeps idle connections open. The events
+// stream resumes exactly after a Last-Event-ID; a command stream ends after
+// "applied" and answers a reconnection that has seen it all with 204.
+//
 // Memory is bounded: the table keeps the statuses of the most recent
 // Capacity commands (in the order they were first seen) and forgets older
-// ones; 64 bytes a command, plus the index. A stream costs one goroutine
-// (its HTTP handler) and a queue of at most Buffer events, which are shared
-// with every other stream.
+// ones: 64 bytes a command, about 107 in all with the index. A stream costs
+// one goroutine (its HTTP handler), a queue of at most Buffer events (shared
+// with every other stream) and a kernel send buffer of SendBuffer bytes.
 package subscriptions
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"strconv"
@@ -138,9 +144,10 @@ type Config struct {
 	Log           Log
 	CommandsTopic string
 	EventsTopic   string
-	// Value returns a value as the view shows it now.
+	// Value returns a value as the view shows it now (required).
 	Value func(uuid.UUID) (domain.Value, bool)
-	// ViewReady reports whether the view has replayed the events topic.
+	// ViewReady reports whether the view has replayed the events topic
+	// (required).
 	ViewReady func() bool
 	Logger    zerolog.Logger
 	Options
@@ -521,7 +528,8 @@ func (h *Hub) streamContext(r *http.Request) (context.Context, func()) {
 	}
 }
 
-// streamError logs why a stream ended, when it is worth knowing.
+// streamEnded logs, at debug level, why a stream ended when it was not the
+// client leaving or the Hub closing.
 func (h *Hub) streamEnded(r *http.Request, err error) {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return
@@ -529,4 +537,5 @@ func (h *Hub) streamEnded(r *http.Request, err error) {
 	h.logger.Debug().Err(err).Str("path", r.URL.Path).Str("remote", r.RemoteAddr).Msg("stream ended")
 }
 
-var errFellBehind = fmt.Errorf("subscriber fell behind")
+// errFellBehind ends the stream of a subscriber whose queue overflowed.
+var errFellBehind = errors.New("the subscriber fell behind")
