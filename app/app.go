@@ -256,10 +256,10 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	progress := map[string]any{
-		"view":          map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
-		"processor":     proc,
-		"subscriptions": map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses},
+		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"processor": proc,
 	}
+	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
 	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)

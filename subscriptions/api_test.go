@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"calculator/internal/ssetest"
 	"calculator/subscriptions"
 )
 
@@ -320,6 +321,27 @@ func TestNotReadyYet(t *testing.T) {
 		rec := serveRecorded(srv, path)
 		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 			t.Errorf("%s: %d, Retry-After %q; want 503 with Retry-After", path, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+// Catch-ups take turns reading the log; each still gets every event.
+func TestCatchUpsTakeTurns(t *testing.T) {
+	s := start(t, t.TempDir(), subscriptions.Options{MaxCatchUps: 1})
+	_, valueID := s.create(0)
+	for range 5 {
+		s.update(valueID, "add", 1)
+	}
+	s.waitVersion(valueID, 6)
+	var streams []*ssetest.Stream
+	for range 3 {
+		streams = append(streams, s.dial("/subscriptions/events?from=0", ""))
+	}
+	for i, stream := range streams {
+		for want := range 6 {
+			if ev := next(t, stream); ev.LastEventID != strconv.Itoa(want) {
+				t.Fatalf("stream %d: id %s, want %d", i, ev.LastEventID, want)
+			}
 		}
 	}
 }
