@@ -178,3 +178,27 @@ func BenchmarkStatuses(b *testing.B) {
 		b.Fatal("lost statuses")
 	}
 }
+
+// BenchmarkApply measures what the view pays per event to hand it on: the
+// statuses, and a push to every events subscriber's queue. Stalled
+// subscribers cost the same as the others: a push never waits.
+func BenchmarkApply(b *testing.B) {
+	const batch = 16
+	for _, subscribers := range []int{0, 200} {
+		b.Run("stalled="+strconv.Itoa(subscribers), func(b *testing.B) {
+			h := New(Config{Logger: zerolog.Nop(), ViewReady: func() bool { return true }, Options: Options{Buffer: 1 << 30}})
+			for range subscribers {
+				h.subscribeEvents() // never read
+			}
+			commands, values := ids(b.N)
+			applied := make([]Applied, b.N)
+			for i := range applied {
+				applied[i] = outcome(i, commands[i], values[i])
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				h.Apply(applied[i:min(i+batch, b.N)])
+			}
+		})
+	}
+}
