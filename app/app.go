@@ -14,14 +14,17 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
+	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/httpapi"
 	"calculator/processor"
+	"calculator/subscriptions"
 	"calculator/view"
 )
 
@@ -41,6 +44,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// StatsInterval is the period of the info-level throughput line.
 	StatsInterval time.Duration
+	// Subscriptions tunes the SSE streams and the command statuses.
+	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
 }
 
@@ -81,6 +86,7 @@ type App struct {
 	listener  net.Listener
 	processor *processor.Processor
 	view      *view.View
+	subs      *subscriptions.Hub
 	server    *http.Server
 }
 
@@ -101,8 +107,15 @@ func New(cfg Config) (*App, error) {
 	a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
 
 	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger)
-	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, nil)
+	a.subs = subscriptions.New(subscriptions.Config{
+		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
+		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
+		ViewReady: func() bool { return a.view.Ready() },
+		Logger:    cfg.Logger, Options: cfg.Subscriptions,
+	})
+	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, toSubscriptions(a.subs))
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	cmd.SetOutcomes(a.subs)
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -110,9 +123,16 @@ func New(cfg Config) (*App, error) {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
-	cmd.Routes(r)
-	a.view.Routes(r)
-	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	r.Group(func(r chi.Router) {
+		if cfg.AuthToken != "" {
+			r.Use(httpapi.RequireBearer(cfg.AuthToken))
+		}
+		cmd.Routes(r)
+		a.view.Routes(r)
+		a.subs.Routes(r)
+	})
+	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext}
+	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -126,6 +146,9 @@ func New(cfg Config) (*App, error) {
 // Addr is the address the HTTP API listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
+// Subscriptions is the subscriptions part, for its Stats.
+func (a *App) Subscriptions() *subscriptions.Hub { return a.subs }
+
 // Run serves until ctx is done, then shuts down in order: stop accepting
 // requests and finish those in flight, stop the processor and the view, close
 // the log. It returns nil after a clean shutdown.
@@ -136,6 +159,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(workers)
 	g.Go(func() error { return a.view.Run(gctx) })
 	g.Go(func() error { return a.runProcessor(gctx) })
+	g.Go(func() error { return a.subs.Run(gctx) })
 	g.Go(func() error { a.logStats(gctx); return nil })
 
 	serveErr := make(chan error, 1)
@@ -219,11 +243,24 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	read, target := a.view.Progress()
+	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
+	if a.processor.Ready() {
+		// How many commands wait for an outcome: lets a client (or a test)
+		// see the processor catch up after a restart.
+		if end, err := a.log.End(r.Context(), a.cfg.CommandsTopic); err == nil {
+			position, behind := a.processor.Position(), int64(0)
+			for partition, offset := range end {
+				behind += max(0, offset-position[partition])
+			}
+			proc["commands_behind"] = behind
+		}
+	}
 	progress := map[string]any{
 		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
-		"processor": map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay},
+		"processor": proc,
 	}
-	if a.view.Ready() && a.processor.Ready() {
+	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return

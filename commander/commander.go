@@ -38,6 +38,7 @@ type Commander struct {
 	appendTimeout time.Duration
 	logger        zerolog.Logger
 	now           func() time.Time
+	outcomes      Outcomes // for ?wait=; nil: ignored
 }
 
 // New returns a commander that appends to topic and waits at most
@@ -107,8 +108,20 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value})
 }
 
-// submit appends the command and answers 202 once it is durable.
+// submit appends the command and answers 202 once it is durable or, with
+// ?wait=, the outcome once the view has applied it (202 if that takes
+// longer than the wait).
 func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Command) {
+	wait, ok := parseWait(w, r)
+	if !ok {
+		return
+	}
+	var awaitOutcome func(context.Context) (domain.Event, domain.Value, error)
+	if wait > 0 && c.outcomes != nil {
+		var stop func()
+		awaitOutcome, stop = c.outcomes.Await(cmd.ID) // before the append: no outcome can slip by
+		defer stop()
+	}
 	cmd.Timestamp = c.now().UTC()
 	// The debug lines are guarded: their arguments would allocate (a UUID
 	// in an interface) for every command even with debug disabled.
@@ -130,6 +143,18 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	}
 	if debug {
 		c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	}
+	if awaitOutcome != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		e, v, err := awaitOutcome(ctx)
+		cancel()
+		if err == nil {
+			writeOutcome(w, cmd, e, v)
+			return
+		}
+		if r.Context().Err() != nil {
+			return
+		}
 	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
 	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})

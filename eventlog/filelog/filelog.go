@@ -292,7 +292,7 @@ type topic struct {
 	requests   chan *appendRequest
 	writerDone chan struct{}
 	failed     error        // set by the writer when the file can no longer be trusted
-	syncs      atomic.Int64 // fsyncs of the file, for the group-commit benchmark
+	syncs      atomic.Int64 // fsyncs of the file, for tests and benchmarks of the group commit
 
 	mu     sync.Mutex
 	index  []int64       // byte position of each durable record

@@ -1,0 +1,124 @@
+package subscriptions_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"calculator/domain"
+	"calculator/eventlog"
+	"calculator/eventlog/filelog"
+	"calculator/internal/ssetest"
+	"calculator/processor"
+	"calculator/subscriptions"
+)
+
+// hub is a Hub on a file log without the rest of the calculator: the test
+// writes the commands and plays the view.
+type hub struct {
+	*subscriptions.Hub
+	log *filelog.Log
+	URL string
+}
+
+func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.Duration) *hub {
+	t.Helper()
+	log, err := filelog.Open(t.TempDir(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := subscriptions.New(subscriptions.Config{
+		Log: log, CommandsTopic: "commands", EventsTopic: "events",
+		Value:     func(uuid.UUID) (domain.Value, bool) { return domain.Value{}, false },
+		ViewReady: func() bool { return true },
+		Logger:    zerolog.Nop(),
+		Options:   opt,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	srv := httptest.NewUnstartedServer(newRouter(h))
+	srv.Config.WriteTimeout = serverWriteTimeout
+	srv.Start()
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		cancel()
+		<-done
+		log.Close()
+	})
+	eventually(t, "the hub is ready", h.Ready)
+	return &hub{Hub: h, log: log, URL: srv.URL}
+}
+
+// A client may subscribe to a command before it is sent: the stream waits
+// for it.
+func TestSubscribeBeforeTheCommand(t *testing.T) {
+	h := startHub(t, subscriptions.Options{}, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	cmd := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: 5}
+	stream, err := ssetest.Dial(ctx, nil, h.URL+"/subscriptions/commands/"+cmd.ID.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+
+	if err := h.log.Append(ctx, "commands", eventlog.Message{Value: cmd.AppendJSON(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, stream); ev.Type != "accepted" || data(t, ev)["command_id"] != cmd.ID.String() {
+		t.Fatalf("first message %s %s, want accepted", ev.Type, ev.Data)
+	}
+	e := domain.Decide(domain.NewState(), cmd, time.Now())
+	h.Apply([]subscriptions.Applied{{
+		Record: eventlog.Record{Offset: 0, Headers: []eventlog.Header{
+			{Key: subscriptions.HeaderCommandPartition, Value: []byte("0")},
+			{Key: subscriptions.HeaderCommandOffset, Value: []byte(strconv.Itoa(0))},
+		}},
+		Event: e, Value: domain.Value{Value: 5, Version: 1}, Exists: true,
+	}})
+	if ev := next(t, stream); ev.Type != "succeeded" || ev.LastEventID != "0" || data(t, ev)["event_id"] != e.ID.String() {
+		t.Errorf("second message %s id %s %s, want succeeded with the event's id and position", ev.Type, ev.LastEventID, ev.Data)
+	}
+	if ev := next(t, stream); ev.Type != "applied" || data(t, ev)["value"] != 5.0 {
+		t.Errorf("third message %s %s, want applied with the value", ev.Type, ev.Data)
+	}
+}
+
+// A server with a WriteTimeout does not cut streams: they set their own
+// deadline for each write.
+func TestStreamsOutliveTheServerWriteTimeout(t *testing.T) {
+	const writeTimeout = 100 * time.Millisecond
+	h := startHub(t, subscriptions.Options{CommandWait: 5 * writeTimeout, Heartbeat: writeTimeout / 5}, writeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	stream, err := ssetest.Dial(ctx, nil, h.URL+"/subscriptions/commands/"+uuid.NewString(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	// "unknown" comes after CommandWait, five times the server's
+	// WriteTimeout, with keep-alive comments in between.
+	if ev := next(t, stream); ev.Type != "unknown" {
+		t.Errorf("message %s, want unknown", ev.Type)
+	}
+	if len(stream.Comments) < 2 {
+		t.Errorf("%d comments, want several before the end", len(stream.Comments))
+	}
+}
+
+// The Hub reads the command's position from the headers the processor
+// writes on every event.
+func TestHeadersMatchTheProcessor(t *testing.T) {
+	if subscriptions.HeaderCommandPartition != processor.HeaderCommandPartition ||
+		subscriptions.HeaderCommandOffset != processor.HeaderCommandOffset {
+		t.Errorf("headers %q/%q, the processor writes %q/%q", subscriptions.HeaderCommandPartition, subscriptions.HeaderCommandOffset,
+			processor.HeaderCommandPartition, processor.HeaderCommandOffset)
+	}
+}

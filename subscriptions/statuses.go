@@ -1,0 +1,210 @@
+package subscriptions
+
+import (
+	"github.com/google/uuid"
+
+	"calculator/domain"
+)
+
+// DefaultCapacity is how many command statuses are kept by default: at least
+// the most recent 1,000,000 (2^20).
+const DefaultCapacity = 1 << 20
+
+// Status names the states of a command.
+const (
+	StatusAccepted  = "accepted"
+	StatusSucceeded = "succeeded"
+	StatusRejected  = "rejected"
+)
+
+// commandStatus is what is known of one command, as handed out by the table.
+type commandStatus struct {
+	CommandID uuid.UUID
+	ValueID   uuid.UUID
+	State     string // StatusAccepted, StatusSucceeded or StatusRejected
+
+	// Set once the outcome is applied (State is not StatusAccepted).
+	EventID        uuid.UUID
+	EventPartition int32
+	EventOffset    int64
+	Reason         domain.Reason // rejections only
+	Message        string        // rejections only
+	Value          domain.Value  // the value after the event
+	Exists         bool          // whether the value exists after the event
+}
+
+// finished reports whether the command's outcome has been applied.
+func (s commandStatus) finished() bool { return s.State != StatusAccepted }
+
+// status is one slot of the table, kept small: 64 bytes. The event id is not
+// stored when it is domain.EventID(command), which it always is for events
+// the processor wrote; rejection details are rare and live in extras.
+type status struct {
+	command        [16]byte
+	value          [16]byte
+	result         float64
+	version        int64
+	eventOffset    int64
+	eventPartition int32
+	state          uint8
+	flags          uint8
+}
+
+const (
+	stateAccepted uint8 = iota + 1
+	stateSucceeded
+	stateRejected
+)
+
+const (
+	flagExists    uint8 = 1 << iota // the value exists after the event
+	flagExtra                       // extras holds the reason, message or a foreign event id
+	flagForeignID                   // the event id is not domain.EventID(command)
+)
+
+// extra is what a few statuses need beyond a slot.
+type extra struct {
+	reason  domain.Reason
+	message string
+	eventID uuid.UUID // when flagForeignID
+}
+
+// statusTable keeps the statuses of the most recent commands in a ring:
+// when it is full, recording a new command forgets the oldest one (the first
+// recorded). It is not safe for concurrent use; the Hub's mutex guards it.
+type statusTable struct {
+	capacity int
+	slots    []status // grows up to capacity, then is reused as a ring
+	oldest   int      // the slot to reuse next, once full
+	index    map[[16]byte]uint32
+	extras   map[[16]byte]extra
+	evicted  int64
+}
+
+func newStatusTable(capacity int) *statusTable {
+	if capacity <= 0 {
+		capacity = DefaultCapacity
+	}
+	return &statusTable{
+		capacity: capacity,
+		index:    make(map[[16]byte]uint32),
+		extras:   make(map[[16]byte]extra),
+	}
+}
+
+// len is the number of statuses held.
+func (t *statusTable) len() int { return len(t.slots) }
+
+// has reports whether the command is in the table.
+func (t *statusTable) has(id uuid.UUID) bool {
+	_, ok := t.index[id]
+	return ok
+}
+
+// get returns the status of the command with the given id.
+func (t *statusTable) get(id uuid.UUID) (commandStatus, bool) {
+	i, ok := t.index[id]
+	if !ok {
+		return commandStatus{}, false
+	}
+	s := &t.slots[i]
+	out := commandStatus{CommandID: id, ValueID: s.value, State: StatusAccepted}
+	if s.state == stateAccepted {
+		return out, true
+	}
+	out.State = StatusSucceeded
+	if s.state == stateRejected {
+		out.State = StatusRejected
+	}
+	out.EventID = domain.EventID(id)
+	out.EventPartition, out.EventOffset = s.eventPartition, s.eventOffset
+	out.Value = domain.Value{Value: s.result, Version: s.version}
+	out.Exists = s.flags&flagExists != 0
+	if s.flags&flagExtra != 0 {
+		x := t.extras[id]
+		out.Reason, out.Message = x.reason, x.message
+		if s.flags&flagForeignID != 0 {
+			out.EventID = x.eventID
+		}
+	}
+	return out, true
+}
+
+// accept records a command seen in the commands topic. It changes nothing
+// if the command is already known (a command written twice, or one whose
+// outcome was seen first).
+func (t *statusTable) accept(id, valueID uuid.UUID) {
+	if _, ok := t.index[id]; ok {
+		return
+	}
+	s := t.slot(id)
+	s.value = valueID
+	s.state = stateAccepted
+}
+
+// complete records the outcome of a command, applied to the view: a.Event
+// and the value it left behind.
+func (t *statusTable) complete(a Applied) {
+	id := a.Event.ParentID
+	var s *status
+	if i, ok := t.index[id]; ok {
+		s = &t.slots[i]
+		if s.state != stateAccepted {
+			return // one outcome per command; a repeat changes nothing
+		}
+	} else {
+		s = t.slot(id)
+	}
+	s.value = a.Event.ValueID
+	s.state = stateSucceeded
+	if a.Event.Action == domain.CommandRejected {
+		s.state = stateRejected
+	}
+	s.result, s.version = a.Value.Value, a.Value.Version
+	s.eventPartition, s.eventOffset = a.Record.Partition, a.Record.Offset
+	s.flags = 0
+	if a.Exists {
+		s.flags |= flagExists
+	}
+	var x extra
+	if a.Event.Action == domain.CommandRejected {
+		s.flags |= flagExtra
+		x.reason, x.message = a.Event.Reason, a.Event.Message
+	}
+	if a.Event.ID != domain.EventID(id) {
+		s.flags |= flagExtra | flagForeignID
+		x.eventID = a.Event.ID
+	}
+	if s.flags&flagExtra != 0 {
+		t.extras[id] = x
+	}
+}
+
+// slot returns a fresh slot for a command that is not in the table, taking
+// the oldest one when the table is full.
+func (t *statusTable) slot(id uuid.UUID) *status {
+	var i int
+	if len(t.slots) < t.capacity {
+		if len(t.slots) == cap(t.slots) {
+			// Grow by doubling, but never past capacity: a full table
+			// holds exactly capacity slots.
+			grown := make([]status, len(t.slots), min(t.capacity, max(2*cap(t.slots), 1024)))
+			copy(grown, t.slots)
+			t.slots = grown
+		}
+		t.slots = append(t.slots, status{})
+		i = len(t.slots) - 1
+	} else {
+		i = t.oldest
+		t.oldest = (t.oldest + 1) % t.capacity
+		old := &t.slots[i]
+		delete(t.index, old.command)
+		if old.flags&flagExtra != 0 {
+			delete(t.extras, old.command)
+		}
+		t.evicted++
+	}
+	t.index[id] = uint32(i)
+	t.slots[i] = status{command: id}
+	return &t.slots[i]
+}

@@ -1,0 +1,204 @@
+package subscriptions
+
+import (
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"calculator/domain"
+	"calculator/eventlog"
+)
+
+// ids returns n command ids and the value id each one is for.
+func ids(n int) (commands, values []uuid.UUID) {
+	for range n {
+		commands = append(commands, uuid.New())
+		values = append(values, uuid.New())
+	}
+	return commands, values
+}
+
+// outcome is the applied event of command i, written at events offset i.
+func outcome(i int, command, value uuid.UUID) Applied {
+	e := domain.Event{ID: domain.EventID(command), ParentID: command, Action: domain.ValueCreated, ValueID: value, Value: float64(i)}
+	return Applied{
+		Record: eventlog.Record{Offset: int64(i), Headers: []eventlog.Header{
+			{Key: HeaderCommandPartition, Value: []byte("0")},
+			{Key: HeaderCommandOffset, Value: []byte(strconv.Itoa(i))},
+		}},
+		Event: e, Value: domain.Value{Value: float64(i), Version: 1}, Exists: true,
+	}
+}
+
+func commandRecords(commands, values []uuid.UUID) eventlog.Batch {
+	var b eventlog.Batch
+	for i, id := range commands {
+		c := domain.Command{ID: id, Action: domain.CreateValue, ValueID: values[i], Value: float64(i)}
+		b.Records = append(b.Records, eventlog.Record{Offset: int64(i), Value: c.AppendJSON(nil)})
+	}
+	return b
+}
+
+func TestStatusLifecycle(t *testing.T) {
+	tab := newStatusTable(10)
+	cmd, value := uuid.New(), uuid.New()
+	if _, ok := tab.get(cmd); ok {
+		t.Fatal("unknown command found")
+	}
+	tab.accept(cmd, value)
+	st, ok := tab.get(cmd)
+	if !ok || st.State != StatusAccepted || st.ValueID != value || st.finished() {
+		t.Fatalf("after accept: %+v, %v", st, ok)
+	}
+	rejected := Applied{
+		Record: eventlog.Record{Partition: 2, Offset: 41},
+		Event: domain.Event{ID: domain.EventID(cmd), ParentID: cmd, Action: domain.CommandRejected, ValueID: value,
+			Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero"},
+		Value: domain.Value{Value: 3, Version: 4}, Exists: true,
+	}
+	tab.complete(rejected)
+	st, _ = tab.get(cmd)
+	want := commandStatus{CommandID: cmd, ValueID: value, State: StatusRejected, EventID: domain.EventID(cmd),
+		EventPartition: 2, EventOffset: 41, Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero",
+		Value: domain.Value{Value: 3, Version: 4}, Exists: true}
+	if st != want {
+		t.Errorf("after the rejection:\n got %+v\nwant %+v", st, want)
+	}
+	if st.position() != "2:41" {
+		t.Errorf("position = %q", st.position())
+	}
+	tab.accept(cmd, uuid.New()) // the same command written again changes nothing
+	if again, _ := tab.get(cmd); again != want {
+		t.Errorf("a repeated command changed the status: %+v", again)
+	}
+}
+
+func TestForeignEventID(t *testing.T) {
+	tab := newStatusTable(10)
+	cmd, value, foreign := uuid.New(), uuid.New(), uuid.New()
+	a := outcome(0, cmd, value)
+	a.Event.ID = foreign
+	tab.complete(a)
+	if st, _ := tab.get(cmd); st.EventID != foreign || st.State != StatusSucceeded {
+		t.Errorf("status = %+v, want the event's own id %s", st, foreign)
+	}
+}
+
+// The table forgets the oldest commands, and what it held for them.
+func TestStatusEviction(t *testing.T) {
+	tab := newStatusTable(3)
+	commands, values := ids(5)
+	for i := range commands {
+		tab.accept(commands[i], values[i])
+		a := outcome(i, commands[i], values[i])
+		a.Event.Action, a.Event.Reason = domain.CommandRejected, domain.ValueExists
+		tab.complete(a)
+	}
+	for i, id := range commands {
+		_, ok := tab.get(id)
+		if want := i >= 2; ok != want {
+			t.Errorf("command %d: held = %v, want %v", i, ok, want)
+		}
+	}
+	if tab.len() != 3 || len(tab.index) != 3 || len(tab.extras) != 3 || tab.evicted != 2 {
+		t.Errorf("len %d, index %d, extras %d, evicted %d; want 3, 3, 3, 2", tab.len(), len(tab.index), len(tab.extras), tab.evicted)
+	}
+}
+
+// A replay of a log longer than the table keeps the most recent commands,
+// whichever of the commands topic and the view runs ahead.
+func TestReplayKeepsTheMostRecent(t *testing.T) {
+	const n, capacity = 20, 5
+	commands, values := ids(n)
+	applied := make([]Applied, n)
+	for i := range applied {
+		applied[i] = outcome(i, commands[i], values[i])
+	}
+	pending := uuid.New() // a last command without an outcome yet
+	allCommands := commandRecords(append(commands[:n:n], pending), append(values[:n:n], uuid.New()))
+
+	for _, order := range []string{"commands first", "events first", "interleaved"} {
+		t.Run(order, func(t *testing.T) {
+			h := New(Config{Logger: zerolog.Nop(), ViewReady: func() bool { return true }, Options: Options{Capacity: capacity}})
+			switch order {
+			case "commands first":
+				h.observeCommands(allCommands)
+				h.Apply(applied)
+			case "events first":
+				h.Apply(applied)
+				h.observeCommands(allCommands)
+			case "interleaved":
+				for i := range n {
+					h.observeCommands(eventlog.Batch{Records: allCommands.Records[i : i+1]})
+					if i >= 3 {
+						h.Apply(applied[i-3 : i-2])
+					}
+				}
+				h.observeCommands(eventlog.Batch{Records: allCommands.Records[n:]})
+				h.Apply(applied[n-3:])
+			}
+			st, ok := h.status(pending)
+			if !ok || st.State != StatusAccepted {
+				t.Errorf("the pending command: %+v, %v; want accepted", st, ok)
+			}
+			for i := n - capacity + 1; i < n; i++ {
+				if st, ok := h.status(commands[i]); !ok || st.State != StatusSucceeded {
+					t.Errorf("command %d of %d: %+v, %v; want succeeded", i, n, st, ok)
+				}
+			}
+			if got := h.Stats().Statuses; got != capacity {
+				t.Errorf("statuses = %d, want %d", got, capacity)
+			}
+		})
+	}
+}
+
+// BenchmarkStatuses measures the memory of the table: run it with
+// -benchtime 1000000x to see the cost of a million statuses.
+func BenchmarkStatuses(b *testing.B) {
+	commands, values := ids(b.N)
+	b.ReportAllocs()
+	before := heapInUse()
+	tab := newStatusTable(b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		tab.accept(commands[i], values[i])
+		tab.complete(outcome(i, commands[i], values[i]))
+	}
+	b.StopTimer()
+	after := heapInUse()
+	runtime.KeepAlive(commands) // counted in before: keep them out of the difference
+	runtime.KeepAlive(values)
+	b.ReportMetric(float64(after-before)/float64(b.N), "heap-bytes/status")
+	b.ReportMetric(float64(after-before)/(1<<20), "heap-MiB")
+	if tab.len() != b.N {
+		b.Fatal("lost statuses")
+	}
+}
+
+// BenchmarkApply measures what the view pays per event to hand it on: the
+// statuses, and a push to every events subscriber's queue. Stalled
+// subscribers cost the same as the others: a push never waits.
+func BenchmarkApply(b *testing.B) {
+	const batch = 16
+	for _, subscribers := range []int{0, 200} {
+		b.Run("stalled="+strconv.Itoa(subscribers), func(b *testing.B) {
+			h := New(Config{Logger: zerolog.Nop(), ViewReady: func() bool { return true }, Options: Options{Buffer: 1 << 30}})
+			for range subscribers {
+				h.subscribeEvents() // never read
+			}
+			commands, values := ids(b.N)
+			applied := make([]Applied, b.N)
+			for i := range applied {
+				applied[i] = outcome(i, commands[i], values[i])
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				h.Apply(applied[i:min(i+batch, b.N)])
+			}
+		})
+	}
+}
