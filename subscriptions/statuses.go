@@ -95,10 +95,13 @@ func newStatusTable(capacity int) *statusTable {
 // len is the number of statuses held.
 func (t *statusTable) len() int { return len(t.slots) }
 
-// has reports whether the command is in the table.
-func (t *statusTable) has(id uuid.UUID) bool {
-	_, ok := t.index[id]
-	return ok
+// find returns the slot of the command, if the table holds it. The Hub
+// looks a command up once and hands the slot to acceptNew or completeAt:
+// with a million statuses every lookup is a cache miss, and the replay at
+// startup does one of each per command.
+func (t *statusTable) find(id uuid.UUID) (slot int, ok bool) {
+	i, ok := t.index[id]
+	return int(i), ok
 }
 
 // get returns the status of the command with the given id.
@@ -137,6 +140,11 @@ func (t *statusTable) accept(id, valueID uuid.UUID) {
 	if _, ok := t.index[id]; ok {
 		return
 	}
+	t.acceptNew(id, valueID)
+}
+
+// acceptNew is accept for a command that find did not find.
+func (t *statusTable) acceptNew(id, valueID uuid.UUID) {
 	s := t.slot(id)
 	s.value = valueID
 	s.state = stateAccepted
@@ -145,9 +153,15 @@ func (t *statusTable) accept(id, valueID uuid.UUID) {
 // complete records the outcome of a command, applied to the view: a.Event
 // and the value it left behind.
 func (t *statusTable) complete(a Applied) {
+	i, ok := t.find(a.Event.ParentID)
+	t.completeAt(&a, i, ok)
+}
+
+// completeAt is complete with the result of find for the command.
+func (t *statusTable) completeAt(a *Applied, i int, found bool) {
 	id := a.Event.ParentID
 	var s *status
-	if i, ok := t.index[id]; ok {
+	if found {
 		s = &t.slots[i]
 		if s.state != stateAccepted {
 			return // one outcome per command; a repeat changes nothing
