@@ -183,10 +183,22 @@ latency() {
 	fi
 	local rate
 	rate=$(awk -v m="${max_rps[$top]}" 'BEGIN {printf "%d", m/2}')
-	say "latency: $RUNS runs of $DURATION at $rate commands/s (half of $top's ${max_rps[$top]}), variants: ${variants[*]}"
+	say "latency: $RUNS runs of $DURATION at $rate commands/s (half of $top's ${max_rps[$top]}), variants: baseline ${variants[*]}"
 	declare -A p50=() p99=() ap99=()
 	for run in $(seq "$RUNS"); do
-		for side in $(rotate "$run" "${variants[@]}"); do
+		for side in $(rotate "$run" baseline "${variants[@]}"); do
+			if [[ $side == baseline ]]; then
+				# The floor: what the machine and the load generator
+				# add at this rate without any log.
+				start_baseline
+				local r
+				r=$(load -url "http://127.0.0.1:$BASE_PORT" -rate "$rate" -applied=false)
+				stop "$base"
+				echo "run $run baseline: $r"
+				p50[$side]+=" $(get accept_p50_ms "$r")"
+				p99[$side]+=" $(get accept_p99_ms "$r")"
+				continue
+			fi
 			start_calc "$side" "$work/lat"
 			wait_ready
 			local r
@@ -199,6 +211,7 @@ latency() {
 			ap99[$side]+=" $(get applied_p99_ms "$r")"
 		done
 	done
+	echo "RESULT latency baseline runs=$RUNS rate=$rate accept_p50_ms=$(med "${p50[baseline]}") accept_p99_ms=$(med "${p99[baseline]}")"
 	for side in "${variants[@]}"; do
 		echo "RESULT latency $side runs=$RUNS rate=$rate accept_p50_ms=$(med "${p50[$side]}")" \
 			"accept_p99_ms=$(med "${p99[$side]}") applied_p99_ms=$(med "${ap99[$side]}")"
