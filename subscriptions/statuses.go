@@ -104,6 +104,22 @@ func (t *statusTable) find(id uuid.UUID) (slot int, ok bool) {
 	return int(i), ok
 }
 
+// findNext is find with a guess first: the slot after the one this cursor
+// found last. Commands and outcomes each arrive in log order and the table
+// fills its slots in that order, so during a replay the guess is nearly
+// always right and spares the index lookup. A slot holds exactly the command
+// the index maps to it, so a right guess is the index's answer.
+func (t *statusTable) findNext(id uuid.UUID, cursor *int) (slot int, ok bool) {
+	if i := *cursor; i < len(t.slots) && t.slots[i].command == id {
+		*cursor = (i + 1) % t.capacity
+		return i, true
+	}
+	if slot, ok = t.find(id); ok {
+		*cursor = (slot + 1) % t.capacity
+	}
+	return slot, ok
+}
+
 // get returns the status of the command with the given id.
 func (t *statusTable) get(id uuid.UUID) (commandStatus, bool) {
 	i, ok := t.index[id]

@@ -178,6 +178,8 @@ type Hub struct {
 
 	mu           sync.Mutex
 	statuses     *statusTable
+	commandsAt   int              // statuses.findNext cursor of observeCommands
+	outcomesAt   int              // statuses.findNext cursor of Apply
 	commandsNext eventlog.Offsets // commands topic: next offset Run will read
 	outcomesNext eventlog.Offsets // commands topic: after the last command with an applied outcome
 	eventsNext   eventlog.Offsets // events topic: after the last event Apply got
@@ -280,7 +282,7 @@ func (h *Hub) observeCommands(b eventlog.Batch) error {
 		// table had its outcome already, and was forgotten since: recording
 		// it again would evict a newer one (this happens in the replay of a
 		// log longer than the table, when the view runs ahead).
-		_, known := h.statuses.find(c.id)
+		_, known := h.statuses.findNext(c.id, &h.commandsAt)
 		if !known && c.offset < h.outcomesNext[c.partition] {
 			continue
 		}
@@ -322,7 +324,7 @@ func (h *Hub) Apply(batch []Applied) {
 		// The mirror image of observeCommands: an outcome for a command
 		// that Run has read but the table no longer holds belongs to a
 		// command older than the table keeps.
-		if slot, known := h.statuses.find(id); known || !hasPosition || offset >= h.commandsNext[partition] {
+		if slot, known := h.statuses.findNext(id, &h.outcomesAt); known || !hasPosition || offset >= h.commandsNext[partition] {
 			h.statuses.completeAt(a, slot, known)
 		}
 		if hasPosition && offset >= h.outcomesNext[partition] {
