@@ -18,7 +18,8 @@
 # STEADY=30s STEADY_RATE=5000 CALC_PORT=3130 BASE_PORT=3131 KEEP=1 (keep the
 # temp dir). BEFORE=<git revision> also builds the calculator at that
 # revision and measures it in the same runs, alternating with the working
-# tree's ("after"), for before/after figures of an optimisation.
+# tree's ("after", or AFTER=<git revision>), for before/after figures of an
+# optimisation.
 #
 # Each figure is the median of RUNS runs; every run prints its own line, and
 # each section ends with a "RESULT <section> key=value..." line per variant.
@@ -62,7 +63,14 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
 say "building into $work"
-go build -o "$work/after" .
+if [[ -n ${AFTER:-} ]]; then
+	say "building the calculator at $AFTER as \"after\""
+	mkdir -p "$work/src-after"
+	git archive "$AFTER" | tar -x -C "$work/src-after"
+	(cd "$work/src-after" && go build -o "$work/after" .)
+else
+	go build -o "$work/after" .
+fi
 go build -o "$work/bench" ./bench
 go build -o "$work/baseline" ./bench/baseline
 go build -o "$work/genlog" ./bench/genlog
@@ -303,7 +311,7 @@ steady() {
 sections=("$@")
 [[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=(throughput latency restart memory steady)
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(go version | cut -d' ' -f3-4)," \
-	"load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}"
+	"load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}${AFTER:+, after=$AFTER}"
 for s in "${sections[@]}"; do
 	case $s in
 	throughput | latency | restart | memory | steady) "$s" ;;
