@@ -62,6 +62,10 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
+# cpu_ms PID: the CPU time (user + system) the process has used, in ms; on
+# a shared machine it varies less than the wall time.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
+
 say "building into $work"
 if [[ -n ${AFTER:-} ]]; then
 	say "building the calculator at $AFTER as \"after\""
@@ -236,6 +240,7 @@ time_ready() {
 	end=$(date +%s%N)
 	ready_ms=$(((end - start) / 1000000))
 	ready_kb=$(rss_kb "$calc")
+	ready_cpu=$(cpu_ms "$calc")
 	stop "$calc"
 }
 
@@ -245,19 +250,20 @@ restart() {
 	"$work/genlog" -data-dir "$work/restart" -values "$values" -updates $((EVENTS - values)) 2>/dev/null
 	# One start to warm the page cache; it is not counted.
 	time_ready "${variants[-1]}" "$work/restart"
-	declare -A times=() rss=()
+	declare -A times=() rss=() cpu=()
 	for run in $(seq "$RUNS"); do
 		for side in $(rotate "$run" "${variants[@]}"); do
 			time_ready "$side" "$work/restart"
-			echo "run $run $side: ready_ms=$ready_ms rss_kb=$ready_kb"
+			echo "run $run $side: ready_ms=$ready_ms cpu_ms=$ready_cpu rss_kb=$ready_kb load=$(cut -d' ' -f1 /proc/loadavg)"
 			times[$side]+=" $ready_ms"
 			rss[$side]+=" $ready_kb"
+			cpu[$side]+=" $ready_cpu"
 		done
 	done
 	rm -rf "$work/restart"
 	for side in "${variants[@]}"; do
-		echo "RESULT restart $side events=$EVENTS runs=$RUNS ready_ms=$(med "${times[$side]}")" \
-			"rss_mb=$(med "${rss[$side]}" | awk '{printf "%.1f", $1/1024}')"
+		echo "RESULT restart $side events=$EVENTS runs=$RUNS ready_ms=$(med "${times[$side]}") min_ready_ms=$(tr ' ' '\n' <<<"${times[$side]}" | grep -v '^$' | sort -n | head -1)" \
+			"cpu_ms=$(med "${cpu[$side]}") rss_mb=$(med "${rss[$side]}" | awk '{printf "%.1f", $1/1024}')"
 	done
 }
 
