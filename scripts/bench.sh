@@ -19,7 +19,9 @@
 # temp dir). BEFORE=<git revision> also builds the calculator at that
 # revision and measures it in the same runs, alternating with the working
 # tree's ("after", or AFTER=<git revision>), for before/after figures of an
-# optimisation.
+# optimisation. BROKERS=host:port runs the calculator on Kafka (fresh topics
+# for every start) in the throughput, latency and steady sections; restart and
+# memory fill an embedded log with genlog, so they need the embedded log.
 #
 # Each figure is the median of RUNS runs; every run prints its own line, and
 # each section ends with a "RESULT <section> key=value..." line per variant.
@@ -37,6 +39,7 @@ STEADY_RATE=${STEADY_RATE:-5000}
 CALC_PORT=${CALC_PORT:-3130}
 BASE_PORT=${BASE_PORT:-3131}
 BEFORE=${BEFORE:-}
+BROKERS=${BROKERS:-}
 
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/calc-bench.XXXXXX")
@@ -97,7 +100,13 @@ done
 # start_calc VARIANT DIR: starts that calculator on DIR at log level info;
 # sets $calc to its pid.
 start_calc() {
-	"$work/$1" -addr "127.0.0.1:$CALC_PORT" -data-dir "$2" -log-level info >>"$work/calculator.log" 2>&1 &
+	local kafka=()
+	if [[ -n $BROKERS ]]; then
+		# Fresh topics for every start, as the data directory is fresh.
+		starts=$((${starts:-0} + 1))
+		kafka=(-brokers "$BROKERS" -commands-topic "bench-$$-$starts-commands" -events-topic "bench-$$-$starts-events")
+	fi
+	"$work/$1" -addr "127.0.0.1:$CALC_PORT" -data-dir "$2" -log-level info "${kafka[@]}" >>"$work/calculator.log" 2>&1 &
 	calc=$!
 	pids+=("$calc")
 }
@@ -245,6 +254,10 @@ time_ready() {
 }
 
 restart() {
+	if [[ -n $BROKERS ]]; then
+		echo "RESULT restart skipped: genlog writes an embedded log (unset BROKERS)"
+		return
+	fi
 	local values=$((EVENTS / 10))
 	say "restart: writing $EVENTS commands and events ($values values) with genlog"
 	"$work/genlog" -data-dir "$work/restart" -values "$values" -updates $((EVENTS - values)) 2>/dev/null
@@ -268,6 +281,10 @@ restart() {
 }
 
 memory() {
+	if [[ -n $BROKERS ]]; then
+		echo "RESULT memory skipped: genlog writes an embedded log (unset BROKERS)"
+		return
+	fi
 	say "memory: an empty instance, then one with $MEM_VALUES values, variants: ${variants[*]}"
 	"$work/genlog" -data-dir "$work/mem" -values "$MEM_VALUES" -updates 0 2>/dev/null
 	for side in "${variants[@]}"; do
@@ -317,7 +334,7 @@ steady() {
 sections=("$@")
 [[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=(throughput latency restart memory steady)
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(go version | cut -d' ' -f3-4)," \
-	"load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}${AFTER:+, after=$AFTER}"
+	"load average $(cut -d' ' -f1-3 /proc/loadavg), log ${BROKERS:+kafka at }${BROKERS:-embedded}, commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}${AFTER:+, after=$AFTER}"
 for s in "${sections[@]}"; do
 	case $s in
 	throughput | latency | restart | memory | steady) "$s" ;;
