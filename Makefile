@@ -1,4 +1,15 @@
-.PHONY: kafka-up kafka-down
+.PHONY: run build test kafka-up kafka-down
+
+# Start the calculator on the embedded log in ./data (localhost:3030).
+run:
+	go run .
+
+build:
+	go build -o calculator .
+
+# The README's test command, and what CI runs (scripts/test.sh says what).
+test:
+	bash scripts/test.sh
 
 # Start a local single-node Kafka broker on 127.0.0.1 (KAFKA_PORT, default 9092) without Docker.
 kafka-up:

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -42,6 +43,9 @@ func run(args []string) error {
 	fs.StringVar(&cfg.AuthToken, "auth-token", env("CALC_AUTH_TOKEN", ""), "bearer token required by the API; empty: no auth (CALC_AUTH_TOKEN)")
 	logLevel := fs.String("log-level", env("CALC_LOG_LEVEL", "info"), "trace, debug, info, warn or error (CALC_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	level, err := zerolog.ParseLevel(*logLevel)

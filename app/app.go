@@ -110,8 +110,13 @@ func New(cfg Config) (*App, error) {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
-	cmd.Routes(r)
-	a.view.Routes(r)
+	r.Group(func(r chi.Router) {
+		if cfg.AuthToken != "" {
+			r.Use(httpapi.RequireBearer(cfg.AuthToken))
+		}
+		cmd.Routes(r)
+		a.view.Routes(r)
+	})
 	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -219,9 +224,21 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	read, target := a.view.Progress()
+	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
+	if a.processor.Ready() {
+		// How many commands wait for an outcome: lets a client (or a test)
+		// see the processor catch up after a restart.
+		if end, err := a.log.End(r.Context(), a.cfg.CommandsTopic); err == nil {
+			position, behind := a.processor.Position(), int64(0)
+			for partition, offset := range end {
+				behind += max(0, offset-position[partition])
+			}
+			proc["commands_behind"] = behind
+		}
+	}
 	progress := map[string]any{
 		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
-		"processor": map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay},
+		"processor": proc,
 	}
 	if a.view.Ready() && a.processor.Ready() {
 		progress["status"] = "ready"

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -77,6 +78,22 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 // MethodNotAllowed answers a known path with a method it does not serve.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	WriteProblem(w, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
+}
+
+// RequireBearer returns a middleware that answers 401 unless the request
+// carries "Authorization: Bearer <token>".
+func RequireBearer(token string) func(http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="calculator"`)
+				Error(w, http.StatusUnauthorized, "unauthorized", "send the API token as \"Authorization: Bearer <token>\"")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // ParseID parses a UUID from a path segment, writing a 400 problem and

@@ -29,7 +29,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +82,9 @@ type Processor struct {
 	duplicates    atomic.Int64
 	malformed     atomic.Int64
 	commandsSeen  atomic.Int64
+
+	positionMu sync.Mutex
+	position   eventlog.Offsets // next commands offset per partition, once handled
 }
 
 // New returns a processor that reads commandsTopic and writes eventsTopic.
@@ -97,6 +102,26 @@ func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger) *Pro
 // Ready reports whether the last Run has replayed the events topic and is
 // processing commands.
 func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Position returns, for each commands partition, the offset of the next
+// command the processor will handle: everything before it has its outcome
+// in the events log (or was skipped).
+func (p *Processor) Position() eventlog.Offsets {
+	p.positionMu.Lock()
+	defer p.positionMu.Unlock()
+	return maps.Clone(p.position)
+}
+
+func (p *Processor) setPosition(records []eventlog.Record, reset eventlog.Offsets) {
+	p.positionMu.Lock()
+	defer p.positionMu.Unlock()
+	if reset != nil {
+		p.position = maps.Clone(reset)
+	}
+	for _, rec := range records {
+		p.position[rec.Partition] = rec.Offset + 1
+	}
+}
 
 // Stats returns the processor's counters.
 func (p *Processor) Stats() Stats {
@@ -138,6 +163,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
+	p.setPosition(nil, r.resume)
 	p.ready.Store(true)
 	err = p.log.Follow(ctx, p.commandsTopic, r.resume, r.processCommands)
 	return fmt.Errorf("process commands: %w", err)
@@ -231,6 +257,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 		})
 	}
 	if len(events) == 0 {
+		r.setPosition(b.Records, nil)
 		return nil
 	}
 	// Finish this batch even when shutdown has begun: the outcome of a
@@ -240,6 +267,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 	if err := r.log.Append(ctx, r.eventsTopic, events...); err != nil {
 		return fmt.Errorf("append %d events: %w", len(events), err)
 	}
+	r.setPosition(b.Records, nil)
 	r.succeeded.Add(succeeded)
 	r.rejected.Add(rejected)
 	for _, e := range decided {

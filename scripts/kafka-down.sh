@@ -13,7 +13,7 @@ log() { echo "kafka-down: $*" >&2; }
 
 is_our_broker() {
 	kill -0 "$1" 2>/dev/null &&
-		tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'
+		grep -qa 'kafka\.Kafka' "/proc/$1/cmdline" 2>/dev/null
 }
 
 if [[ ! -d "$RUN_DIR" ]]; then

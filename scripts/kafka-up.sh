@@ -51,7 +51,7 @@ broker_pid() {
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
 	# guard against pid reuse: it must be our kafka.Kafka
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+	grep -qa 'kafka\.Kafka' "/proc/$pid/cmdline" 2>/dev/null || return 1
 	echo "$pid"
 }
 
@@ -110,9 +110,11 @@ ensure_jars() {
 	log "fetching Kafka jars into $LIB (one-time)"
 	mkdir -p "$CACHE"
 	rm -rf "$LIB.tmp"
-	"$MVN" -q -B -f "$POM" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >&2 ||
-		die "mvn dependency:copy-dependencies failed"
+	if ! "$MVN" -q -B -f "$POM" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$LIB.tmp" >"$CACHE/mvn.log" 2>&1; then
+		tail -n 50 "$CACHE/mvn.log" >&2
+		die "mvn dependency:copy-dependencies failed (full output: $CACHE/mvn.log)"
+	fi
 	echo "$stamp" >"$LIB.tmp/.stamp"
 	rm -rf "$LIB"
 	mv "$LIB.tmp" "$LIB"
@@ -142,8 +144,9 @@ main() {
 
 	ensure_jars
 
-	# fresh state every start
-	rm -rf "$DATA_DIR" "$LOG_DIR"
+	# fresh state every start; the previous run's logs are kept in logs.prev
+	rm -rf "$DATA_DIR" "$LOG_DIR.prev"
+	[[ -d "$LOG_DIR" ]] && mv "$LOG_DIR" "$LOG_DIR.prev"
 	mkdir -p "$DATA_DIR" "$LOG_DIR"
 	sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
 		-e "s|@DATA_DIR@|$DATA_DIR|g" "$TEMPLATE" >"$PROPS"

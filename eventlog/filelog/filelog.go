@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -291,6 +292,7 @@ type topic struct {
 	requests   chan *appendRequest
 	writerDone chan struct{}
 	failed     error // set by the writer when the file can no longer be trusted
+	syncs      atomic.Int64
 
 	mu     sync.Mutex
 	index  []int64       // byte position of each durable record
@@ -524,5 +526,6 @@ func (t *topic) write(buf []byte) error {
 		t.logger.Error().Err(err).Msg("fsync failed; the topic refuses further appends until restart")
 		return t.failed
 	}
+	t.syncs.Add(1)
 	return nil
 }

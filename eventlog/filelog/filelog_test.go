@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -156,4 +157,33 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Concurrent appends share fsyncs: durability does not cost one disk sync
+// per request.
+func TestConcurrentAppendsShareSyncs(t *testing.T) {
+	l := openT(t, t.TempDir())
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if err := l.Append(context.Background(), "t", eventlog.Message{Value: []byte("v")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	syncs := l.topics["t"].syncs.Load()
+	t.Logf("%d appends, %d fsyncs", writers*each, syncs)
+	if syncs >= writers*each {
+		t.Fatalf("%d appends took %d fsyncs: no group commit", writers*each, syncs)
+	}
+	if got := len(readAll(t, l, "t")); got != writers*each {
+		t.Fatalf("read %d records, want %d", got, writers*each)
+	}
 }

@@ -1,0 +1,98 @@
+package view_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"calculator/domain"
+	"calculator/eventlog"
+	"calculator/view"
+)
+
+// scriptedLog delivers the batches the test sends it, one at a time.
+type scriptedLog struct {
+	batches chan eventlog.Batch
+}
+
+func (l *scriptedLog) End(context.Context, string) (eventlog.Offsets, error) {
+	return eventlog.Offsets{0: 2}, nil
+}
+
+func (l *scriptedLog) Follow(ctx context.Context, _ string, _ eventlog.Offsets, fn func(eventlog.Batch) error) error {
+	for {
+		select {
+		case b := <-l.batches:
+			if err := fn(b); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func record(offset int64, e domain.Event) eventlog.Record {
+	return eventlog.Record{Offset: offset, Key: []byte(e.ValueID.String()), Value: e.AppendJSON(nil)}
+}
+
+func get(t *testing.T, url string) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp, body
+}
+
+// Until the view has replayed the log as it was at startup, queries get 503
+// with Retry-After rather than the partial state.
+func TestQueriesWaitForTheReplay(t *testing.T) {
+	log := &scriptedLog{batches: make(chan eventlog.Batch)}
+	var applied []view.Applied
+	v := view.New(log, "events", zerolog.Nop(), func(a []view.Applied) { applied = append(applied, a...) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+
+	r := chi.NewRouter()
+	v.Routes(r)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	id := uuid.New()
+	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: 2, Timestamp: time.Now()}
+	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: 2, Result: 4, Timestamp: time.Now()}
+	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}}
+
+	resp, body := get(t, srv.URL+"/values/"+id.String())
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("during replay: %d %v, want 503 with Retry-After", resp.StatusCode, body)
+	}
+	if read, target := v.Progress(); read != 1 || target != 2 {
+		t.Fatalf("Progress = %d of %d, want 1 of 2", read, target)
+	}
+
+	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(1, updated)}, CaughtUp: true}
+	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
+	resp, body = get(t, srv.URL+"/values/"+id.String())
+	if resp.StatusCode != http.StatusOK || body["value"] != 4.0 || body["version"] != 2.0 {
+		t.Fatalf("after replay: %d %v, want 200 value 4 version 2", resp.StatusCode, body)
+	}
+	if len(applied) != 2 || !applied[0].Replay || applied[1].Value.Value != 4 {
+		t.Fatalf("listener saw %+v", applied)
+	}
+	cancel()
+	<-done
+}
