@@ -39,7 +39,9 @@ func (a *App) openKafka() error {
 func (a *App) connect(ctx context.Context) {
 	backoff := 500 * time.Millisecond
 	for {
-		err := a.kafka.CreateTopics(ctx, a.cfg.CommandsTopic, a.cfg.EventsTopic)
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.kafka.CreateTopics(attempt, a.cfg.CommandsTopic, a.cfg.EventsTopic)
+		cancel()
 		if err == nil {
 			a.connectErr.Store(nil)
 			close(a.logReady)
@@ -83,9 +85,10 @@ func (a *App) logStatus() (map[string]any, error) {
 	case <-a.logReady:
 		err = a.kafka.Healthy()
 	default:
-		err = errors.New("connecting to Kafka")
 		if p := a.connectErr.Load(); p != nil {
 			err = *p
+		} else if err = a.kafka.Healthy(); err == nil {
+			err = errors.New("creating the Kafka topics")
 		}
 	}
 	status["reachable"] = err == nil

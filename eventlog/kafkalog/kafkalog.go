@@ -119,7 +119,7 @@ func New(cfg Config) (*Log, error) {
 		closed:    make(chan struct{}),
 		destroyed: make(chan struct{}),
 	}
-	l.health.set(errors.New("not connected to the Kafka brokers yet"))
+	l.health.set(fmt.Errorf("not connected to the Kafka brokers %s yet", cfg.Brokers))
 	l.workers.Add(1)
 	go func() {
 		defer l.workers.Done()
