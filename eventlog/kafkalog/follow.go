@@ -188,15 +188,21 @@ func toRecord(m *kafka.Message) eventlog.Record {
 	return r
 }
 
+// unknownTopicGrace is how long Follow waits for a topic that the brokers
+// do not know: a topic just created may take a moment to reach every broker.
+const unknownTopicGrace = 5 * time.Second
+
 // waitPartitions returns topic's partitions, asking again (with backoff)
 // while the brokers cannot be reached, until ctx is done or the Log closed.
-// A topic that the brokers say does not exist is an error at once.
+// A topic that the brokers still say does not exist after
+// unknownTopicGrace is an error.
 func (l *Log) waitPartitions(ctx context.Context, c *kafka.Consumer, topic string) ([]int32, error) {
-	backoff := 200 * time.Millisecond
+	backoff := 100 * time.Millisecond
+	began := time.Now()
 	for {
 		md, err := c.GetMetadata(&topic, false, l.timeoutMS(ctx))
 		if err == nil {
-			if tm, ok := md.Topics[topic]; ok && tm.Error.Code() == kafka.ErrUnknownTopicOrPart {
+			if tm, ok := md.Topics[topic]; ok && tm.Error.Code() == kafka.ErrUnknownTopicOrPart && time.Since(began) > unknownTopicGrace {
 				return nil, fmt.Errorf("kafkalog: follow %s: %w", topic, tm.Error)
 			}
 			partitions, perr := topicPartitions(md, topic)

@@ -340,7 +340,9 @@ func toKafkaHeaders(hs []eventlog.Header) []kafka.Header {
 }
 
 // End implements eventlog.Log: the high watermark of every partition. It
-// asks the broker once and fails when the broker does not answer in time.
+// retries what Kafka calls retriable (a partition without a leader yet,
+// just after the topic was created, say) until ctx's deadline, or for the
+// default request timeout, and then fails.
 func (l *Log) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -348,6 +350,24 @@ func (l *Log) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
 	if l.isClosedNow() {
 		return nil, eventlog.ErrClosed
 	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	for {
+		end, err := l.end(ctx, topic)
+		if err == nil || !retriable(err) {
+			return end, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-l.closed:
+			return nil, eventlog.ErrClosed
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (l *Log) end(ctx context.Context, topic string) (eventlog.Offsets, error) {
 	partitions, err := l.partitions(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -361,6 +381,21 @@ func (l *Log) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
 		end[p] = high
 	}
 	return end, nil
+}
+
+// retriable tells whether asking again may help: Kafka says so, or the
+// partition's leader or the topic's metadata is not there yet.
+func retriable(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Code() {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart,
+		kafka.ErrUnknownPartition, kafka.ErrTimedOut, kafka.ErrTransport, kafka.ErrAllBrokersDown:
+		return true
+	}
+	return ke.IsRetriable()
 }
 
 // partitions returns the partition ids of topic, from the broker's metadata.
