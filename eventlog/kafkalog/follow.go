@@ -46,14 +46,18 @@ func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, f
 	defer l.follows.Done()
 
 	c, err := kafka.NewConsumer(l.clientConfig("follow-"+topic, kafka.ConfigMap{
-		"group.id":                   "calculator-follow-" + uuid.NewString(),
-		"enable.auto.commit":         false,
-		"enable.auto.offset.store":   false,
-		"enable.partition.eof":       true,
-		"isolation.level":            "read_committed",
-		"auto.offset.reset":          "earliest",
-		"fetch.wait.max.ms":          100,
+		"group.id":                 "calculator-follow-" + uuid.NewString(),
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"enable.partition.eof":     true,
+		"isolation.level":          "read_committed",
+		"auto.offset.reset":        "earliest",
+		"fetch.wait.max.ms":        100,
+		// Prefetch up to 16 MiB; when the queue is that full, fetch again
+		// as soon as the reader drains it (librdkafka's default pause is 1s,
+		// which made replays crawl).
 		"queued.max.messages.kbytes": 16 << 10,
+		"fetch.queue.backoff.ms":     10,
 	}))
 	if err != nil {
 		return fmt.Errorf("kafkalog: follow %s: create consumer: %w", topic, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -351,4 +352,66 @@ func TestUnreachableBrokers(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, `"component":"librdkafka"`) {
 		t.Fatalf("no librdkafka log line reached zerolog:\n%s", out)
 	}
+}
+
+// BenchmarkAppendParallel measures concurrent single-message appends, as
+// the commander makes them: each waits for its acknowledgement, and
+// librdkafka batches those in flight together.
+func BenchmarkAppendParallel(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	topic := kafkatest.Topic("bench-append")
+	kafkatest.CreateTopic(b, brokers, topic, 1)
+	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	value := []byte(`{"id":"7b0a5b8e-5a8c-4a43-9f3e-3c1d2f9e8a10","action":"CreateValue","data":{"value-id":"2f1e0a4c-6b7d-4c8e-9f0a-1b2c3d4e5f60","value":3},"timestamp":"2026-01-01T00:00:00Z"}`)
+	b.SetParallelism(16) // 16 goroutines per CPU, like concurrent HTTP requests
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if err := l.Append(context.Background(), topic, eventlog.Message{Key: []byte(strconv.Itoa(i)), Value: value}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkReplay measures Follow from offset 0 until caught up, per record.
+func BenchmarkReplay(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	topic := kafkatest.Topic("bench-replay")
+	kafkatest.CreateTopic(b, brokers, topic, 1)
+	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	const records = 50000
+	batch := make([]eventlog.Message, 1000)
+	for i := range batch {
+		batch[i] = eventlog.Message{Key: []byte(strconv.Itoa(i)), Value: bytes.Repeat([]byte("x"), 200)}
+	}
+	for range records / len(batch) {
+		if err := l.Append(context.Background(), topic, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		err := l.Follow(context.Background(), topic, nil, func(batch eventlog.Batch) error {
+			n += len(batch.Records)
+			if batch.CaughtUp {
+				return eventlog.ErrStopFollowing
+			}
+			return nil
+		})
+		if !errors.Is(err, eventlog.ErrStopFollowing) || n != records {
+			b.Fatalf("replay: %v after %d records, want %d", err, n, records)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*records), "ns/record")
 }
