@@ -146,6 +146,14 @@ func TestKafkaOutages(t *testing.T) {
 
 	// 1. No broker yet: the process starts, is not ready, and says why.
 	s := launch(t, t.TempDir(), args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("calculator's log:\n%s", tail(s.logText(), 150))
+			broker, _ := os.ReadFile(filepath.Join(b.runDir, "logs", "server.log"))
+			restarted, _ := os.ReadFile(filepath.Join(b.runDir, "logs", "kafka.restart.out"))
+			t.Logf("broker's log:\n%s\n%s", tail(string(broker), 80), tail(string(restarted), 30))
+		}
+	})
 	r := s.must("GET", "/readyz", "")
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Raw, b.addr) {
 		t.Fatalf("readyz without a broker = %d %s, want 503 naming the brokers", r.Status, r.Raw)
@@ -187,10 +195,11 @@ func TestKafkaOutages(t *testing.T) {
 		time.Since(restartedAt).Round(time.Millisecond), l.unavailable.Load(), time.Duration(l.slowest503.Load()).Round(time.Millisecond))
 	l.stop()
 	waitCaughtUpLong(s, 90*time.Second)
+	// The view follows the processor's last transaction a moment later.
 	for _, id := range l.values {
-		if r := s.must("GET", "/values/"+id, ""); r.Status != http.StatusOK {
-			t.Fatalf("value %s acknowledged is missing: %d %s", id, r.Status, r.Raw)
-		}
+		eventually(t, "value "+id+" is in the view", func() bool {
+			return s.must("GET", "/values/"+id, "").Status == http.StatusOK
+		})
 	}
 	if err, _ := s.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
@@ -210,8 +219,20 @@ func waitCaughtUpLong(s *server, within time.Duration) {
 			return
 		}
 		if time.Now().After(end) {
-			s.t.Fatalf("the processor has not caught up within %s: %s", within, r.Raw)
+			// Its goroutines say where it waits.
+			s.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-s.exited:
+			case <-time.After(10 * time.Second):
+			}
+			s.t.Fatalf("the processor has not caught up within %s: %s\n%s", within, r.Raw, s.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// tail returns the last n lines of text.
+func tail(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

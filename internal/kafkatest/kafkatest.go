@@ -135,12 +135,24 @@ func Produce(tb testing.TB, brokers, topic string, key, value []byte, headers ..
 // start of every partition until each reports its end).
 func ReadAll(tb testing.TB, brokers, topic string) []*kafka.Message {
 	tb.Helper()
+	return read(tb, brokers, topic, "read_committed")
+}
+
+// ReadUncommitted reads every record of topic, including those of aborted
+// and open transactions.
+func ReadUncommitted(tb testing.TB, brokers, topic string) []*kafka.Message {
+	tb.Helper()
+	return read(tb, brokers, topic, "read_uncommitted")
+}
+
+func read(tb testing.TB, brokers, topic, isolation string) []*kafka.Message {
+	tb.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":    brokers,
 		"group.id":             "kafkatest-readall",
 		"enable.auto.commit":   false,
 		"enable.partition.eof": true,
-		"isolation.level":      "read_committed",
+		"isolation.level":      isolation,
 		"log_level":            3,
 	})
 	if err != nil {
