@@ -28,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,9 +245,25 @@ func (l *Log) checkRetention(ctx context.Context, names []string) error {
 	for i, name := range names {
 		resources[i] = kafka.ConfigResource{Type: kafka.ResourceTopic, Name: name}
 	}
-	results, err := l.admin.DescribeConfigs(ctx, resources)
-	if err != nil {
-		return fmt.Errorf("describe topics %v: %w", names, err)
+	var results []kafka.ConfigResourceResult
+	for {
+		var err error
+		results, err = l.admin.DescribeConfigs(ctx, resources)
+		if err != nil {
+			return fmt.Errorf("describe topics %v: %w", names, err)
+		}
+		if !slices.ContainsFunc(results, func(r kafka.ConfigResourceResult) bool {
+			return r.Error.Code() == kafka.ErrUnknownTopicOrPart
+		}) {
+			break
+		}
+		// The topic exists (CreateTopics said so) but this broker's
+		// metadata has not caught up with its creation yet.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("describe topics %v: %w", names, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	for _, r := range results {
 		if r.Error.Code() != kafka.ErrNoError {
