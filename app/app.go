@@ -39,6 +39,9 @@ type Config struct {
 	EventsTopic   string
 	Partitions    int
 	AuthToken     string
+	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
+	// diagnosing the Kafka clients; its lines are logged at trace level.
+	KafkaDebug string
 	// AppendTimeout bounds how long a POST or PUT waits for the commands
 	// log before it answers 503.
 	AppendTimeout time.Duration

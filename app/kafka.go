@@ -23,6 +23,7 @@ func (a *App) openKafka() error {
 	log, err := kafkalog.New(kafkalog.Config{
 		Brokers:    a.cfg.Brokers,
 		Partitions: a.cfg.Partitions,
+		Debug:      a.cfg.KafkaDebug,
 		Logger:     a.cfg.Logger,
 	})
 	if err != nil {
@@ -99,8 +100,8 @@ func (a *App) logStatus() (map[string]any, error) {
 }
 
 // ProcessorTransactionalID is the transactional id of the processor of a
-// commands topic, and the consumer group its position is committed to.
-// Every instance uses the same one, so a new processor fences the old.
+// commands topic. Every instance uses the same one, so a new processor
+// fences the old.
 func ProcessorTransactionalID(commandsTopic string) string {
 	return "calculator-processor-" + commandsTopic
 }
@@ -108,15 +109,15 @@ func ProcessorTransactionalID(commandsTopic string) string {
 // openEventWriter gives each processor Run a transactional writer of the
 // events topic; opening it fences the previous one (see processor's
 // protocol and docs/kafka.md).
+//
+// The processor's position is in the events themselves, so the writer does
+// not also send offsets to a consumer group (TxnConfig.OffsetsGroup): with
+// librdkafka 2.15 that call can hang for good after a broker restart
+// (librdkafka issue #5511, reproduced by TestKafkaOutages). /readyz reports
+// the processor's lag instead (commands_behind).
 func (a *App) openEventWriter(ctx context.Context) (processor.EventWriter, error) {
-	id := ProcessorTransactionalID(a.cfg.CommandsTopic)
 	w, err := a.kafka.TransactionalWriter(ctx, kafkalog.TxnConfig{
-		TransactionalID: id,
-		OffsetsGroup:    id,
-		OffsetsTopic:    a.cfg.CommandsTopic,
-		Position: func(m eventlog.Message) (int32, int64, bool) {
-			return processor.CommandPosition(m.Headers)
-		},
+		TransactionalID: ProcessorTransactionalID(a.cfg.CommandsTopic),
 	})
 	if err != nil {
 		return nil, err

@@ -62,7 +62,10 @@ type Config struct {
 	// RequestTimeout bounds one metadata or watermark request when the
 	// caller's context has no deadline (default 10s).
 	RequestTimeout time.Duration
-	Logger         zerolog.Logger
+	// Debug is librdkafka's debug property (e.g. "eos,broker"): its debug
+	// lines then reach the logger at trace level. Empty: none.
+	Debug  string
+	Logger zerolog.Logger
 }
 
 func (cfg Config) withDefaults() Config {
@@ -84,24 +87,30 @@ func (cfg Config) withDefaults() Config {
 // Log is the Kafka-backed eventlog.Log. Create it with New or Open; it is
 // safe for concurrent use.
 type Log struct {
-	cfg      Config
-	logger   zerolog.Logger
-	logs     chan kafka.LogEvent // librdkafka log lines of every client of this Log
-	producer *kafka.Producer
-	admin    *kafka.AdminClient
+	cfg    Config
+	logger zerolog.Logger
+	logs   chan kafka.LogEvent // librdkafka log lines of every client of this Log
+	admin  *kafka.AdminClient
 
-	// mu guards closed against the producer's destruction: Append holds it
-	// for reading while it hands messages to librdkafka (not while it waits
-	// for their delivery), Close takes it for writing to stop new appends.
+	// mu guards producer and isClosed: Append holds it for reading while it
+	// hands messages to librdkafka (not while it waits for their delivery);
+	// Close, and the watchdog that replaces a stalled producer, take it for
+	// writing.
 	mu        sync.RWMutex
+	producer  *kafka.Producer
 	isClosed  bool
 	closed    chan struct{} // closed when Close begins
 	destroyed chan struct{} // closed when the producer is gone
+	logsDone  chan struct{} // closed when every client is gone: ends the log drain
 	closeOnce sync.Once
 	follows   sync.WaitGroup // running Follow calls
-	workers   sync.WaitGroup // the log drain, the event drain, the prober
+	prober    sync.WaitGroup // the prober (and stall watchdog)
+	drainer   sync.WaitGroup // the log drain
 
 	health health
+	// lastDelivery is when the producer last had a message acknowledged
+	// (or was created), in Unix nanoseconds: the stall watchdog's clock.
+	lastDelivery atomic.Int64
 }
 
 var _ eventlog.Log = (*Log)(nil)
@@ -119,45 +128,54 @@ func New(cfg Config) (*Log, error) {
 		logs:      make(chan kafka.LogEvent, 1024),
 		closed:    make(chan struct{}),
 		destroyed: make(chan struct{}),
+		logsDone:  make(chan struct{}),
 	}
 	l.health.set(fmt.Errorf("not connected to the Kafka brokers %s yet", cfg.Brokers))
-	l.workers.Add(1)
+	l.drainer.Add(1)
 	go func() {
-		defer l.workers.Done()
+		defer l.drainer.Done()
 		l.drainLogs()
 	}()
-	p, err := kafka.NewProducer(l.clientConfig("producer", kafka.ConfigMap{
-		"enable.idempotence":         true,
-		"acks":                       "all",
-		"linger.ms":                  5,
-		"compression.type":           "lz4",
-		"partitioner":                "murmur2_random",
-		"message.timeout.ms":         int(cfg.DeliveryTimeout.Milliseconds()),
-		"go.delivery.report.fields":  "none",
-		"queue.buffering.max.kbytes": 64 << 10,
-	}))
+	p, err := l.newProducer()
 	if err != nil {
 		l.stopWorkers()
-		return nil, fmt.Errorf("kafkalog: create producer: %w", err)
+		return nil, err
 	}
 	l.producer = p
-	admin, err := kafka.NewAdminClientFromProducer(p)
+	admin, err := kafka.NewAdminClient(l.clientConfig("admin", nil))
 	if err != nil {
 		p.Close()
 		l.stopWorkers()
 		return nil, fmt.Errorf("kafkalog: create admin client: %w", err)
 	}
 	l.admin = admin
-	l.workers.Add(2)
+	l.prober.Add(1)
 	go func() {
-		defer l.workers.Done()
-		l.drainProducerEvents(p, "producer")
-	}()
-	go func() {
-		defer l.workers.Done()
+		defer l.prober.Done()
 		l.probe()
 	}()
 	return l, nil
+}
+
+// newProducer creates the shared idempotent producer, and the goroutine
+// that serves its events until it is closed.
+func (l *Log) newProducer() (*kafka.Producer, error) {
+	p, err := kafka.NewProducer(l.clientConfig("producer", kafka.ConfigMap{
+		"enable.idempotence":         true,
+		"acks":                       "all",
+		"linger.ms":                  5,
+		"compression.type":           "lz4",
+		"partitioner":                "murmur2_random",
+		"message.timeout.ms":         int(l.cfg.DeliveryTimeout.Milliseconds()),
+		"go.delivery.report.fields":  "none",
+		"queue.buffering.max.kbytes": 64 << 10,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: create producer: %w", err)
+	}
+	l.lastDelivery.Store(time.Now().UnixNano())
+	go l.drainProducerEvents(p, "producer")
+	return p, nil
 }
 
 // Open is New followed by CreateTopics(ctx, cfg.Topics...): it fails when
@@ -186,6 +204,9 @@ func (l *Log) clientConfig(role string, props kafka.ConfigMap) *kafka.ConfigMap 
 		"log.connection.close":     false,
 		"reconnect.backoff.ms":     100,
 		"reconnect.backoff.max.ms": 2000,
+	}
+	if l.cfg.Debug != "" {
+		cm["debug"] = l.cfg.Debug
 	}
 	for k, v := range props {
 		cm[k] = v
@@ -310,7 +331,12 @@ func (l *Log) Append(ctx context.Context, topic string, msgs ...eventlog.Message
 	for range msgs {
 		select {
 		case ev := <-reports:
-			if m, ok := ev.(*kafka.Message); ok && m.TopicPartition.Error != nil && failed == nil {
+			m, ok := ev.(*kafka.Message)
+			switch {
+			case !ok:
+			case m.TopicPartition.Error == nil:
+				l.lastDelivery.Store(time.Now().UnixNano())
+			case failed == nil:
 				failed = fmt.Errorf("kafkalog: append to %s: %w", topic, m.TopicPartition.Error)
 			}
 		case <-ctx.Done():
@@ -356,7 +382,8 @@ func toKafkaHeaders(hs []eventlog.Header) []kafka.Header {
 	return out
 }
 
-// End implements eventlog.Log: the high watermark of every partition. It
+// End implements eventlog.Log: the high watermark of every partition
+// (ListOffsets, read uncommitted). It
 // retries what Kafka calls retriable (a partition without a leader yet,
 // just after the topic was created, say) until ctx's deadline, or for the
 // default request timeout, and then fails.
@@ -389,13 +416,24 @@ func (l *Log) end(ctx context.Context, topic string) (eventlog.Offsets, error) {
 	if err != nil {
 		return nil, err
 	}
-	end := make(eventlog.Offsets, len(partitions))
+	request := make(map[kafka.TopicPartition]kafka.OffsetSpec, len(partitions))
 	for _, p := range partitions {
-		_, high, err := l.producer.QueryWatermarkOffsets(topic, p, l.timeoutMS(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("kafkalog: end of %s partition %d: %w", topic, p, err)
+		request[kafka.TopicPartition{Topic: &topic, Partition: p}] = kafka.LatestOffsetSpec
+	}
+	// Read uncommitted: the high watermark, counting every offset used.
+	res, err := l.admin.ListOffsets(ctx, request, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: end of %s: %w", topic, err)
+	}
+	end := make(eventlog.Offsets, len(partitions))
+	for tp, info := range res.ResultInfos {
+		if info.Error.Code() != kafka.ErrNoError {
+			return nil, fmt.Errorf("kafkalog: end of %s partition %d: %w", topic, tp.Partition, info.Error)
 		}
-		end[p] = high
+		end[tp.Partition] = int64(info.Offset)
+	}
+	if len(end) != len(partitions) {
+		return nil, fmt.Errorf("kafkalog: end of %s: %d of %d partitions answered", topic, len(end), len(partitions))
 	}
 	return end, nil
 }
@@ -417,7 +455,7 @@ func retriable(err error) bool {
 
 // partitions returns the partition ids of topic, from the broker's metadata.
 func (l *Log) partitions(ctx context.Context, topic string) ([]int32, error) {
-	md, err := l.producer.GetMetadata(&topic, false, l.timeoutMS(ctx))
+	md, err := l.admin.GetMetadata(&topic, false, l.timeoutMS(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: metadata of %s: %w", topic, err)
 	}
@@ -461,6 +499,7 @@ func (l *Log) Close() error {
 		l.isClosed = true
 		close(l.closed)
 		l.mu.Unlock()
+		l.prober.Wait() // the watchdog no longer replaces the producer
 		if n := l.producer.Flush(int(min(l.cfg.DeliveryTimeout, closeFlushTimeout).Milliseconds())); n > 0 {
 			err = fmt.Errorf("kafkalog: %d messages not delivered at close", n)
 			l.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
@@ -469,7 +508,8 @@ func (l *Log) Close() error {
 		l.admin.Close()
 		l.producer.Close()
 		close(l.destroyed)
-		l.stopWorkers()
+		close(l.logsDone)
+		l.drainer.Wait()
 	})
 	return err
 }
@@ -483,15 +523,10 @@ func (l *Log) isClosedNow() bool {
 	}
 }
 
-// stopWorkers ends the background goroutines. The producer must be closed
-// first (its events channel ends the event drain).
+// stopWorkers ends the log drain of a Log that New could not finish.
 func (l *Log) stopWorkers() {
-	select {
-	case <-l.closed:
-	default:
-		close(l.closed)
-	}
-	l.workers.Wait()
+	close(l.logsDone)
+	l.drainer.Wait()
 }
 
 // bound gives ctx the default request timeout if it has no deadline.
@@ -512,12 +547,31 @@ func (l *Log) timeoutMS(ctx context.Context) int {
 	return max(1, int(d.Milliseconds()))
 }
 
+// currentProducer is the shared producer (the watchdog may replace it).
+func (l *Log) currentProducer() *kafka.Producer {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.producer
+}
+
+// Stall watchdog: librdkafka 2.15's clients can stay wedged after the
+// broker restarts (a broker handle decommissioned while the client still
+// depends on it; see librdkafka issue #5511). When messages have been
+// waiting for stallAfter with no acknowledgement at all, while the brokers
+// have answered every probe for healthyFor, the producer is replaced.
+const (
+	stallAfter = 20 * time.Second
+	healthyFor = 10 * time.Second
+)
+
 // probe keeps the health status current: one cheap metadata request a
 // second. librdkafka's "all brokers down" event marks the log unhealthy at
-// once (drainProducerEvents); this notices when it is back.
+// once (drainProducerEvents); this notices when it is back. It also runs
+// the stall watchdog.
 func (l *Log) probe() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var healthySince time.Time
 	for {
 		select {
 		case <-l.closed:
@@ -526,10 +580,44 @@ func (l *Log) probe() {
 		}
 		if _, err := l.admin.GetMetadata(nil, false, 2000); err != nil {
 			l.health.set(fmt.Errorf("Kafka brokers %s unreachable: %w", l.cfg.Brokers, err))
-		} else {
-			l.health.set(nil)
+			healthySince = time.Time{}
+			continue
+		}
+		l.health.set(nil)
+		now := time.Now()
+		if healthySince.IsZero() {
+			healthySince = now
+		}
+		waiting := l.currentProducer().Len()
+		sinceDelivery := now.Sub(time.Unix(0, l.lastDelivery.Load()))
+		if waiting > 0 && sinceDelivery > stallAfter && now.Sub(healthySince) > healthyFor {
+			l.logger.Error().Int("waiting", waiting).Dur("since_last_delivery", sinceDelivery).
+				Msg("the producer delivers nothing although the brokers answer; replacing it")
+			if err := l.replaceProducer(); err != nil {
+				l.logger.Error().Err(err).Msg("cannot replace the producer")
+			}
 		}
 	}
+}
+
+// replaceProducer swaps in a new producer and discards the old one with
+// what it still holds: those messages were never acknowledged, and their
+// appends have given up or will fail.
+func (l *Log) replaceProducer() error {
+	p, err := l.newProducer()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	old := l.producer
+	l.producer = p
+	l.mu.Unlock()
+	// Closing a wedged client can block for good: not on our goroutine.
+	go func() {
+		old.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
+		old.Close()
+	}()
+	return nil
 }
 
 // drainProducerEvents serves the producer's Events channel, which carries

@@ -415,3 +415,79 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*records), "ns/record")
 }
+
+// A transaction that librdkafka never finishes (as after librdkafka issue
+// #5511) does not hold the processor: Append gives up shortly after its
+// deadline, the writer is spent, and Close does not block on it.
+func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic("stuck")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "stuck-" + uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	w.transact = func(context.Context, string, []eventlog.Message) error { <-release; return nil }
+	w.stuckGrace = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := w.Append(ctx, topic, msg("k", "v")); err == nil {
+		t.Fatal("Append of a stuck transaction succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Append gave up after %s, want about 500ms", took)
+	}
+	if err := w.Append(context.Background(), topic, msg("k", "v")); err == nil {
+		t.Fatal("a spent writer appended")
+	}
+	start = time.Now()
+	w.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close of an abandoned writer took %s", took)
+	}
+	// The next writer with a fresh producer works.
+	w2, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "stuck-" + uuid.NewString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if err := w2.Append(kafkatest.Context(t, 30*time.Second), topic, msg("k", "after")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The stall watchdog's remedy: a new producer takes over and appends go on.
+func TestReplacedProducerKeepsAppending(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic("replace")
+	kafkatest.CreateTopic(t, brokers, topic, 1)
+	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	ctx := kafkatest.Context(t, 30*time.Second)
+	if err := l.Append(ctx, topic, msg("k", "before")); err != nil {
+		t.Fatal(err)
+	}
+	old := l.currentProducer()
+	if err := l.replaceProducer(); err != nil {
+		t.Fatal(err)
+	}
+	if l.currentProducer() == old {
+		t.Fatal("the producer was not replaced")
+	}
+	if err := l.Append(ctx, topic, msg("k", "after")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, l, topic); fmt.Sprint(got) != "[before after]" {
+		t.Fatalf("topic holds %v", got)
+	}
+	eventually := time.Now().Add(10 * time.Second)
+	for !old.IsClosed() {
+		if time.Now().After(eventually) {
+			t.Fatal("the replaced producer was not closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

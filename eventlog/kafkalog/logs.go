@@ -6,14 +6,14 @@ import (
 )
 
 // drainLogs writes librdkafka's log lines, from every client of the Log,
-// to the zerolog logger until the Log is closed.
+// to the zerolog logger until Close has closed them all.
 func (l *Log) drainLogs() {
 	logger := l.cfg.Logger.With().Str("component", "librdkafka").Logger()
 	for {
 		select {
 		case ev := <-l.logs:
 			writeLog(logger, ev)
-		case <-l.closed:
+		case <-l.logsDone:
 			for {
 				select {
 				case ev := <-l.logs:

@@ -46,8 +46,15 @@ type TxnWriter struct {
 	group    *kafka.ConsumerGroupMetadata
 	drained  chan struct{}
 
+	// transact runs one transaction; a field so that tests can make it hang.
+	transact func(ctx context.Context, topic string, msgs []eventlog.Message) error
+	// stuckGrace is how long past its context's deadline a transaction may
+	// take before the writer gives up on it (see Append).
+	stuckGrace time.Duration
+
 	mu     sync.Mutex
 	failed error
+	stuck  bool // a librdkafka call never returned: the producer is abandoned
 	closed bool
 }
 
@@ -81,7 +88,8 @@ func (l *Log) TransactionalWriter(ctx context.Context, cfg TxnConfig) (*TxnWrite
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: create transactional producer: %w", err)
 	}
-	w := &TxnWriter{cfg: cfg, log: l, producer: p, drained: make(chan struct{})}
+	w := &TxnWriter{cfg: cfg, log: l, producer: p, drained: make(chan struct{}), stuckGrace: 10 * time.Second}
+	w.transact = w.transactKafka
 	go func() {
 		defer close(w.drained)
 		l.drainProducerEvents(p, "txn")
@@ -145,14 +153,40 @@ func (w *TxnWriter) Append(ctx context.Context, topic string, msgs ...eventlog.M
 	if len(msgs) == 0 {
 		return nil
 	}
-	if err := w.transact(ctx, topic, msgs); err != nil {
+	if err := w.transactWatched(ctx, topic, msgs); err != nil {
 		w.failed = err
 		return err
 	}
 	return nil
 }
 
-func (w *TxnWriter) transact(ctx context.Context, topic string, msgs []eventlog.Message) error {
+// transactWatched runs the transaction and gives up on it when it outlives
+// its context's deadline by stuckGrace. librdkafka's transactional calls
+// take a timeout, but some of them can block for good after a broker
+// restart (send_offsets_to_transaction with a decommissioned coordinator,
+// librdkafka issue #5511); the writer then abandons its producer, and the
+// next writer's InitTransactions fences it.
+func (w *TxnWriter) transactWatched(ctx context.Context, topic string, msgs []eventlog.Message) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return w.transact(ctx, topic, msgs)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.transact(ctx, topic, msgs) }()
+	watchdog := time.NewTimer(time.Until(deadline) + w.stuckGrace)
+	defer watchdog.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-watchdog.C:
+		w.stuck = true
+		err := fmt.Errorf("kafkalog: transaction of %d messages still not finished %s after its deadline: abandoning the transactional producer", len(msgs), w.stuckGrace)
+		w.log.logger.Error().Err(err).Str("transactional_id", w.cfg.TransactionalID).Msg("librdkafka call stuck")
+		return err
+	}
+}
+
+func (w *TxnWriter) transactKafka(ctx context.Context, topic string, msgs []eventlog.Message) error {
 	if err := w.producer.BeginTransaction(); err != nil {
 		return fmt.Errorf("kafkalog: begin transaction: %w", err)
 	}
@@ -220,6 +254,12 @@ func (w *TxnWriter) Close() error {
 		return nil
 	}
 	w.closed = true
+	if w.stuck {
+		// A call into it never returned: destroying the client under that
+		// call is not safe, and closing it would block as well. It is left
+		// as it is (fenced by the next writer), a deliberate leak.
+		return nil
+	}
 	if w.failed != nil {
 		w.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 	}
