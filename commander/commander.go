@@ -10,13 +10,8 @@ package commander
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -82,7 +77,7 @@ type updateRequest struct {
 
 func (c *Commander) createValue(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
-	if !decodeBody(w, r, &req) {
+	if !httpapi.DecodeJSON(w, r, &req, MaxBodyBytes) {
 		return
 	}
 	if req.Value == nil {
@@ -98,7 +93,7 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req updateRequest
-	if !decodeBody(w, r, &req) {
+	if !httpapi.DecodeJSON(w, r, &req, MaxBodyBytes) {
 		return
 	}
 	if req.Operation == nil || req.Value == nil {
@@ -128,8 +123,13 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		defer stop()
 	}
 	cmd.Timestamp = c.now().UTC()
-	c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
-		Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+	// The debug lines are guarded: their arguments would allocate (a UUID
+	// in an interface) for every command even with debug disabled.
+	debug := c.logger.Debug().Enabled()
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
+			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.appendTimeout)
 	defer cancel()
 	msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
@@ -141,7 +141,9 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		httpapi.Unavailable(w, time.Second, "log-unavailable", fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
 		return
 	}
-	c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	}
 	if awaitOutcome != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		e, v, err := awaitOutcome(ctx)
@@ -156,62 +158,4 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
 	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})
-}
-
-// decodeBody decodes a JSON object strictly into v: no unknown fields, no
-// trailing data, at most MaxBodyBytes. It writes the problem response and
-// returns false when the body is not acceptable.
-//
-// Content-Type: application/json (or any +json type) is expected. A request
-// without one, or with application/x-www-form-urlencoded (what curl -d sends
-// when no type is given), is read as JSON too, because its body is all that
-// matters and rejecting curl's default would only get in a user's way. Any
-// other type gets 415.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mediaType, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") ||
-			mediaType == "application/x-www-form-urlencoded") {
-			httpapi.Error(w, http.StatusUnsupportedMediaType, "unsupported-media-type",
-				fmt.Sprintf("Content-Type %q is not supported; send application/json", ct))
-			return false
-		}
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("unexpected data after the JSON object")
-		}
-	}
-	if err == nil {
-		return true
-	}
-	var tooLarge *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooLarge):
-		httpapi.Error(w, http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
-	case errors.As(err, &typeErr):
-		httpapi.Error(w, http.StatusBadRequest, "invalid-body", fmt.Sprintf("%q must be a %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value))
-	case errors.Is(err, io.EOF):
-		httpapi.Error(w, http.StatusBadRequest, "invalid-body", "the body is empty; send a JSON object")
-	default:
-		httpapi.Error(w, http.StatusBadRequest, "invalid-body", "malformed JSON: "+err.Error())
-	}
-	return false
-}
-
-func typeName(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "float64":
-		return "finite number"
-	case "string":
-		return "string"
-	}
-	return "JSON object"
 }

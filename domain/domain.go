@@ -8,6 +8,7 @@
 package domain
 
 import (
+	"crypto/sha1"
 	"fmt"
 	"math"
 	"strings"
@@ -108,9 +109,19 @@ type Event struct {
 // deciding the same command twice yields the same event id.
 var eventNamespace = uuid.MustParse("6f1c1c52-6d0c-4c5e-9a43-4a1e8f0b6a57")
 
-// EventID is the id of the event that answers the command with the given id.
+// EventID is the id of the event that answers the command with the given id:
+// uuid.NewSHA1(eventNamespace, commandID[:]), computed without allocating
+// (it runs for every command, and for every event the subscriptions record).
 func EventID(commandID uuid.UUID) uuid.UUID {
-	return uuid.NewSHA1(eventNamespace, commandID[:])
+	var in [32]byte
+	copy(in[:16], eventNamespace[:])
+	copy(in[16:], commandID[:])
+	sum := sha1.Sum(in[:])
+	var id uuid.UUID
+	copy(id[:], sum[:16])
+	id[6] = id[6]&0x0f | 0x50 // version 5 (name-based, SHA-1)
+	id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+	return id
 }
 
 // Value is the current state of one value: its number and how many events

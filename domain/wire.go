@@ -13,8 +13,10 @@ import (
 
 // The wire format of the logs (SPEC §4): JSON with kebab-case fields and an
 // RFC 3339 UTC timestamp. Encoding is written by hand because it runs once per
-// command and per event on the hot path; decoding goes through encoding/json
-// into the structs below and then checks that every required field is there.
+// command and per event on the hot path. Decoding takes a hand-written fast
+// path (decode.go) for records in the form written here and otherwise goes
+// through encoding/json into the structs below, then checks that every
+// required field is there.
 
 type wireCommand struct {
 	ID     *uuid.UUID `json:"id"`
@@ -143,6 +145,14 @@ func malformed(format string, args ...any) error {
 // DecodeCommand parses a command from its wire form. Any record that is not a
 // complete, valid command yields an error wrapping ErrMalformed.
 func DecodeCommand(b []byte) (Command, error) {
+	if c, ok := fastDecodeCommand(b); ok {
+		return c, nil
+	}
+	return decodeCommandJSON(b)
+}
+
+// decodeCommandJSON is DecodeCommand through encoding/json: the reference.
+func decodeCommandJSON(b []byte) (Command, error) {
 	var w wireCommand
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Command{}, malformed("command: %v", err)
@@ -174,6 +184,14 @@ func DecodeCommand(b []byte) (Command, error) {
 // DecodeEvent parses an event from its wire form. Any record that is not a
 // complete, valid event yields an error wrapping ErrMalformed.
 func DecodeEvent(b []byte) (Event, error) {
+	if e, ok := fastDecodeEvent(b); ok {
+		return e, nil
+	}
+	return decodeEventJSON(b)
+}
+
+// decodeEventJSON is DecodeEvent through encoding/json: the reference.
+func decodeEventJSON(b []byte) (Event, error) {
 	var w wireEvent
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Event{}, malformed("event: %v", err)

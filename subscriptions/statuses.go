@@ -95,10 +95,29 @@ func newStatusTable(capacity int) *statusTable {
 // len is the number of statuses held.
 func (t *statusTable) len() int { return len(t.slots) }
 
-// has reports whether the command is in the table.
-func (t *statusTable) has(id uuid.UUID) bool {
-	_, ok := t.index[id]
-	return ok
+// find returns the slot of the command, if the table holds it. The Hub
+// looks a command up once and hands the slot to acceptNew or completeAt:
+// with a million statuses every lookup is a cache miss, and the replay at
+// startup does one of each per command.
+func (t *statusTable) find(id uuid.UUID) (slot int, ok bool) {
+	i, ok := t.index[id]
+	return int(i), ok
+}
+
+// findNext is find with a guess first: the slot after the one this cursor
+// found last. Commands and outcomes each arrive in log order and the table
+// fills its slots in that order, so during a replay the guess is nearly
+// always right and spares the index lookup. A slot holds exactly the command
+// the index maps to it, so a right guess is the index's answer.
+func (t *statusTable) findNext(id uuid.UUID, cursor *int) (slot int, ok bool) {
+	if i := *cursor; i < len(t.slots) && t.slots[i].command == id {
+		*cursor = (i + 1) % t.capacity
+		return i, true
+	}
+	if slot, ok = t.find(id); ok {
+		*cursor = (slot + 1) % t.capacity
+	}
+	return slot, ok
 }
 
 // get returns the status of the command with the given id.
@@ -137,6 +156,11 @@ func (t *statusTable) accept(id, valueID uuid.UUID) {
 	if _, ok := t.index[id]; ok {
 		return
 	}
+	t.acceptNew(id, valueID)
+}
+
+// acceptNew is accept for a command that find did not find.
+func (t *statusTable) acceptNew(id, valueID uuid.UUID) {
 	s := t.slot(id)
 	s.value = valueID
 	s.state = stateAccepted
@@ -145,9 +169,15 @@ func (t *statusTable) accept(id, valueID uuid.UUID) {
 // complete records the outcome of a command, applied to the view: a.Event
 // and the value it left behind.
 func (t *statusTable) complete(a Applied) {
+	i, ok := t.find(a.Event.ParentID)
+	t.completeAt(&a, i, ok)
+}
+
+// completeAt is complete with the result of find for the command.
+func (t *statusTable) completeAt(a *Applied, i int, found bool) {
 	id := a.Event.ParentID
 	var s *status
-	if i, ok := t.index[id]; ok {
+	if found {
 		s = &t.slots[i]
 		if s.state != stateAccepted {
 			return // one outcome per command; a repeat changes nothing

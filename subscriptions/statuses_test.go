@@ -202,3 +202,28 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// findNext must answer as find does, whatever its cursor, while the table
+// fills, wraps and evicts.
+func TestFindNextAgreesWithFind(t *testing.T) {
+	tab := newStatusTable(64)
+	commands, values := ids(300)
+	cursor := 0
+	for i := range commands {
+		switch i % 3 {
+		case 0:
+			tab.accept(commands[i], values[i])
+		default:
+			tab.complete(outcome(i, commands[i], values[i]))
+		}
+		// Look up a recent command, an old (evicted) one and a stranger,
+		// in an order that makes the cursor both right and wrong.
+		for _, id := range []uuid.UUID{commands[max(0, i-1)], commands[i], commands[i/2], uuid.New()} {
+			wantSlot, wantOK := tab.find(id)
+			gotSlot, gotOK := tab.findNext(id, &cursor)
+			if gotOK != wantOK || (wantOK && gotSlot != wantSlot) {
+				t.Fatalf("after %d commands: findNext(%s) = %d, %v; find says %d, %v", i+1, id, gotSlot, gotOK, wantSlot, wantOK)
+			}
+		}
+	}
+}

@@ -179,6 +179,8 @@ type Hub struct {
 
 	mu           sync.Mutex
 	statuses     *statusTable
+	commandsAt   int              // statuses.findNext cursor of observeCommands
+	outcomesAt   int              // statuses.findNext cursor of Apply
 	commandsNext eventlog.Offsets // commands topic: next offset Run will read
 	outcomesNext eventlog.Offsets // commands topic: after the last command with an applied outcome
 	eventsNext   eventlog.Offsets // events topic: after the last event Apply got
@@ -281,10 +283,13 @@ func (h *Hub) observeCommands(b eventlog.Batch) error {
 		// table had its outcome already, and was forgotten since: recording
 		// it again would evict a newer one (this happens in the replay of a
 		// log longer than the table, when the view runs ahead).
-		if !h.statuses.has(c.id) && c.offset < h.outcomesNext[c.partition] {
+		_, known := h.statuses.findNext(c.id, &h.commandsAt)
+		if !known && c.offset < h.outcomesNext[c.partition] {
 			continue
 		}
-		h.statuses.accept(c.id, c.valueID)
+		if !known { // a known command keeps its status: written twice, or its outcome came first
+			h.statuses.acceptNew(c.id, c.valueID)
+		}
 		for _, w := range h.watchers[c.id] {
 			w.signal()
 		}
@@ -320,8 +325,8 @@ func (h *Hub) Apply(batch []Applied) {
 		// The mirror image of observeCommands: an outcome for a command
 		// that Run has read but the table no longer holds belongs to a
 		// command older than the table keeps.
-		if h.statuses.has(id) || !hasPosition || offset >= h.commandsNext[partition] {
-			h.statuses.complete(*a)
+		if slot, known := h.statuses.findNext(id, &h.outcomesAt); known || !hasPosition || offset >= h.commandsNext[partition] {
+			h.statuses.completeAt(a, slot, known)
 		}
 		if hasPosition && offset >= h.outcomesNext[partition] {
 			h.outcomesNext[partition] = offset + 1

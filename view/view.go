@@ -119,30 +119,31 @@ func (v *View) apply(records []eventlog.Record) []Applied {
 	if v.listener != nil || v.logger.Debug().Enabled() {
 		applied = make([]Applied, 0, len(records))
 	}
-	events := make([]domain.Event, 0, len(records))
-	positions := make([]int, 0, len(records))
-	for i, rec := range records {
-		e, err := domain.DecodeEvent(rec.Value)
-		if err != nil {
-			v.logger.Warn().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping undecodable event")
-			continue
-		}
-		events = append(events, e)
-		positions = append(positions, i)
-	}
+	events, errs := decodeEvents(records)
 	v.mu.Lock()
 	for i, e := range events {
+		if errs[i] != nil {
+			continue
+		}
 		value, _, err := v.state.Apply(e)
 		if err != nil {
-			v.logger.Warn().Err(err).Int64("offset", records[positions[i]].Offset).Msg("skipping event that does not fit the view")
+			v.logger.Warn().Err(err).Int64("offset", records[i].Offset).Msg("skipping event that does not fit the view")
 			continue
 		}
 		if applied != nil {
-			_, exists := v.state.Get(e.ValueID)
-			applied = append(applied, Applied{Record: records[positions[i]], Event: e, Value: value, Exists: exists, Replay: replay})
+			// A value that exists has a version (1 once created); Apply
+			// returns the zero Value for a rejection of a missing one.
+			exists := value.Version > 0
+			applied = append(applied, Applied{Record: records[i], Event: e, Value: value, Exists: exists, Replay: replay})
 		}
 	}
 	v.mu.Unlock()
+	for i, err := range errs {
+		if err != nil {
+			rec := records[i]
+			v.logger.Warn().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping undecodable event")
+		}
+	}
 	v.applied.Add(int64(len(records)))
 	if !replay && v.logger.Debug().Enabled() {
 		for _, a := range applied {
@@ -152,6 +153,33 @@ func (v *View) apply(records []eventlog.Record) []Applied {
 		}
 	}
 	return applied
+}
+
+// parallelDecodeMin is the batch size from which decodeEvents uses a second
+// goroutine. Only a replay reads batches this large (the file log delivers up
+// to 4096 records); while the processor replays too, both cores are busy
+// anyway, but the view usually finishes last, alone, with a core to spare.
+const parallelDecodeMin = 1024
+
+// decodeEvents decodes every record; errs[i] is not nil for a record that is
+// not an event.
+func decodeEvents(records []eventlog.Record) (events []domain.Event, errs []error) {
+	events, errs = make([]domain.Event, len(records)), make([]error, len(records))
+	decode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			events[i], errs[i] = domain.DecodeEvent(records[i].Value)
+		}
+	}
+	if len(records) < parallelDecodeMin {
+		decode(0, len(records))
+		return events, errs
+	}
+	half := len(records) / 2
+	var wg sync.WaitGroup
+	wg.Go(func() { decode(half, len(records)) })
+	decode(0, half)
+	wg.Wait()
+	return events, errs
 }
 
 // valueResponse is the JSON of GET /values/{id}.

@@ -88,11 +88,28 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 		l.Close()
 		return nil, err
 	}
-	for _, name := range names {
-		if _, err := l.topic(strings.TrimSuffix(filepath.Base(name), fileSuffix)); err != nil {
-			l.Close()
-			return nil, err
+	// Recover the topic files side by side: each is read through once, and
+	// with large logs that is a good part of a restart.
+	recovered := make([]*topic, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, path := range names {
+		name := strings.TrimSuffix(filepath.Base(path), fileSuffix)
+		if !topicName.MatchString(name) {
+			errs[i] = fmt.Errorf("invalid topic name %q", name)
+			continue
 		}
+		wg.Go(func() { recovered[i], errs[i] = openTopic(path, l.logger.With().Str("topic", name).Logger()) })
+	}
+	wg.Wait()
+	for i, t := range recovered {
+		if t != nil {
+			l.start(strings.TrimSuffix(filepath.Base(names[i]), fileSuffix), t)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		l.Close()
+		return nil, err
 	}
 	return l, nil
 }
@@ -138,13 +155,24 @@ func (l *Log) topic(name string) (*topic, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.startLocked(name, t)
+	return t, nil
+}
+
+// start registers an opened topic and starts its writer.
+func (l *Log) start(name string, t *topic) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startLocked(name, t)
+}
+
+func (l *Log) startLocked(name string, t *topic) {
 	l.topics[name] = t
 	l.writers.Add(1)
 	go func() {
 		defer l.writers.Done()
 		t.writeLoop(l.closed)
 	}()
-	return t, nil
 }
 
 // Append implements eventlog.Log.
@@ -291,8 +319,8 @@ type topic struct {
 
 	requests   chan *appendRequest
 	writerDone chan struct{}
-	failed     error // set by the writer when the file can no longer be trusted
-	syncs      atomic.Int64
+	failed     error        // set by the writer when the file can no longer be trusted
+	syncs      atomic.Int64 // fsyncs of the file, for tests and benchmarks of the group commit
 
 	mu     sync.Mutex
 	index  []int64       // byte position of each durable record

@@ -1,0 +1,134 @@
+package domain
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The domain's hot paths: the processor runs Decide and Apply once per
+// command, the view Apply once per event; both decode every record they read
+// and encode every record they write.
+
+func benchState(n int) (*State, []uuid.UUID) {
+	s := NewState()
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = uuid.New()
+		if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: ids[i], Value: float64(i)}); err != nil {
+			panic(err)
+		}
+	}
+	return s, ids
+}
+
+func BenchmarkDecide(b *testing.B) {
+	s, ids := benchState(1024)
+	c := Command{ID: cmdID, Action: UpdateValue, Operation: Add, Value: 2}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.ValueID = ids[i%len(ids)]
+		i++
+		if e := Decide(s, c, now); e.Action != ValueUpdated {
+			b.Fatalf("Decide = %s", e.Action)
+		}
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	s, ids := benchState(1024)
+	e := Event{Action: ValueUpdated, Operation: Add, Value: 2, Result: 4}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e.ValueID = ids[i%len(ids)]
+		i++
+		if _, _, err := s.Apply(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApplyCreate grows the state: the cost of a new value, map growth
+// included.
+func BenchmarkApplyCreate(b *testing.B) {
+	s := NewState()
+	e := Event{Action: ValueCreated, Value: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.ValueID = uuid.New()
+		if _, _, err := s.Apply(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var (
+	benchCommands = map[string]Command{
+		"CreateValue": {ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 3, Timestamp: time.Now()},
+		"UpdateValue": {ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: 1.5, Timestamp: time.Now()},
+	}
+	benchEvents = map[string]Event{
+		"ValueCreated":    {ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 3, Timestamp: time.Now()},
+		"ValueUpdated":    {ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 1.5, Result: 4.5, Timestamp: time.Now()},
+		"CommandRejected": {ID: valueID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: ValueNotFound, Message: "value 11111111-1111-1111-1111-111111111111 does not exist", Timestamp: time.Now()},
+	}
+)
+
+func BenchmarkEncodeCommand(b *testing.B) {
+	for name, c := range benchCommands {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = c.AppendJSON(buf[:0])
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	for name, e := range benchEvents {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = e.AppendJSON(buf[:0])
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
+
+func BenchmarkDecodeCommand(b *testing.B) {
+	for name, c := range benchCommands {
+		wire := c.AppendJSON(nil)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				if _, err := DecodeCommand(wire); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeEvent(b *testing.B) {
+	for name, e := range benchEvents {
+		wire := e.AppendJSON(nil)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				if _, err := DecodeEvent(wire); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package domain
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The fast decoders must agree with the encoding/json reference whenever
+// they accept a record, and must accept everything AppendJSON writes.
+
+func randomCommand(rng *rand.Rand) Command {
+	c := Command{ID: uuid.New(), ValueID: uuid.New(), Value: randomNumber(rng), Timestamp: randomTime(rng)}
+	if rng.IntN(2) == 0 {
+		c.Action = CreateValue
+	} else {
+		c.Action, c.Operation = UpdateValue, []Operation{Add, Subtract, Multiply, Divide}[rng.IntN(4)]
+	}
+	return c
+}
+
+func randomEvent(rng *rand.Rand) Event {
+	e := Event{ID: uuid.New(), ParentID: uuid.New(), ValueID: uuid.New(), Timestamp: randomTime(rng)}
+	switch rng.IntN(3) {
+	case 0:
+		e.Action, e.Value = ValueCreated, randomNumber(rng)
+	case 1:
+		e.Action, e.Operation = ValueUpdated, []Operation{Add, Subtract, Multiply, Divide}[rng.IntN(4)]
+		e.Value, e.Result = randomNumber(rng), randomNumber(rng)
+	default:
+		e.Action, e.Reason = CommandRejected, []Reason{ValueExists, ValueNotFound, DivisionByZero, Overflow}[rng.IntN(4)]
+		e.Message = []string{"", "value does not exist", `cannot divide "x" by zero`, "ünïcode ✓", "tab\there"}[rng.IntN(5)]
+	}
+	return e
+}
+
+func randomNumber(rng *rand.Rand) float64 {
+	switch rng.IntN(6) {
+	case 0:
+		return float64(rng.IntN(1000))
+	case 1:
+		return -rng.Float64() * 1e6
+	case 2:
+		return math.Float64frombits(rng.Uint64()&^(0x7ff<<52) | uint64(rng.IntN(0x7fe)+1)<<52) // any finite
+	case 3:
+		return rng.Float64() * 1e-9
+	case 4:
+		return math.Copysign(0, -1)
+	}
+	return rng.NormFloat64()
+}
+
+func randomTime(rng *rand.Rand) time.Time {
+	t := time.Unix(rng.Int64N(400*365*86400)-100*365*86400, 0)
+	if rng.IntN(2) == 0 {
+		t = t.Add(time.Duration(rng.IntN(1e9)))
+	}
+	return t.UTC()
+}
+
+func TestFastDecodeTakesWhatAppendJSONWrites(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		c := randomCommand(rng)
+		wire := c.AppendJSON(nil)
+		got, ok := fastDecodeCommand(wire)
+		if !ok || got != c {
+			t.Fatalf("fastDecodeCommand(%s) = %+v, %v; want %+v", wire, got, ok, c)
+		}
+		checkCommandAgrees(t, wire)
+
+		e := randomEvent(rng)
+		wire = e.AppendJSON(nil)
+		gotE, ok := fastDecodeEvent(wire)
+		escaped := strings.ContainsAny(e.Message, "\"\t") // strconv.Quote escapes them: the slow path's job
+		if (!ok && !escaped) || (ok && gotE != e) {
+			t.Fatalf("fastDecodeEvent(%s) = %+v, %v; want %+v", wire, gotE, ok, e)
+		}
+		checkEventAgrees(t, wire)
+	}
+}
+
+// Records that mean the same as the canonical form, or nearly: each must
+// decode exactly as encoding/json decodes it, whichever path takes it.
+var decodeCases = []string{
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T12:00:00Z"}`,
+	` { "timestamp" : "2026-11-23T12:00:00.5Z" , "data" : { "value" : -0.25e+2 , "value-id" : "AAAAAAAA-1111-1111-1111-111111111111" } , "action" : "CreateValue" , "id" : "22222222-2222-2222-2222-222222222222" } ` + "\n",
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"multiply","value":3}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"MULTIPLY","value":1E400}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":null,"value":3}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-02-30T12:00:00Z"}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T12:00:00+01:00"}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T12:00:00.1234567891Z"}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T24:00:00Z"}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3,"value":4}}`,
+	`{"ID":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","extra":[1,2],"data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"Create\u0056alue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3}}`,
+	`{"id":"urn:uuid:22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111111111111111111111111111","value":3}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":03}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3.}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3}} x`,
+	`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"ValueUpdated","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"ADD","value":1,"result":2},"timestamp":"2026-11-23T12:00:00.000000001Z"}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"ValueUpdated","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"ADD","value":1}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"CommandRejected","data":{"value-id":"11111111-1111-1111-1111-111111111111","reason":"value_not_found","message":"caf\u00e9 \"x\""}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"CommandRejected","data":{"value-id":"11111111-1111-1111-1111-111111111111","reason":"custom","message":"` + "\xff" + `"}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"CommandRejected","data":{"value-id":"11111111-1111-1111-1111-111111111111","reason":""}}`,
+	`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"ValueCreated","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":-0}}`,
+}
+
+func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
+	for _, in := range decodeCases {
+		checkCommandAgrees(t, []byte(in))
+		checkEventAgrees(t, []byte(in))
+	}
+}
+
+func checkCommandAgrees(t *testing.T, b []byte) {
+	t.Helper()
+	want, wantErr := decodeCommandJSON(b)
+	if fast, ok := fastDecodeCommand(b); ok && (wantErr != nil || fast != want) {
+		t.Fatalf("fast path took %q as %+v; encoding/json says %+v, %v", b, fast, want, wantErr)
+	}
+	if got, err := DecodeCommand(b); (err != nil) != (wantErr != nil) || got != want {
+		t.Fatalf("DecodeCommand(%q) = %+v, %v; encoding/json says %+v, %v", b, got, err, want, wantErr)
+	}
+}
+
+func checkEventAgrees(t *testing.T, b []byte) {
+	t.Helper()
+	want, wantErr := decodeEventJSON(b)
+	if fast, ok := fastDecodeEvent(b); ok && (wantErr != nil || fast != want) {
+		t.Fatalf("fast path took %q as %+v; encoding/json says %+v, %v", b, fast, want, wantErr)
+	}
+	if got, err := DecodeEvent(b); (err != nil) != (wantErr != nil) || got != want {
+		t.Fatalf("DecodeEvent(%q) = %+v, %v; encoding/json says %+v, %v", b, got, err, want, wantErr)
+	}
+}
+
+// FuzzDecode checks the fast path against encoding/json on any input:
+//
+//	go test -run XXX -fuzz FuzzDecode ./domain
+func FuzzDecode(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		f.Add(randomCommand(rng).AppendJSON(nil))
+		f.Add(randomEvent(rng).AppendJSON(nil))
+	}
+	for _, in := range decodeCases {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkCommandAgrees(t, b)
+		checkEventAgrees(t, b)
+	})
+}

@@ -1,0 +1,49 @@
+package view_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"calculator/bench/loggen"
+	"calculator/eventlog/filelog"
+	"calculator/view"
+)
+
+// BenchmarkReplay replays an events log of b.N events (a tenth of them
+// creates, the rest updates spread over those values) into a new view, from
+// Run until Ready: the view's share of a restart.
+func BenchmarkReplay(b *testing.B) {
+	l, err := filelog.Open(b.TempDir(), zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	values := max(1, b.N/10)
+	if err := loggen.Write(context.Background(), l, loggen.Spec{EventsTopic: "events", Values: values, Updates: b.N - values}, nil); err != nil {
+		b.Fatal(err)
+	}
+	v := view.New(l, "events", zerolog.Nop(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() { done <- v.Run(ctx) }()
+	for !v.Ready() {
+		select {
+		case err := <-done:
+			b.Fatalf("Run stopped before it was ready: %v", err)
+		default:
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.StopTimer()
+	cancel()
+	<-done
+	if read, _ := v.Progress(); read != int64(b.N) {
+		b.Fatalf("read %d events, want %d", read, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
