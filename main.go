@@ -53,6 +53,7 @@ func run(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	cfg.Logger = newLogger(level)
+	cfg.KafkaDebug = os.Getenv("KAFKA_DEBUG") // librdkafka debug contexts, logged at trace level
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

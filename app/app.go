@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -22,6 +23,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
 	"calculator/processor"
 	"calculator/subscriptions"
@@ -37,6 +39,9 @@ type Config struct {
 	EventsTopic   string
 	Partitions    int
 	AuthToken     string
+	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
+	// diagnosing the Kafka clients; its lines are logged at trace level.
+	KafkaDebug string
 	// AppendTimeout bounds how long a POST or PUT waits for the commands
 	// log before it answers 503.
 	AppendTimeout time.Duration
@@ -88,6 +93,14 @@ type App struct {
 	view      *view.View
 	subs      *subscriptions.Hub
 	server    *http.Server
+
+	// kafka is the log when it is Kafka (nil for the embedded log).
+	kafka *kafkalog.Log
+	// logReady is closed once the log can be read and written: at once for
+	// the embedded log, once the topics exist on Kafka (see connect).
+	logReady chan struct{}
+	// connectErr says why the topics could not be prepared yet.
+	connectErr atomic.Pointer[error]
 }
 
 // New opens the log and binds the HTTP listener, so that a caller learns the
@@ -95,25 +108,33 @@ type App struct {
 // directory fails here, before it serves anything.
 func New(cfg Config) (*App, error) {
 	cfg = cfg.withDefaults()
-	a := &App{cfg: cfg, logger: cfg.Logger}
+	a := &App{cfg: cfg, logger: cfg.Logger, logReady: make(chan struct{})}
+	var processorOpts []processor.Option
+	viewLog := view.Log(nil)
 	if cfg.Brokers != "" {
-		return nil, errors.New("the Kafka backend (-brokers) is not available yet")
+		if err := a.openKafka(); err != nil {
+			return nil, err
+		}
+		processorOpts = append(processorOpts, processor.WithEventWriter(a.openEventWriter))
+		viewLog = patientEnd{Log: a.log, logger: a.logger}
+	} else {
+		log, err := filelog.Open(cfg.DataDir, cfg.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("open the embedded log: %w", err)
+		}
+		a.log, viewLog = log, log
+		close(a.logReady)
+		a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
 	}
-	log, err := filelog.Open(cfg.DataDir, cfg.Logger)
-	if err != nil {
-		return nil, fmt.Errorf("open the embedded log: %w", err)
-	}
-	a.log = log
-	a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
 
-	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger)
+	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger, processorOpts...)
 	a.subs = subscriptions.New(subscriptions.Config{
 		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
 		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
-	a.view = view.New(a.log, cfg.EventsTopic, cfg.Logger, toSubscriptions(a.subs))
+	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, toSubscriptions(a.subs))
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
 
@@ -157,9 +178,18 @@ func (a *App) Run(ctx context.Context) error {
 	workers, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(workers)
-	g.Go(func() error { return a.view.Run(gctx) })
-	g.Go(func() error { return a.runProcessor(gctx) })
-	g.Go(func() error { return a.subs.Run(gctx) })
+	if a.kafka != nil {
+		g.Go(func() error { a.connect(gctx); return nil })
+	}
+	// The parts start once the log can be used (at once on the embedded log).
+	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {
+		g.Go(func() error {
+			if !a.waitLog(gctx) {
+				return nil
+			}
+			return run(gctx)
+		})
+	}
 	g.Go(func() error { a.logStats(gctx); return nil })
 
 	serveErr := make(chan error, 1)
@@ -198,11 +228,16 @@ func (a *App) Run(ctx context.Context) error {
 // it again (with backoff): each Run rebuilds its state from the log, so a
 // restart neither loses nor repeats an outcome.
 func (a *App) runProcessor(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
+	const minBackoff = 100 * time.Millisecond
+	backoff := minBackoff
 	for {
+		started := time.Now()
 		err := a.processor.Run(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = minBackoff // it ran well for a while: this is a new problem
 		}
 		a.logger.Error().Err(err).Dur("retry_in", backoff).Msg("processor stopped; restarting it from the log")
 		select {
@@ -243,11 +278,14 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	read, target := a.view.Progress()
+	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
-	if a.processor.Ready() {
+	if a.processor.Ready() && logErr == nil {
 		// How many commands wait for an outcome: lets a client (or a test)
 		// see the processor catch up after a restart.
-		if end, err := a.log.End(r.Context(), a.cfg.CommandsTopic); err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
 			position, behind := a.processor.Position(), int64(0)
 			for partition, offset := range end {
 				behind += max(0, offset-position[partition])
@@ -258,14 +296,19 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	progress := map[string]any{
 		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
 		"processor": proc,
+		"log":       logStatus,
 	}
 	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
-	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() {
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return
 	}
-	p := httpapi.NewProblem(http.StatusServiceUnavailable, "not-ready", "replaying the log")
+	detail := "replaying the log"
+	if logErr != nil {
+		detail = logErr.Error()
+	}
+	p := httpapi.NewProblem(http.StatusServiceUnavailable, "not-ready", detail)
 	p.Extra = progress
 	w.Header().Set("Retry-After", "1")
 	httpapi.WriteProblem(w, p)

@@ -156,7 +156,9 @@ func TestBadRequests(t *testing.T) {
 func TestSecondInstanceOnTheSameDataDirFails(t *testing.T) {
 	dir := t.TempDir()
 	start(t, dir)
-	out, err := exec.Command(binary, "-addr", "127.0.0.1:0", "-data-dir", dir).CombinedOutput()
+	second := exec.Command(binary, "-addr", "127.0.0.1:0", "-data-dir", dir)
+	second.Env = childEnv()
+	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("second instance: err %v, want a non-zero exit\n%s", err, out)

@@ -69,6 +69,7 @@ func launch(t testing.TB, dataDir string, args ...string) *server {
 	t.Helper()
 	args = append([]string{"-addr", "127.0.0.1:0", "-data-dir", dataDir}, args...)
 	cmd := exec.Command(binary, args...)
+	cmd.Env = childEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +107,21 @@ func launch(t testing.TB, dataDir string, args ...string) *server {
 		t.Fatalf("calculator did not listen within %s\n%s", deadline, s.logText())
 	}
 	return s
+}
+
+// childEnv is the tests' environment without the calculator's own
+// variables: the KAFKA_BROKERS that the Kafka tests read must not turn the
+// embedded-log tests into Kafka tests. Each test says what it wants with
+// flags.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "KAFKA_BROKERS=") || strings.HasPrefix(kv, "CALC_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 func (s *server) waitReady() {

@@ -4,6 +4,10 @@
 //
 // Protocol of Run:
 //
+//  0. Open the events writer (WithEventWriter). On Kafka it is a
+//     transactional producer, and opening it fences every earlier one and
+//     aborts the transaction a crashed one left open: from then on the events
+//     topic can only change through this Run.
 //  1. Replay. Fold the events topic from offset 0 into a fresh state, note
 //     which command ids already have an outcome and, from each event's
 //     command-partition/command-offset headers, the position of the last
@@ -18,7 +22,9 @@
 //     with one Append. The events carry their command's position, so the
 //     events topic alone says how far the processor got: a crash between two
 //     appends, or in the middle of one, loses nothing and repeats nothing,
-//     because the next Run starts from what the events topic holds.
+//     because the next Run starts from what the events topic holds. On
+//     Kafka each Append is one transaction, so a batch's events, and the
+//     positions they carry, become visible together or not at all.
 //  4. Shutdown. When ctx is done, Run finishes the append in flight and
 //     returns ctx.Err(). Any other error (the log failed) also ends Run;
 //     the state may then be ahead of the log, so the caller starts a new Run,
@@ -66,10 +72,31 @@ type Stats struct {
 	ReplayedReady bool
 }
 
+// EventWriter writes the processor's events: the only writer of the
+// events topic. Append has the contract of eventlog.Log's Append.
+type EventWriter interface {
+	Append(ctx context.Context, topic string, msgs ...eventlog.Message) error
+	Close() error
+}
+
+// Option configures a Processor.
+type Option func(*Processor)
+
+// WithEventWriter makes every Run write its events through a writer that
+// open returns. Run calls open first, before the replay, and closes the
+// writer when it ends: a writer that fences its predecessors (a Kafka
+// transactional producer) does so when it is opened, so that nothing an
+// earlier writer left unfinished can appear after the replay has read the
+// topic. Without this option the events are appended to the Log.
+func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option {
+	return func(p *Processor) { p.openWriter = open }
+}
+
 // Processor validates commands. Create it with New and call Run; Ready and
 // Stats may be called from any goroutine.
 type Processor struct {
 	log           Log
+	openWriter    func(ctx context.Context) (EventWriter, error)
 	commandsTopic string
 	eventsTopic   string
 	logger        zerolog.Logger
@@ -88,8 +115,8 @@ type Processor struct {
 }
 
 // New returns a processor that reads commandsTopic and writes eventsTopic.
-func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger) *Processor {
-	return &Processor{
+func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger, opts ...Option) *Processor {
+	p := &Processor{
 		log:           log,
 		commandsTopic: commandsTopic,
 		eventsTopic:   eventsTopic,
@@ -97,7 +124,17 @@ func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger) *Pro
 		now:           time.Now,
 		writeTimeout:  30 * time.Second,
 	}
+	p.openWriter = func(context.Context) (EventWriter, error) { return logWriter{log}, nil }
+	for _, opt := range opts {
+		opt(p)
+	}
+	return p
 }
+
+// logWriter appends events to the Log itself; closing it leaves the Log open.
+type logWriter struct{ Log }
+
+func (logWriter) Close() error { return nil }
 
 // Ready reports whether the last Run has replayed the events topic and is
 // processing commands.
@@ -139,6 +176,7 @@ func (p *Processor) Stats() Stats {
 // run is the state of one Run: owned by its goroutine alone.
 type run struct {
 	*Processor
+	writer  EventWriter
 	state   *domain.State
 	handled map[uuid.UUID]struct{} // command ids that have an outcome
 	resume  eventlog.Offsets       // next commands offset per partition
@@ -149,15 +187,21 @@ type run struct {
 func (p *Processor) Run(ctx context.Context) error {
 	p.ready.Store(false)
 	defer p.ready.Store(false)
+	writer, err := p.openWriter(ctx)
+	if err != nil {
+		return fmt.Errorf("open the events writer: %w", err)
+	}
+	defer writer.Close()
 	r := &run{
 		Processor: p,
+		writer:    writer,
 		state:     domain.NewState(),
 		handled:   make(map[uuid.UUID]struct{}),
 		resume:    eventlog.Offsets{},
 	}
 	start := time.Now()
 	p.replayed.Store(0)
-	err := p.log.Follow(ctx, p.eventsTopic, nil, r.replayEvents)
+	err = p.log.Follow(ctx, p.eventsTopic, nil, r.replayEvents)
 	if !errors.Is(err, eventlog.ErrStopFollowing) {
 		return fmt.Errorf("replay events: %w", err)
 	}
@@ -194,17 +238,24 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 }
 
 func commandPosition(rec eventlog.Record) (int32, int64, bool) {
+	return CommandPosition(rec.Headers)
+}
+
+// CommandPosition returns the position of the command that an event
+// answers, from the event's headers.
+func CommandPosition(headers []eventlog.Header) (partition int32, offset int64, ok bool) {
+	rec := eventlog.Record{Headers: headers}
 	ph, ok1 := rec.Header(HeaderCommandPartition)
 	oh, ok2 := rec.Header(HeaderCommandOffset)
 	if !ok1 || !ok2 {
 		return 0, 0, false
 	}
-	partition, err1 := strconv.ParseInt(string(ph), 10, 32)
-	offset, err2 := strconv.ParseInt(string(oh), 10, 64)
+	p, err1 := strconv.ParseInt(string(ph), 10, 32)
+	o, err2 := strconv.ParseInt(string(oh), 10, 64)
 	if err1 != nil || err2 != nil {
 		return 0, 0, false
 	}
-	return int32(partition), offset, true
+	return int32(p), o, true
 }
 
 func (r *run) processCommands(b eventlog.Batch) error {
@@ -264,7 +315,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 	// command we decided should reach the log if the log can take it.
 	ctx, cancel := context.WithTimeout(context.Background(), r.writeTimeout)
 	defer cancel()
-	if err := r.log.Append(ctx, r.eventsTopic, events...); err != nil {
+	if err := r.writer.Append(ctx, r.eventsTopic, events...); err != nil {
 		return fmt.Errorf("append %d events: %w", len(events), err)
 	}
 	r.setPosition(b.Records, nil)

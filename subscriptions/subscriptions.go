@@ -46,6 +46,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -538,6 +539,11 @@ func (h *Hub) streamContext(r *http.Request) (context.Context, func()) {
 func (h *Hub) streamEnded(r *http.Request, err error) {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A write to the client did not finish within WriteTimeout: it
+		// fell behind as surely as one whose queue overflowed.
+		h.noteDrop()
 	}
 	h.logger.Debug().Err(err).Str("path", r.URL.Path).Str("remote", r.RemoteAddr).Msg("stream ended")
 }

@@ -75,6 +75,7 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: 2, Timestamp: time.Now()}
 	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: 2, Result: 4, Timestamp: time.Now()}
 	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}}
+	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
 
 	resp, body := get(t, srv.URL+"/values/"+id.String())
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"calculator/eventlog"
+	"calculator/eventlog/kafkalog"
+	"calculator/processor"
+)
+
+// The Kafka wiring. A process may start while the brokers are away: New
+// contacts nobody, connect prepares the topics in the background (retrying
+// with backoff, /readyz saying why), and only then do the view and the
+// processor start. Every client reconnects by itself after an outage.
+
+// openKafka makes a.log a Kafka log, without contacting the brokers.
+func (a *App) openKafka() error {
+	log, err := kafkalog.New(kafkalog.Config{
+		Brokers:    a.cfg.Brokers,
+		Partitions: a.cfg.Partitions,
+		Debug:      a.cfg.KafkaDebug,
+		Logger:     a.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("open the Kafka log: %w", err)
+	}
+	a.log, a.kafka = log, log
+	a.logger.Info().Str("brokers", a.cfg.Brokers).Str("commands_topic", a.cfg.CommandsTopic).
+		Str("events_topic", a.cfg.EventsTopic).Msg("using Kafka")
+	return nil
+}
+
+// connect creates the topics if they are missing, retrying until the
+// brokers answer or ctx is done, and then opens a.logReady.
+func (a *App) connect(ctx context.Context) {
+	backoff := 500 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.kafka.CreateTopics(attempt, a.cfg.CommandsTopic, a.cfg.EventsTopic)
+		cancel()
+		if err == nil {
+			a.connectErr.Store(nil)
+			close(a.logReady)
+			a.logger.Info().Msg("connected to Kafka")
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		err = fmt.Errorf("cannot prepare the Kafka topics on %s: %w", a.cfg.Brokers, err)
+		a.connectErr.Store(&err)
+		a.logger.Warn().Err(err).Dur("retry_in", backoff).Msg("Kafka not available yet; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// waitLog waits until the log can be used; false means ctx ended first.
+func (a *App) waitLog(ctx context.Context) bool {
+	select {
+	case <-a.logReady:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// logStatus describes the log for /readyz, and returns why it cannot be
+// used now, if it cannot.
+func (a *App) logStatus() (map[string]any, error) {
+	if a.kafka == nil {
+		return map[string]any{"backend": "embedded", "data_dir": a.cfg.DataDir}, nil
+	}
+	status := map[string]any{"backend": "kafka", "brokers": a.cfg.Brokers}
+	var err error
+	select {
+	case <-a.logReady:
+		err = a.kafka.Healthy()
+	default:
+		if p := a.connectErr.Load(); p != nil {
+			err = *p
+		} else if err = a.kafka.Healthy(); err == nil {
+			err = errors.New("creating the Kafka topics")
+		}
+	}
+	status["reachable"] = err == nil
+	if err != nil {
+		status["error"] = err.Error()
+	}
+	return status, err
+}
+
+// ProcessorTransactionalID is the transactional id of the processor of a
+// commands topic. Every instance uses the same one, so a new processor
+// fences the old.
+func ProcessorTransactionalID(commandsTopic string) string {
+	return "calculator-processor-" + commandsTopic
+}
+
+// openEventWriter gives each processor Run a transactional writer of the
+// events topic; opening it fences the previous one (see processor's
+// protocol and docs/kafka.md).
+//
+// The processor's position is in the events themselves, so the writer does
+// not also send offsets to a consumer group (TxnConfig.OffsetsGroup): with
+// librdkafka 2.15 that call can hang for good after a broker restart
+// (librdkafka issue #5511, reproduced by TestKafkaOutages). /readyz reports
+// the processor's lag instead (commands_behind).
+func (a *App) openEventWriter(ctx context.Context) (processor.EventWriter, error) {
+	w, err := a.kafka.TransactionalWriter(ctx, kafkalog.TxnConfig{
+		TransactionalID: ProcessorTransactionalID(a.cfg.CommandsTopic),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// patientEnd is the log as the view sees it on Kafka: End waits out an
+// outage (retrying with backoff until ctx is done), because the view asks
+// it once at startup and cannot start without it.
+type patientEnd struct {
+	eventlog.Log
+	logger zerolog.Logger
+}
+
+func (p patientEnd) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
+	backoff := 200 * time.Millisecond
+	for {
+		end, err := p.Log.End(ctx, topic)
+		if err == nil || ctx.Err() != nil {
+			return end, err
+		}
+		p.logger.Warn().Err(err).Str("topic", topic).Dur("retry_in", backoff).Msg("cannot read the end of the topic; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

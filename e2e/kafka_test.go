@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"calculator/domain"
+	"calculator/internal/kafkatest"
+)
+
+// The end-to-end tests on Kafka: the real binary with -brokers, each test
+// on topics of its own. They need a broker (KAFKA_BROKERS; see
+// internal/kafkatest for when they skip).
+
+// kafkaTopics returns the flags that point the binary at brokers, with new
+// topics.
+func kafkaTopics(brokers string) (commands, events string, args []string) {
+	commands, events = kafkatest.Topic("e2e-commands"), kafkatest.Topic("e2e-events")
+	return commands, events, []string{"-brokers", brokers, "-commands-topic", commands, "-events-topic", events}
+}
+
+// TestKafkaWalkthrough is the README's walk-through on Kafka, then a
+// graceful restart and a kill -9 restart, each with an empty data
+// directory: the state comes from Kafka alone.
+func TestKafkaWalkthrough(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	_, _, args := kafkaTopics(brokers)
+	s := start(t, t.TempDir(), args...)
+	if r := s.must("GET", "/readyz", ""); r.Body["log"].(map[string]any)["backend"] != "kafka" {
+		t.Fatalf("readyz = %s, want the kafka backend", r.Raw)
+	}
+	_, id := s.create(2)
+	s.update(id, "ADD", 2)
+	s.update(id, "multiply", 3)
+	want := map[string]any{"value_id": id, "value": 12.0, "version": 3.0}
+	if got := s.waitValue(id, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("GET after the walk-through = %v, want %v", got, want)
+	}
+	err, took := s.stop()
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logText())
+	}
+	t.Logf("graceful shutdown took %s", took)
+
+	s = start(t, t.TempDir(), args...)
+	if got := s.must("GET", "/values/"+id, ""); fmt.Sprint(got.Body) != fmt.Sprint(want) {
+		t.Fatalf("GET after restart with an empty data dir = %v, want %v", got.Body, want)
+	}
+	s.kill()
+
+	s = start(t, t.TempDir(), args...)
+	if got := s.must("GET", "/values/"+id, ""); fmt.Sprint(got.Body) != fmt.Sprint(want) {
+		t.Fatalf("GET after kill -9 and restart = %v, want %v", got.Body, want)
+	}
+	// The processor's state came back too.
+	s.update(id, "SUBTRACT", 2)
+	if got := s.waitValue(id, 4); got["value"] != 10.0 {
+		t.Fatalf("after SUBTRACT 2: %v, want value 10", got)
+	}
+}
+
+// checkExactlyOnceKafka reads both topics whole (read_committed) and
+// checks SPEC §5.1–§5.2: every acknowledged command is in the commands
+// topic, and every decodable command id there has exactly one outcome.
+func checkExactlyOnceKafka(t *testing.T, brokers, commandsTopic, eventsTopic string, acknowledged map[string]bool) {
+	t.Helper()
+	commands := map[string]bool{}
+	for _, m := range kafkatest.ReadAll(t, brokers, commandsTopic) {
+		if c, err := domain.DecodeCommand(m.Value); err == nil {
+			commands[c.ID.String()] = true
+		}
+	}
+	outcomes := map[string]int{}
+	for _, m := range kafkatest.ReadAll(t, brokers, eventsTopic) {
+		e, err := domain.DecodeEvent(m.Value)
+		if err != nil {
+			t.Fatalf("events topic holds an undecodable record at %v: %v", m.TopicPartition, err)
+		}
+		outcomes[e.ParentID.String()]++
+	}
+	for id := range acknowledged {
+		if !commands[id] {
+			t.Errorf("acknowledged command %s is not in the commands topic", id)
+		}
+	}
+	for id := range commands {
+		if n := outcomes[id]; n != 1 {
+			t.Errorf("command %s has %d outcomes, want exactly 1", id, n)
+		}
+	}
+	for id, n := range outcomes {
+		if !commands[id] {
+			t.Errorf("outcome for unknown command %s (%d times)", id, n)
+		}
+	}
+	// Records of aborted transactions: outcomes that a killed processor had
+	// written but not committed, which no reader saw and the next processor
+	// wrote again.
+	aborted := len(kafkatest.ReadUncommitted(t, brokers, eventsTopic)) - len(kafkatest.ReadAll(t, brokers, eventsTopic))
+	t.Logf("%d acknowledged, %d commands in the topic, %d outcomes, %d event records of aborted transactions",
+		len(acknowledged), len(commands), len(outcomes), aborted)
+}
+
+// load sends commands from several clients until stopped: a quarter
+// creates, the rest ADD 1 to a value created before. It remembers what was
+// acknowledged with 202 and counts the other answers.
+type load struct {
+	s            *server
+	mu           sync.Mutex
+	acknowledged map[string]bool
+	values       []string
+	acks         atomic.Int64
+	unavailable  atomic.Int64 // 503s
+	// slowest503 is the longest a 503 took, in nanoseconds.
+	slowest503 atomic.Int64
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+func startLoad(s *server, clients int, acknowledged map[string]bool, values []string) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{s: s, acknowledged: acknowledged, values: values, cancel: cancel}
+	for c := range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				l.mu.Lock()
+				update := len(l.values) > 0 && i%4 != 0
+				target := ""
+				if update {
+					target = l.values[(c*31+i)%len(l.values)]
+				}
+				l.mu.Unlock()
+				began := time.Now()
+				var r response
+				var err error
+				if update {
+					r, err = l.s.do("PUT", "/values/"+target, "application/json", `{"operation":"ADD","value":1}`)
+				} else {
+					r, err = l.s.do("POST", "/values", "application/json", `{"value":1}`)
+				}
+				switch {
+				case err != nil:
+					time.Sleep(10 * time.Millisecond) // the process is gone; not acknowledged
+				case r.Status == http.StatusServiceUnavailable:
+					l.unavailable.Add(1)
+					if took := int64(time.Since(began)); took > l.slowest503.Load() {
+						l.slowest503.Store(took)
+					}
+				case r.Status == http.StatusAccepted:
+					l.mu.Lock()
+					l.acknowledged[r.Body["command_id"].(string)] = true
+					if !update {
+						l.values = append(l.values, r.Body["value_id"].(string))
+					}
+					l.mu.Unlock()
+					l.acks.Add(1)
+				}
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// TestKafkaCrashUnderLoad kills the real binary with SIGKILL several times
+// while clients send commands; each restart has an empty data directory.
+// Then every command in the commands topic must have exactly one outcome in
+// the events topic: the transaction that a killed processor left open is
+// aborted by the next one, and the next one resumes from what was committed.
+func TestKafkaCrashUnderLoad(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	commandsTopic, eventsTopic, args := kafkaTopics(brokers)
+	const rounds, clients, acksPerRound = 4, 16, 400
+	acknowledged, values := map[string]bool{}, []string(nil)
+	for round := range rounds {
+		s := start(t, t.TempDir(), args...)
+		// Ready means replayed; the commands accepted just before the
+		// crash may still wait for their outcome.
+		s.waitCaughtUp()
+		for _, id := range values {
+			eventually(t, fmt.Sprintf("round %d: value %s, acknowledged before the crash, is in the view", round, id), func() bool {
+				return s.must("GET", "/values/"+id, "").Status == http.StatusOK
+			})
+		}
+		l := startLoad(s, clients, acknowledged, values)
+		eventually(t, fmt.Sprintf("round %d: %d commands acknowledged", round, acksPerRound), func() bool {
+			return l.acks.Load() >= acksPerRound
+		})
+		s.kill()
+		l.stop()
+		values = l.values
+	}
+	s := start(t, t.TempDir(), args...)
+	s.waitCaughtUp()
+	for _, id := range values {
+		eventually(t, "value "+id+", acknowledged before the last crash, is in the view", func() bool {
+			return s.must("GET", "/values/"+id, "").Status == http.StatusOK
+		})
+	}
+	s.stop()
+	checkExactlyOnceKafka(t, brokers, commandsTopic, eventsTopic, acknowledged)
+}
+
+// TestKafkaForeignAndMalformedRecords writes commands with a client that is
+// not the product (a plain confluent-kafka-go producer): garbage, a valid
+// command in the wire format, an invalid operation, an ADD and the same ADD
+// again; later, while the product runs, another valid command.
+func TestKafkaForeignAndMalformedRecords(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	commandsTopic, eventsTopic, args := kafkaTopics(brokers)
+	kafkatest.CreateTopic(t, brokers, commandsTopic, 1)
+	valueID := uuid.New()
+	key := []byte(valueID.String())
+	command := func(action domain.Action, op domain.Operation, v float64) domain.Command {
+		return domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: v, Timestamp: time.Now()}
+	}
+	add := command(domain.UpdateValue, domain.Add, 1)
+	for _, value := range [][]byte{
+		[]byte("this is not JSON"),
+		command(domain.CreateValue, "", 5).AppendJSON(nil),
+		[]byte(`{"id":"` + uuid.NewString() + `","action":"UpdateValue","data":{"value-id":"` + valueID.String() + `","operation":"POW","value":2}}`),
+		add.AppendJSON(nil),
+		add.AppendJSON(nil), // the same command id again
+	} {
+		kafkatest.Produce(t, brokers, commandsTopic, key, value)
+	}
+
+	s := start(t, t.TempDir(), args...)
+	if got := s.waitValue(valueID.String(), 2); got["value"] != 6.0 {
+		t.Fatalf("value = %v, want 6 at version 2 (the repeated ADD applied once)", got)
+	}
+	skipped := s.logged("skipping undecodable command")
+	if len(skipped) != 2 {
+		t.Fatalf("logged %d undecodable commands, want 2\n%s", len(skipped), s.logText())
+	}
+	for i, want := range []float64{0, 2} {
+		if skipped[i]["offset"] != want || skipped[i]["partition"] != 0.0 || skipped[i]["topic"] != commandsTopic {
+			t.Errorf("undecodable command %d logged as %v, want topic %s partition 0 offset %v", i, skipped[i], commandsTopic, want)
+		}
+	}
+
+	// A command from the other client while the product runs.
+	kafkatest.Produce(t, brokers, commandsTopic, key, command(domain.UpdateValue, domain.Multiply, 10).AppendJSON(nil),
+		kafka.Header{Key: "origin", Value: []byte("a foreign producer")})
+	if got := s.waitValue(valueID.String(), 3); got["value"] != 60.0 {
+		t.Fatalf("after the foreign MULTIPLY 10: %v, want 60", got)
+	}
+	s.waitCaughtUp()
+	s.stop()
+	checkExactlyOnceKafka(t, brokers, commandsTopic, eventsTopic, nil)
+	// Any client reads the events: wire format, keyed by value id, with the
+	// command's position in headers.
+	for _, m := range kafkatest.ReadAll(t, brokers, eventsTopic) {
+		if string(m.Key) != valueID.String() {
+			t.Errorf("event at %v has key %q, want the value id", m.TopicPartition, m.Key)
+		}
+		if !strings.Contains(string(m.Value), `"parent-id":"`) {
+			t.Errorf("event at %v is not in the wire format: %s", m.TopicPartition, m.Value)
+		}
+	}
+}
