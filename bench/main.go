@@ -330,10 +330,10 @@ func run(ctx context.Context, cfg config) (*result, error) {
 			go func() { defer polls.Done(); g.poll(ctx) }()
 		}
 	}
-	var jobs chan time.Time
+	var jobs chan job
 	var dispatch sync.WaitGroup
 	if cfg.rate > 0 {
-		jobs = make(chan time.Time, cfg.concurrency)
+		jobs = make(chan job, cfg.concurrency)
 		dispatch.Add(1)
 		go func() { defer dispatch.Done(); g.dispatch(runCtx, jobs) }()
 	}
@@ -441,28 +441,44 @@ func (g *generator) each(ctx context.Context, workers []*worker, fn func(context
 	return first
 }
 
-// dispatch sends the due time of each command at the fixed rate until ctx
-// is done. A late worker does not delay the schedule: latency is counted from
-// the due time.
-func (g *generator) dispatch(ctx context.Context, jobs chan<- time.Time) {
+// job is a command of an open-loop run: when it was due, and when the
+// dispatcher handed it out (tried to, if every worker was busy).
+type job struct{ due, released time.Time }
+
+// start is when the job's latency starts: when it was due, or later if the
+// dispatcher was late handing it out (its own timer, not the server, made it
+// late), or earlier if it was sent before it was due (the dispatcher hands
+// out due times within a millisecond together, as it does not sleep for
+// less). A job that waits because every worker is busy waits for the server:
+// that counts, so the server cannot hide its queue.
+func (j job) start(sent time.Time) time.Time {
+	start := j.due
+	if j.released.After(start) {
+		start = j.released
+	}
+	if sent.Before(start) {
+		start = sent
+	}
+	return start
+}
+
+// dispatch hands out a job per command at the fixed rate until ctx is done.
+// A late worker does not delay the schedule.
+func (g *generator) dispatch(ctx context.Context, jobs chan<- job) {
 	defer close(jobs)
 	interval := time.Duration(float64(time.Second) / g.cfg.rate)
 	start := time.Now()
 	for i := int64(0); ; i++ {
 		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			// Sleep in steps of at least a millisecond; the due times
-			// stay exact.
-			if d > time.Millisecond {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					return
-				}
+		if d := time.Until(due); d > time.Millisecond {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return
 			}
 		}
 		select {
-		case jobs <- due:
+		case jobs <- job{due: due, released: time.Now()}:
 		case <-ctx.Done():
 			return
 		}
@@ -630,15 +646,16 @@ func (w *worker) awaitApplied(ctx context.Context) error {
 
 // loop sends commands until ctx is done or -requests is reached; with jobs
 // (fixed rate), one per due time.
-func (w *worker) loop(ctx context.Context, jobs <-chan time.Time) {
+func (w *worker) loop(ctx context.Context, jobs <-chan job) {
 	cfg := w.g.cfg
 	for ctx.Err() == nil {
 		due := time.Now()
 		if jobs != nil {
-			var ok bool
-			if due, ok = <-jobs; !ok {
+			j, ok := <-jobs
+			if !ok {
 				return
 			}
+			due = j.start(time.Now())
 		}
 		if cfg.requests > 0 && w.g.issued.Add(1) > cfg.requests {
 			return

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -157,5 +158,45 @@ func TestFlags(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:1")
 	if err := checkLoopback(u.Hostname()); err != nil {
 		t.Errorf("checkLoopback(127.0.0.1) = %v", err)
+	}
+}
+
+// At a low rate the dispatcher hands out due times early; the latency must
+// still be the request's, not shortened by the time it waited to be due.
+func TestRateLatencyIsNeverBelowTheRoundTrip(t *testing.T) {
+	const delay = time.Millisecond
+	fake := fakeCalculator(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		fake.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	cfg := testConfig(t, slow, "-rate", "4000", "-applied=false", "-concurrency", "16", "-values", "16")
+	res, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p50 := res.accept.quantile(0.5); p50 < delay {
+		t.Errorf("accept p50 = %v, less than the server's %v delay: %s", p50, delay, res.summary(cfg))
+	}
+}
+
+func TestJobStart(t *testing.T) {
+	t0 := time.Now()
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, tt := range []struct {
+		name                string
+		due, released, sent time.Time
+		want                time.Time
+	}{
+		{"on time", ms(10), ms(10), ms(10), ms(10)},
+		{"handed out early, sent early", ms(10), ms(9), ms(9), ms(9)},
+		{"handed out early, sent late: the server's queue", ms(10), ms(9), ms(15), ms(10)},
+		{"dispatcher late: its own delay does not count", ms(10), ms(12), ms(12), ms(12)},
+		{"dispatcher late, then workers busy", ms(10), ms(12), ms(20), ms(12)},
+	} {
+		if got := (job{due: tt.due, released: tt.released}).start(tt.sent); !got.Equal(tt.want) {
+			t.Errorf("%s: start = +%v, want +%v", tt.name, got.Sub(t0), tt.want.Sub(t0))
+		}
 	}
 }
