@@ -240,36 +240,53 @@ func TestUndecodableAndRepeatedCommands(t *testing.T) {
 // command id in the commands log has exactly one outcome in the events log.
 func checkExactlyOnce(t *testing.T, dir string, acknowledged map[string]bool) {
 	t.Helper()
-	commands := map[string]bool{}
-	for _, rec := range readLog(t, dir, "commands") {
-		if c, err := domain.DecodeCommand(rec.Value); err == nil {
-			commands[c.ID.String()] = true
+	values := func(recs []eventlog.Record) [][]byte {
+		out := make([][]byte, len(recs))
+		for i, r := range recs {
+			out[i] = r.Value
+		}
+		return out
+	}
+	commands, outcomes := checkOutcomes(t, values(readLog(t, dir, "commands")), values(readLog(t, dir, "events")), acknowledged)
+	t.Logf("%d acknowledged, %d commands in the log, %d outcomes", len(acknowledged), commands, outcomes)
+}
+
+// checkOutcomes checks SPEC §5.1–§5.2 on the record values of a commands log
+// and an events log, whatever the backend: every acknowledged command is in
+// the commands log, and every decodable command id there has exactly one
+// outcome. It returns how many commands and outcomes it saw.
+func checkOutcomes(t *testing.T, commandRecords, eventRecords [][]byte, acknowledged map[string]bool) (commands, outcomes int) {
+	t.Helper()
+	commandIDs := map[string]bool{}
+	for _, v := range commandRecords {
+		if c, err := domain.DecodeCommand(v); err == nil {
+			commandIDs[c.ID.String()] = true
 		}
 	}
-	outcomes := map[string]int{}
-	for _, rec := range readLog(t, dir, "events") {
-		e, err := domain.DecodeEvent(rec.Value)
+	outcomesOf := map[string]int{}
+	for i, v := range eventRecords {
+		e, err := domain.DecodeEvent(v)
 		if err != nil {
-			t.Fatalf("events log holds an undecodable record at offset %d: %v", rec.Offset, err)
+			t.Fatalf("the events log holds an undecodable record (#%d): %v", i, err)
 		}
-		outcomes[e.ParentID.String()]++
+		outcomesOf[e.ParentID.String()]++
 	}
 	for id := range acknowledged {
-		if !commands[id] {
+		if !commandIDs[id] {
 			t.Errorf("acknowledged command %s is not in the commands log", id)
 		}
 	}
-	for id := range commands {
-		if n := outcomes[id]; n != 1 {
+	for id := range commandIDs {
+		if n := outcomesOf[id]; n != 1 {
 			t.Errorf("command %s has %d outcomes, want exactly 1", id, n)
 		}
 	}
-	for id, n := range outcomes {
-		if !commands[id] {
+	for id, n := range outcomesOf {
+		if !commandIDs[id] {
 			t.Errorf("outcome for unknown command %s (%d times)", id, n)
 		}
 	}
-	t.Logf("%d acknowledged, %d commands in the log, %d outcomes", len(acknowledged), len(commands), len(outcomes))
+	return len(commandIDs), len(outcomesOf)
 }
 
 // TestCrashUnderLoad kills the real binary with SIGKILL several times while

@@ -73,41 +73,21 @@ func TestKafkaWalkthrough(t *testing.T) {
 // topic, and every decodable command id there has exactly one outcome.
 func checkExactlyOnceKafka(t *testing.T, brokers, commandsTopic, eventsTopic string, acknowledged map[string]bool) {
 	t.Helper()
-	commands := map[string]bool{}
-	for _, m := range kafkatest.ReadAll(t, brokers, commandsTopic) {
-		if c, err := domain.DecodeCommand(m.Value); err == nil {
-			commands[c.ID.String()] = true
+	values := func(msgs []*kafka.Message) [][]byte {
+		out := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			out[i] = m.Value
 		}
+		return out
 	}
-	outcomes := map[string]int{}
-	for _, m := range kafkatest.ReadAll(t, brokers, eventsTopic) {
-		e, err := domain.DecodeEvent(m.Value)
-		if err != nil {
-			t.Fatalf("events topic holds an undecodable record at %v: %v", m.TopicPartition, err)
-		}
-		outcomes[e.ParentID.String()]++
-	}
-	for id := range acknowledged {
-		if !commands[id] {
-			t.Errorf("acknowledged command %s is not in the commands topic", id)
-		}
-	}
-	for id := range commands {
-		if n := outcomes[id]; n != 1 {
-			t.Errorf("command %s has %d outcomes, want exactly 1", id, n)
-		}
-	}
-	for id, n := range outcomes {
-		if !commands[id] {
-			t.Errorf("outcome for unknown command %s (%d times)", id, n)
-		}
-	}
+	events := kafkatest.ReadAll(t, brokers, eventsTopic)
+	commands, outcomes := checkOutcomes(t, values(kafkatest.ReadAll(t, brokers, commandsTopic)), values(events), acknowledged)
 	// Records of aborted transactions: outcomes that a killed processor had
 	// written but not committed, which no reader saw and the next processor
 	// wrote again.
-	aborted := len(kafkatest.ReadUncommitted(t, brokers, eventsTopic)) - len(kafkatest.ReadAll(t, brokers, eventsTopic))
+	aborted := len(kafkatest.ReadUncommitted(t, brokers, eventsTopic)) - len(events)
 	t.Logf("%d acknowledged, %d commands in the topic, %d outcomes, %d event records of aborted transactions",
-		len(acknowledged), len(commands), len(outcomes), aborted)
+		len(acknowledged), commands, outcomes, aborted)
 }
 
 // load sends commands from several clients until stopped: a quarter

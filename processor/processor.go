@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,12 +45,6 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
-)
-
-// Headers that every event carries: the position of the command it answers.
-const (
-	HeaderCommandPartition = "command-partition"
-	HeaderCommandOffset    = "command-offset"
 )
 
 // Log is what the processor needs of the log: it reads both topics and is
@@ -226,7 +219,7 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 			r.logger.Warn().Err(err).Int64("offset", rec.Offset).Msg("skipping event that does not fit the state")
 		}
 		r.handled[e.ParentID] = struct{}{}
-		if partition, offset, ok := commandPosition(rec); ok && offset >= r.resume[partition] {
+		if partition, offset, ok := eventlog.CommandPosition(rec.Headers); ok && offset >= r.resume[partition] {
 			r.resume[partition] = offset + 1
 		}
 	}
@@ -235,27 +228,6 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 		return eventlog.ErrStopFollowing
 	}
 	return nil
-}
-
-func commandPosition(rec eventlog.Record) (int32, int64, bool) {
-	return CommandPosition(rec.Headers)
-}
-
-// CommandPosition returns the position of the command that an event
-// answers, from the event's headers.
-func CommandPosition(headers []eventlog.Header) (partition int32, offset int64, ok bool) {
-	rec := eventlog.Record{Headers: headers}
-	ph, ok1 := rec.Header(HeaderCommandPartition)
-	oh, ok2 := rec.Header(HeaderCommandOffset)
-	if !ok1 || !ok2 {
-		return 0, 0, false
-	}
-	p, err1 := strconv.ParseInt(string(ph), 10, 32)
-	o, err2 := strconv.ParseInt(string(oh), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return int32(p), o, true
 }
 
 func (r *run) processCommands(b eventlog.Batch) error {
@@ -299,12 +271,9 @@ func (r *run) processCommands(b eventlog.Batch) error {
 				Str("reason", string(e.Reason)).Msg("command validated")
 		}
 		events = append(events, eventlog.Message{
-			Key:   []byte(c.ValueID.String()),
-			Value: e.AppendJSON(nil),
-			Headers: []eventlog.Header{
-				{Key: HeaderCommandPartition, Value: strconv.AppendInt(nil, int64(rec.Partition), 10)},
-				{Key: HeaderCommandOffset, Value: strconv.AppendInt(nil, rec.Offset, 10)},
-			},
+			Key:     []byte(c.ValueID.String()),
+			Value:   e.AppendJSON(nil),
+			Headers: eventlog.CommandPositionHeaders(rec.Partition, rec.Offset),
 		})
 	}
 	if len(events) == 0 {

@@ -3,7 +3,6 @@ package subscriptions_test
 import (
 	"context"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/internal/ssetest"
-	"calculator/processor"
 	"calculator/subscriptions"
 )
 
@@ -77,11 +75,8 @@ func TestSubscribeBeforeTheCommand(t *testing.T) {
 	}
 	e := domain.Decide(domain.NewState(), cmd, time.Now())
 	h.Apply([]subscriptions.Applied{{
-		Record: eventlog.Record{Offset: 0, Headers: []eventlog.Header{
-			{Key: subscriptions.HeaderCommandPartition, Value: []byte("0")},
-			{Key: subscriptions.HeaderCommandOffset, Value: []byte(strconv.Itoa(0))},
-		}},
-		Event: e, Value: domain.Value{Value: 5, Version: 1}, Exists: true,
+		Record: eventlog.Record{Offset: 0, Headers: eventlog.CommandPositionHeaders(0, 0)},
+		Event:  e, Value: domain.Value{Value: 5, Version: 1}, Exists: true,
 	}})
 	if ev := next(t, stream); ev.Type != "succeeded" || ev.LastEventID != "0" || data(t, ev)["event_id"] != e.ID.String() {
 		t.Errorf("second message %s id %s %s, want succeeded with the event's id and position", ev.Type, ev.LastEventID, ev.Data)
@@ -110,15 +105,5 @@ func TestStreamsOutliveTheServerWriteTimeout(t *testing.T) {
 	}
 	if len(stream.Comments) < 2 {
 		t.Errorf("%d comments, want several before the end", len(stream.Comments))
-	}
-}
-
-// The Hub reads the command's position from the headers the processor
-// writes on every event.
-func TestHeadersMatchTheProcessor(t *testing.T) {
-	if subscriptions.HeaderCommandPartition != processor.HeaderCommandPartition ||
-		subscriptions.HeaderCommandOffset != processor.HeaderCommandOffset {
-		t.Errorf("headers %q/%q, the processor writes %q/%q", subscriptions.HeaderCommandPartition, subscriptions.HeaderCommandOffset,
-			processor.HeaderCommandPartition, processor.HeaderCommandOffset)
 	}
 }

@@ -25,11 +25,8 @@ func ids(n int) (commands, values []uuid.UUID) {
 func outcome(i int, command, value uuid.UUID) Applied {
 	e := domain.Event{ID: domain.EventID(command), ParentID: command, Action: domain.ValueCreated, ValueID: value, Value: float64(i)}
 	return Applied{
-		Record: eventlog.Record{Offset: int64(i), Headers: []eventlog.Header{
-			{Key: HeaderCommandPartition, Value: []byte("0")},
-			{Key: HeaderCommandOffset, Value: []byte(strconv.Itoa(i))},
-		}},
-		Event: e, Value: domain.Value{Value: float64(i), Version: 1}, Exists: true,
+		Record: eventlog.Record{Offset: int64(i), Headers: eventlog.CommandPositionHeaders(0, int64(i))},
+		Event:  e, Value: domain.Value{Value: float64(i), Version: 1}, Exists: true,
 	}
 }
 

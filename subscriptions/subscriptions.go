@@ -47,7 +47,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,14 +76,6 @@ type Applied struct {
 	Value  domain.Value
 	Exists bool
 }
-
-// The headers in which the processor records, on every event, the position of
-// the command it answers (processor.HeaderCommandPartition and
-// HeaderCommandOffset; the app's tests check that they match).
-const (
-	HeaderCommandPartition = "command-partition"
-	HeaderCommandOffset    = "command-offset"
-)
 
 // Options tune the Hub; the zero value means the defaults.
 type Options struct {
@@ -321,7 +312,7 @@ func (h *Hub) Apply(batch []Applied) {
 		a := &batch[i]
 		h.eventsNext[a.Record.Partition] = a.Record.Offset + 1
 		id := a.Event.ParentID
-		partition, offset, hasPosition := commandPosition(a.Record)
+		partition, offset, hasPosition := eventlog.CommandPosition(a.Record.Headers)
 		// The mirror image of observeCommands: an outcome for a command
 		// that Run has read but the table no longer holds belongs to a
 		// command older than the table keeps.
@@ -351,20 +342,6 @@ func (h *Hub) Apply(batch []Applied) {
 			}
 		}
 	}
-}
-
-func commandPosition(rec eventlog.Record) (int32, int64, bool) {
-	ph, ok1 := rec.Header(HeaderCommandPartition)
-	oh, ok2 := rec.Header(HeaderCommandOffset)
-	if !ok1 || !ok2 {
-		return 0, 0, false
-	}
-	partition, err1 := strconv.ParseInt(string(ph), 10, 32)
-	offset, err2 := strconv.ParseInt(string(oh), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return int32(partition), offset, true
 }
 
 // dropValueSubscriber removes a values subscriber that fell behind. h.mu is

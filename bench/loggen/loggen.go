@@ -8,14 +8,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
 	"calculator/domain"
 	"calculator/eventlog"
-	"calculator/processor"
 )
 
 // Appender is what Write needs of a log.
@@ -93,12 +91,9 @@ func Write(ctx context.Context, log Appender, spec Spec, progress func(done int)
 		key := []byte(c.ValueID.String())
 		commands = append(commands, eventlog.Message{Key: key, Value: c.AppendJSON(nil)})
 		events = append(events, eventlog.Message{
-			Key:   key,
-			Value: e.AppendJSON(nil),
-			Headers: []eventlog.Header{
-				{Key: processor.HeaderCommandPartition, Value: []byte("0")},
-				{Key: processor.HeaderCommandOffset, Value: strconv.AppendInt(nil, int64(i), 10)},
-			},
+			Key:     key,
+			Value:   e.AppendJSON(nil),
+			Headers: eventlog.CommandPositionHeaders(0, int64(i)),
 		})
 		if len(commands) == spec.Batch {
 			if err := flush(i + 1); err != nil {
