@@ -1,4 +1,4 @@
-.PHONY: run build test kafka-up kafka-down
+.PHONY: run build test bench kafka-up kafka-down
 
 # Start the calculator on the embedded log in ./data (localhost:3030).
 run:
@@ -18,3 +18,7 @@ kafka-up:
 # Stop it and delete its data.
 kafka-down:
 	bash scripts/kafka-down.sh
+
+# Figures against the targets of BENCHMARKS.md (minutes; RUNS=, DURATION=, BEFORE=<rev>, BROKERS=host:port).
+bench:
+	bash scripts/bench.sh
