@@ -10,7 +10,6 @@ import (
 
 	"calculator/app"
 	"calculator/bench/loggen"
-	"calculator/eventlog/filelog"
 )
 
 // BenchmarkRestart starts the whole program on a data directory holding b.N
@@ -21,17 +20,9 @@ import (
 // -benchtime=1000000x, or scripts/bench.sh, which times the real binary.
 func BenchmarkRestart(b *testing.B) {
 	dir := b.TempDir()
-	l, err := filelog.Open(dir, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	values := max(1, b.N/10)
-	err = loggen.Write(context.Background(), l, loggen.Spec{CommandsTopic: "commands", EventsTopic: "events",
-		Values: values, Updates: b.N - values}, nil)
-	if cerr := l.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	spec := loggen.Mix(b.N)
+	spec.CommandsTopic, spec.EventsTopic = "commands", "events"
+	if err := loggen.FileLog(b, dir, spec).Close(); err != nil { // the program opens the directory itself
 		b.Fatal(err)
 	}
 

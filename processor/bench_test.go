@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/bench/loggen"
-	"calculator/eventlog/filelog"
 	"calculator/processor"
 )
 
@@ -16,7 +15,9 @@ import (
 // creates, the rest updates spread over those values) into a new processor,
 // from Run until Ready: the processor's share of a restart.
 func BenchmarkReplay(b *testing.B) {
-	l := replayLog(b, b.N)
+	spec := loggen.Mix(b.N)
+	spec.EventsTopic = "events"
+	l := loggen.FileLog(b, b.TempDir(), spec)
 	p := processor.New(l, "commands", "events", zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -40,35 +41,14 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
-// replayLog returns a file log whose events topic holds n events.
-func replayLog(tb testing.TB, n int) *filelog.Log {
-	tb.Helper()
-	l, err := filelog.Open(tb.TempDir(), zerolog.Nop())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
-	values := max(1, n/10)
-	if err := loggen.Write(context.Background(), l, loggen.Spec{EventsTopic: "events", Values: values, Updates: n - values}, nil); err != nil {
-		tb.Fatal(err)
-	}
-	return l
-}
-
 // BenchmarkProcess answers b.N commands waiting in the commands topic (a
 // tenth creates, the rest updates) and measures until the last event is
 // durable: decoding, Decide, Apply, encoding and the batched appends of
 // events, one per batch of commands read.
 func BenchmarkProcess(b *testing.B) {
-	l, err := filelog.Open(b.TempDir(), zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	values := max(1, b.N/10)
-	if err := loggen.Write(context.Background(), l, loggen.Spec{CommandsTopic: "commands", Values: values, Updates: b.N - values}, nil); err != nil {
-		b.Fatal(err)
-	}
+	spec := loggen.Mix(b.N)
+	spec.CommandsTopic = "commands"
+	l := loggen.FileLog(b, b.TempDir(), spec)
 	p := processor.New(l, "commands", "events", zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

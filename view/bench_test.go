@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/bench/loggen"
-	"calculator/eventlog/filelog"
 	"calculator/view"
 )
 
@@ -16,15 +15,9 @@ import (
 // creates, the rest updates spread over those values) into a new view, from
 // Run until Ready: the view's share of a restart.
 func BenchmarkReplay(b *testing.B) {
-	l, err := filelog.Open(b.TempDir(), zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	values := max(1, b.N/10)
-	if err := loggen.Write(context.Background(), l, loggen.Spec{EventsTopic: "events", Values: values, Updates: b.N - values}, nil); err != nil {
-		b.Fatal(err)
-	}
+	spec := loggen.Mix(b.N)
+	spec.EventsTopic = "events"
+	l := loggen.FileLog(b, b.TempDir(), spec)
 	v := view.New(l, "events", zerolog.Nop(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -8,12 +8,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/eventlog/filelog"
 )
 
 // Appender is what Write needs of a log.
@@ -118,4 +121,26 @@ func newID(rng *rand.Rand) uuid.UUID {
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
 	return id
+}
+
+// Mix is a Spec of n commands in all, as the benchmarks use them: a tenth
+// create values (at least one), the rest update them. Set the topics.
+func Mix(n int) Spec {
+	values := max(1, n/10)
+	return Spec{Values: values, Updates: n - values}
+}
+
+// FileLog opens a file log in dir, writes spec into it and returns the log,
+// which tb's cleanup closes (closing it earlier is fine).
+func FileLog(tb testing.TB, dir string, spec Spec) *filelog.Log {
+	tb.Helper()
+	l, err := filelog.Open(dir, zerolog.Nop())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	if err := Write(context.Background(), l, spec, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return l
 }
