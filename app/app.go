@@ -134,7 +134,7 @@ func New(cfg Config) (*App, error) {
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
-	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, toSubscriptions(a.subs))
+	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
 
@@ -308,7 +308,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	if logErr != nil {
 		detail = logErr.Error()
 	}
-	p := httpapi.NewProblem(http.StatusServiceUnavailable, "not-ready", detail)
+	p := httpapi.NewProblem(httpapi.NotReady, detail)
 	p.Extra = progress
 	w.Header().Set("Retry-After", "1")
 	httpapi.WriteProblem(w, p)

@@ -21,6 +21,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/httpapi"
+	"calculator/outcome"
 )
 
 // MaxBodyBytes bounds a request body; larger ones get 413.
@@ -59,13 +60,6 @@ func (c *Commander) Routes(r chi.Router) {
 	r.Put("/values/{id}", c.updateValue)
 }
 
-// Accepted is the body of a 202.
-type Accepted struct {
-	CommandID uuid.UUID `json:"command_id"`
-	ValueID   uuid.UUID `json:"value_id"`
-	Status    string    `json:"status"`
-}
-
 type createRequest struct {
 	Value *float64 `json:"value"`
 }
@@ -81,7 +75,7 @@ func (c *Commander) createValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Value == nil {
-		httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"value" is required and must be a number`)
+		httpapi.Error(w, httpapi.InvalidBody, `"value" is required and must be a number`)
 		return
 	}
 	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: *req.Value})
@@ -97,12 +91,12 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Operation == nil || req.Value == nil {
-		httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"operation" and "value" are required`)
+		httpapi.Error(w, httpapi.InvalidBody, `"operation" and "value" are required`)
 		return
 	}
 	op, err := domain.ParseOperation(*req.Operation)
 	if err != nil {
-		httpapi.Error(w, http.StatusBadRequest, "invalid-operation", err.Error())
+		httpapi.Error(w, httpapi.InvalidOperation, err.Error())
 		return
 	}
 	c.submit(w, r, domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value})
@@ -116,7 +110,7 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	if !ok {
 		return
 	}
-	var awaitOutcome func(context.Context) (domain.Event, domain.Value, error)
+	var awaitOutcome func(context.Context) (outcome.CommandStatus, error)
 	if wait > 0 && c.outcomes != nil {
 		var stop func()
 		awaitOutcome, stop = c.outcomes.Await(cmd.ID) // before the append: no outcome can slip by
@@ -138,7 +132,7 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 			return // the client went away; nobody to answer
 		}
 		c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
-		httpapi.Unavailable(w, time.Second, "log-unavailable", fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
+		httpapi.Error(w, httpapi.LogUnavailable, fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
 		return
 	}
 	if debug {
@@ -146,10 +140,10 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	}
 	if awaitOutcome != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		e, v, err := awaitOutcome(ctx)
+		st, err := awaitOutcome(ctx)
 		cancel()
 		if err == nil {
-			writeOutcome(w, cmd, e, v)
+			writeOutcome(w, cmd, st)
 			return
 		}
 		if r.Context().Err() != nil {
@@ -157,5 +151,5 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		}
 	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
-	httpapi.WriteJSON(w, http.StatusAccepted, Accepted{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: "accepted"})
+	httpapi.WriteJSON(w, http.StatusAccepted, outcome.CommandStatus{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: outcome.Accepted})
 }

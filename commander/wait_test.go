@@ -16,40 +16,63 @@ import (
 	"calculator/commander"
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/outcome"
 )
 
 // orderLog stores nothing and answers at once; it notes whether the
-// command's outcome was already awaited when it was appended.
+// command's outcome was already awaited when it was appended, and tells the
+// outcomes which value the command is for.
 type orderLog struct {
 	outcomes        *fixedOutcomes
 	awaitedAtAppend bool
 }
 
-func (l *orderLog) Append(context.Context, string, ...eventlog.Message) error {
+func (l *orderLog) Append(_ context.Context, _ string, msgs ...eventlog.Message) error {
 	l.awaitedAtAppend = l.outcomes.awaited > 0
+	c, err := domain.DecodeCommand(msgs[0].Value)
+	if err != nil {
+		return err
+	}
+	l.outcomes.valueID = c.ValueID
 	return nil
 }
 
-// fixedOutcomes answers every wait with the same outcome, or never when
-// event is nil.
+// fixedOutcomes answers every wait with the same final status, or never
+// when status is nil.
 type fixedOutcomes struct {
-	event   *domain.Event
-	value   domain.Value
+	status  *outcome.CommandStatus
+	valueID uuid.UUID // of the command appended
 	awaited int
 	stopped int
 }
 
-func (o *fixedOutcomes) Await(commandID uuid.UUID) (func(context.Context) (domain.Event, domain.Value, error), func()) {
+func (o *fixedOutcomes) Await(commandID uuid.UUID) (func(context.Context) (outcome.CommandStatus, error), func()) {
 	o.awaited++
-	return func(ctx context.Context) (domain.Event, domain.Value, error) {
-		if o.event == nil {
+	return func(ctx context.Context) (outcome.CommandStatus, error) {
+		if o.status == nil {
 			<-ctx.Done()
-			return domain.Event{}, domain.Value{}, ctx.Err()
+			return outcome.CommandStatus{}, ctx.Err()
 		}
-		e := *o.event
-		e.ParentID = commandID
-		return e, o.value, nil
+		st := *o.status
+		st.CommandID, st.ValueID = commandID, o.valueID
+		eventID := domain.EventID(commandID)
+		st.EventID = &eventID
+		return st, nil
 	}, func() { o.stopped++ }
+}
+
+// final is the status of a command whose outcome is applied, with the value
+// after it when value is not nil.
+func final(status outcome.Status, reason domain.Reason, value *domain.Value) *outcome.CommandStatus {
+	st := &outcome.CommandStatus{Status: status, Reason: reason}
+	if reason != "" {
+		st.Message = "why"
+	}
+	if value != nil {
+		v := value.Value
+		st.Value, st.Version = &v, value.Version
+	}
+	return st
 }
 
 func serveWithOutcomes(t *testing.T, o *fixedOutcomes) (*httptest.Server, *orderLog) {
@@ -63,7 +86,7 @@ func serveWithOutcomes(t *testing.T, o *fixedOutcomes) (*httptest.Server, *order
 	return s, log
 }
 
-func send(t *testing.T, method, url, body string) (int, map[string]any) {
+func send(t *testing.T, method, url, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
@@ -72,8 +95,10 @@ func send(t *testing.T, method, url, body string) (int, map[string]any) {
 	}
 	defer resp.Body.Close()
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("%s %s: the body is not JSON: %v", method, url, err)
+	}
+	return resp.StatusCode, resp.Header, out
 }
 
 func TestWaitAnswers(t *testing.T) {
@@ -83,38 +108,52 @@ func TestWaitAnswers(t *testing.T) {
 		method     string
 		path       string
 		body       string
-		event      *domain.Event
-		value      domain.Value
+		status     *outcome.CommandStatus
 		wantStatus int
-		wantBody   map[string]any
+		wantBody   map[string]any // nil: the member must be missing
+		wantHeader map[string]string
 	}{
-		{"created", "POST", "/values?wait=1s", `{"value":3}`, &domain.Event{Action: domain.ValueCreated},
-			domain.Value{Value: 3, Version: 1}, 201, map[string]any{"status": "succeeded", "value": 3.0}},
+		{"created", "POST", "/values?wait=1s", `{"value":3}`,
+			final(outcome.Succeeded, "", &domain.Value{Value: 3, Version: 1}), 201,
+			map[string]any{"status": "succeeded", "value": 3.0, "version": 1.0, "reason": nil},
+			map[string]string{"Location": "/values/", "Content-Location": "/commands/"}},
 		{"updated", "PUT", "/values/" + valueID + "?wait=1s", `{"operation":"add","value":3}`,
-			&domain.Event{Action: domain.ValueUpdated}, domain.Value{Value: 9, Version: 2}, 200,
-			map[string]any{"status": "succeeded", "value": 9.0, "value_id": valueID}},
+			final(outcome.Succeeded, "", &domain.Value{Value: 9, Version: 2}), 200,
+			map[string]any{"status": "succeeded", "value": 9.0, "version": 2.0, "value_id": valueID},
+			map[string]string{"Location": "", "Content-Location": "/commands/"}},
 		{"value exists", "POST", "/values?wait=1s", `{"value":3}`,
-			&domain.Event{Action: domain.CommandRejected, Reason: domain.ValueExists, Message: "exists"}, domain.Value{}, 409,
-			map[string]any{"status": "rejected", "reason": "value_exists", "message": "exists"}},
-		{"other rejection", "PUT", "/values/" + valueID + "?wait=1s", `{"operation":"divide","value":0}`,
-			&domain.Event{Action: domain.CommandRejected, Reason: domain.DivisionByZero}, domain.Value{}, 422,
-			map[string]any{"status": "rejected", "reason": "division_by_zero"}},
-		{"time runs out", "POST", "/values?wait=20ms", `{"value":3}`, nil, domain.Value{}, 202,
-			map[string]any{"status": "accepted"}},
-		{"no wait", "POST", "/values", `{"value":3}`, &domain.Event{Action: domain.ValueCreated}, domain.Value{}, 202,
-			map[string]any{"status": "accepted"}},
+			final(outcome.Rejected, domain.ValueExists, nil), 409,
+			map[string]any{"status": "rejected", "reason": "value_exists", "message": "why"},
+			map[string]string{"Location": "", "Content-Location": "/commands/"}},
+		{"other rejection, without the value", "PUT", "/values/" + valueID + "?wait=1s", `{"operation":"divide","value":0}`,
+			final(outcome.Rejected, domain.DivisionByZero, &domain.Value{Value: 3, Version: 1}), 422,
+			map[string]any{"status": "rejected", "reason": "division_by_zero", "value": nil, "version": nil},
+			map[string]string{"Content-Location": "/commands/"}},
+		{"time runs out", "POST", "/values?wait=20ms", `{"value":3}`, nil, 202,
+			map[string]any{"status": "accepted", "event_id": nil},
+			map[string]string{"Location": "/commands/", "Content-Location": ""}},
+		{"no wait", "POST", "/values", `{"value":3}`, final(outcome.Succeeded, "", &domain.Value{Value: 3, Version: 1}), 202,
+			map[string]any{"status": "accepted", "event_id": nil, "value": nil},
+			map[string]string{"Location": "/commands/", "Content-Location": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := &fixedOutcomes{event: tt.event, value: tt.value}
+			o := &fixedOutcomes{status: tt.status}
 			s, log := serveWithOutcomes(t, o)
-			status, body := send(t, tt.method, s.URL+tt.path, tt.body)
+			status, header, body := send(t, tt.method, s.URL+tt.path, tt.body)
 			if status != tt.wantStatus {
 				t.Errorf("status %d, want %d (%v)", status, tt.wantStatus, body)
 			}
 			for k, want := range tt.wantBody {
-				if body[k] != want {
-					t.Errorf("%s = %v, want %v (body %v)", k, body[k], want, body)
+				if got, ok := body[k]; want == nil && ok {
+					t.Errorf("%s = %v, want it missing (body %v)", k, got, body)
+				} else if want != nil && got != want {
+					t.Errorf("%s = %v, want %v (body %v)", k, got, want, body)
+				}
+			}
+			for k, prefix := range tt.wantHeader {
+				if got := header.Get(k); (prefix == "") != (got == "") || !strings.HasPrefix(got, prefix) {
+					t.Errorf("%s: %q, want %q", k, got, prefix+"…")
 				}
 			}
 			if strings.Contains(tt.path, "wait") && !log.awaitedAtAppend {
@@ -128,14 +167,14 @@ func TestWaitAnswers(t *testing.T) {
 }
 
 func TestWaitIsValidated(t *testing.T) {
-	s, _ := serveWithOutcomes(t, &fixedOutcomes{event: &domain.Event{Action: domain.ValueCreated}})
+	s, _ := serveWithOutcomes(t, &fixedOutcomes{status: final(outcome.Succeeded, "", &domain.Value{Value: 1, Version: 1})})
 	for _, wait := range []string{"x", "-1s", "30.5s", "31", "1e9", "Inf"} {
-		if status, _ := send(t, "POST", s.URL+"/values?wait="+wait, `{"value":1}`); status != http.StatusBadRequest {
+		if status, _, _ := send(t, "POST", s.URL+"/values?wait="+wait, `{"value":1}`); status != http.StatusBadRequest {
 			t.Errorf("wait=%s: %d, want 400", wait, status)
 		}
 	}
 	for _, wait := range []string{"0", "30s", "1.5", "250ms"} {
-		if status, _ := send(t, "POST", s.URL+"/values?wait="+wait, `{"value":1}`); status == http.StatusBadRequest {
+		if status, _, _ := send(t, "POST", s.URL+"/values?wait="+wait, `{"value":1}`); status == http.StatusBadRequest {
 			t.Errorf("wait=%s: 400, want it accepted", wait)
 		}
 	}

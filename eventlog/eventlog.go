@@ -10,7 +10,6 @@ package eventlog
 import (
 	"context"
 	"errors"
-	"strconv"
 )
 
 // Header is a key/value pair carried beside a record's value (a Kafka header).
@@ -44,15 +43,6 @@ func (r Record) Header(key string) ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// Position returns the record's position as "offset" for partition 0 and
-// "partition:offset" otherwise, the form used in SSE ids.
-func (r Record) Position() string {
-	if r.Partition == 0 {
-		return strconv.FormatInt(r.Offset, 10)
-	}
-	return strconv.Itoa(int(r.Partition)) + ":" + strconv.FormatInt(r.Offset, 10)
 }
 
 // Offsets maps a partition to an offset in it. As a starting point, a missing

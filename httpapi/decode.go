@@ -24,7 +24,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) b
 		mediaType, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") ||
 			mediaType == "application/x-www-form-urlencoded") {
-			Error(w, http.StatusUnsupportedMediaType, "unsupported-media-type",
+			Error(w, UnsupportedMediaType,
 				fmt.Sprintf("Content-Type %q is not supported; send application/json", ct))
 			return false
 		}
@@ -47,13 +47,13 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) b
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooLarge):
-		Error(w, http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("the body is larger than %d bytes", maxBytes))
+		Error(w, BodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBytes))
 	case errors.As(err, &typeErr):
-		Error(w, http.StatusBadRequest, "invalid-body", fmt.Sprintf("%q must be a %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value))
+		Error(w, InvalidBody, fmt.Sprintf("%q must be a %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value))
 	case errors.Is(err, io.EOF):
-		Error(w, http.StatusBadRequest, "invalid-body", "the body is empty; send a JSON object")
+		Error(w, InvalidBody, "the body is empty; send a JSON object")
 	default:
-		Error(w, http.StatusBadRequest, "invalid-body", "malformed JSON: "+err.Error())
+		Error(w, InvalidBody, "malformed JSON: "+err.Error())
 	}
 	return false
 }

@@ -1,6 +1,7 @@
 // Package httpapi holds what the HTTP adapters (commander, view,
 // subscriptions) share: JSON responses and RFC 9457 problem details, so that
-// every error of the API has the same shape.
+// every error of the API has the same shape, and the one table from a kind
+// of error (or a rejection's reason) to its HTTP status (errors.go).
 package httpapi
 
 import (
@@ -8,7 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -32,13 +32,17 @@ type Problem struct {
 	Extra  map[string]any
 }
 
-// NewProblem returns a problem of the API's own kind; code is its short name
-// (for example "invalid-body").
-func NewProblem(status int, code, detail string) Problem {
-	return Problem{Type: "urn:calculator:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail}
+// NewProblem returns a problem of the given kind, with its status.
+func NewProblem(kind Kind, detail string) Problem {
+	status := kind.Status()
+	return Problem{Type: "urn:calculator:problem:" + string(kind), Title: http.StatusText(status), Status: status, Detail: detail}
 }
 
-// WriteProblem writes p as application/problem+json.
+// retryAfter is what a 503 tells a client to wait before it tries again.
+const retryAfter = "1"
+
+// WriteProblem writes p as application/problem+json. A 503 says when to
+// come back (Retry-After), unless the handler has said it already.
 func WriteProblem(w http.ResponseWriter, p Problem) {
 	if p.Type == "" {
 		p.Type = "about:blank"
@@ -54,20 +58,17 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	if p.Detail != "" {
 		body["detail"] = p.Detail
 	}
+	if p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(body)
 }
 
-// Error writes a problem of the API's own kind.
-func Error(w http.ResponseWriter, status int, code, detail string) {
-	WriteProblem(w, NewProblem(status, code, detail))
-}
-
-// Unavailable writes a 503 with a Retry-After header.
-func Unavailable(w http.ResponseWriter, retryAfter time.Duration, code, detail string) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retryAfter.Round(time.Second)/time.Second))))
-	Error(w, http.StatusServiceUnavailable, code, detail)
+// Error answers with a problem of the given kind.
+func Error(w http.ResponseWriter, kind Kind, detail string) {
+	WriteProblem(w, NewProblem(kind, detail))
 }
 
 // NotFound and MethodNotAllowed answer chi's unmatched routes as problems.
@@ -88,7 +89,7 @@ func RequireBearer(token string) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="calculator"`)
-				Error(w, http.StatusUnauthorized, "unauthorized", "send the API token as \"Authorization: Bearer <token>\"")
+				Error(w, Unauthorized, "send the API token as \"Authorization: Bearer <token>\"")
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -101,7 +102,7 @@ func RequireBearer(token string) func(http.Handler) http.Handler {
 func ParseID(w http.ResponseWriter, s, what string) (uuid.UUID, bool) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		Error(w, http.StatusBadRequest, "invalid-id", what+" "+strconv.Quote(s)+" is not a UUID")
+		Error(w, InvalidID, what+" "+strconv.Quote(s)+" is not a UUID")
 		return uuid.UUID{}, false
 	}
 	return id, true

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"maps"
 	"net/http"
-	"time"
 
 	"calculator/domain"
 	"calculator/eventlog"
@@ -37,35 +36,32 @@ func (h *Hub) streamEvents(w http.ResponseWriter, r *http.Request) {
 		cursor, err = cursorFrom(from)
 	}
 	if err != nil {
-		httpapi.Error(w, http.StatusBadRequest, "invalid-position", err.Error())
+		httpapi.Error(w, httpapi.InvalidPosition, err.Error())
 		return
 	}
-	ctx, done := h.streamContext(r)
-	defer done()
-	s, err := h.startStream(w, r)
-	if err != nil {
-		return
-	}
-	defer s.end()
-
-	var q *queue
-	defer func() {
-		if q != nil {
-			h.mu.Lock()
-			delete(h.eventSubs, q)
-			h.mu.Unlock()
+	h.serve(w, r, func(ctx context.Context, s *stream) error {
+		var q *queue
+		if cursor == nil {
+			q, cursor = h.subscribeEvents()
+		} else if q, err = h.catchUp(ctx, s, cursor); err != nil {
+			return err
 		}
-	}()
-	if cursor == nil {
-		q, cursor = h.subscribeEvents()
-	} else {
-		q, err = h.catchUp(ctx, s, cursor)
-		if err != nil {
-			h.streamEnded(r, err)
-			return
-		}
-	}
-	h.streamEnded(r, h.sendLive(ctx, s, q, cursor))
+		defer h.unsubscribeEvents(q)
+		return h.pumpQueue(ctx, s, q, func(b *liveBatch) error {
+			frames := b.encoded()
+			for i := range b.items {
+				rec := &b.items[i].Record
+				if rec.Offset < cursor[rec.Partition] {
+					continue // sent during the catch-up
+				}
+				cursor[rec.Partition] = rec.Offset + 1
+				if err := s.frame(formatID(cursor), frames[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 }
 
 // subscribeEvents registers a queue for live events and returns it with the
@@ -76,6 +72,12 @@ func (h *Hub) subscribeEvents() (*queue, eventlog.Offsets) {
 	defer h.mu.Unlock()
 	h.eventSubs[q] = struct{}{}
 	return q, maps.Clone(h.eventsNext)
+}
+
+func (h *Hub) unsubscribeEvents(q *queue) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.eventSubs, q)
 }
 
 var errHandedOver = errors.New("handed over to the live queue")
@@ -103,7 +105,7 @@ func (h *Hub) catchUp(ctx context.Context, s *stream, cursor eventlog.Offsets) (
 			if err != nil {
 				continue // the view skips it too
 			}
-			frame = eventFrame(frame[:0], e)
+			frame = eventFrame(frame[:0], &e)
 			if err := s.frame(formatID(cursor), frame); err != nil {
 				return err
 			}
@@ -123,46 +125,7 @@ func (h *Hub) catchUp(ctx context.Context, s *stream, cursor eventlog.Offsets) (
 		return q, nil
 	}
 	if q != nil {
-		h.mu.Lock()
-		delete(h.eventSubs, q)
-		h.mu.Unlock()
+		h.unsubscribeEvents(q)
 	}
 	return nil, err
-}
-
-// sendLive sends live events from q, from cursor on, with a comment line
-// when idle, until the client goes, the Hub closes, or the subscriber falls
-// behind.
-func (h *Hub) sendLive(ctx context.Context, s *stream, q *queue, cursor eventlog.Offsets) error {
-	heartbeat := time.NewTicker(h.opt.Heartbeat)
-	defer heartbeat.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-heartbeat.C:
-			s.comment("keep-alive")
-		case <-q.wake:
-			batches, overflowed := q.take()
-			if overflowed {
-				return errFellBehind
-			}
-			for _, b := range batches {
-				frames := b.encoded()
-				for i := range b.items {
-					rec := &b.items[i].Record
-					if rec.Offset < cursor[rec.Partition] {
-						continue // sent during the catch-up
-					}
-					cursor[rec.Partition] = rec.Offset + 1
-					if err := s.frame(formatID(cursor), frames[i]); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if err := s.flush(); err != nil {
-			return err
-		}
-	}
 }

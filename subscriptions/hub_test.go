@@ -13,6 +13,7 @@ import (
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/internal/ssetest"
+	"calculator/outcome"
 	"calculator/subscriptions"
 )
 
@@ -74,7 +75,7 @@ func TestSubscribeBeforeTheCommand(t *testing.T) {
 		t.Fatalf("first message %s %s, want accepted", ev.Type, ev.Data)
 	}
 	e := domain.Decide(domain.NewState(), cmd, time.Now())
-	h.Apply([]subscriptions.Applied{{
+	h.Apply([]outcome.Applied{{
 		Record: eventlog.Record{Offset: 0, Headers: eventlog.CommandPositionHeaders(0, 0)},
 		Event:  e, Value: domain.Value{Value: 5, Version: 1}, Exists: true,
 	}})

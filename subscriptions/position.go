@@ -14,11 +14,29 @@ import (
 // offset of the next record to send (eventlog.Offsets; a missing partition
 // means 0).
 //
-// On the wire (SSE ids, Last-Event-ID, ?from=) a position is written as in
-// eventlog.Record.Position: "42" is offset 42 of partition 0, "1:42" is
-// offset 42 of partition 1. When a topic has several partitions the id of a
-// message lists every partition the stream has passed, "0:41,1:42", so that
-// resuming from it is exact in all of them.
+// On the wire (SSE ids, Last-Event-ID, ?from=) a position is written as
+// position.id writes it: "42" is offset 42 of partition 0, "1:42" is offset
+// 42 of partition 1. When a topic has several partitions the id of a message
+// of the events stream lists every partition the stream has passed,
+// "0:41,1:42", so that resuming from it is exact in all of them.
+
+// position is where one record is in a topic.
+type position struct {
+	partition int32
+	offset    int64
+}
+
+// positionOf returns the position of rec.
+func positionOf(rec *eventlog.Record) position { return position{rec.Partition, rec.Offset} }
+
+// id returns the SSE id of the message that carries the record at p: "42"
+// for partition 0, "1:42" for the others.
+func (p position) id() string {
+	if p.partition == 0 {
+		return strconv.FormatInt(p.offset, 10)
+	}
+	return strconv.Itoa(int(p.partition)) + ":" + strconv.FormatInt(p.offset, 10)
+}
 
 // formatID returns the SSE id of the message that leaves the stream at
 // cursor: the offset of the last record sent in each partition.

@@ -57,3 +57,25 @@ func TestParsePositions(t *testing.T) {
 		}
 	}
 }
+
+// The id of a record's message names its position, and resuming after it
+// starts at the next record of that partition.
+func TestPositionID(t *testing.T) {
+	for _, tt := range []struct {
+		at position
+		id string
+	}{
+		{position{0, 0}, "0"},
+		{position{0, 42}, "42"},
+		{position{1, 42}, "1:42"},
+		{position{12, 7}, "12:7"},
+	} {
+		if got := tt.at.id(); got != tt.id {
+			t.Errorf("%+v: id %q, want %q", tt.at, got, tt.id)
+		}
+		cursor, err := cursorAfter(tt.id)
+		if err != nil || len(cursor) != 1 || cursor[tt.at.partition] != tt.at.offset+1 {
+			t.Errorf("cursorAfter(%q) = %v, %v; want partition %d at %d", tt.id, cursor, err, tt.at.partition, tt.at.offset+1)
+		}
+	}
+}

@@ -2,13 +2,15 @@ package subscriptions
 
 import (
 	"sync"
+
+	"calculator/outcome"
 )
 
 // liveBatch is a batch of events as the view applied them. The Hub hands the
 // same liveBatch to every events subscriber: it is read-only, and its SSE
 // encoding is made once, by the first subscriber that writes it.
 type liveBatch struct {
-	items []Applied
+	items []outcome.Applied
 
 	once   sync.Once
 	frames [][]byte // "event: …\ndata: …\n\n" of each item; nil for an item that has none
@@ -19,7 +21,7 @@ func (b *liveBatch) encoded() [][]byte {
 	b.once.Do(func() {
 		b.frames = make([][]byte, len(b.items))
 		for i := range b.items {
-			b.frames[i] = appendEventFrame(nil, &b.items[i])
+			b.frames[i] = eventFrame(nil, &b.items[i].Event)
 		}
 	})
 	return b.frames

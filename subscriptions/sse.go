@@ -3,6 +3,7 @@ package subscriptions
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -151,13 +152,17 @@ func appendFrame(b []byte, event string, data []byte) []byte {
 	return append(b, '\n')
 }
 
-// appendEventFrame encodes an event of the events stream: its action as the
-// SSE event type, its wire form (SPEC §4) as data.
-func appendEventFrame(b []byte, a *Applied) []byte {
-	return appendFrame(b, string(a.Event.Action), a.Event.AppendJSON(nil))
+// eventFrame appends the frame of an event of the events stream: its action
+// as the SSE event type, its wire form (SPEC §4) as data.
+func eventFrame(b []byte, e *domain.Event) []byte {
+	return appendFrame(b, string(e.Action), e.AppendJSON(nil))
 }
 
-// eventFrame encodes an event read from the log during a catch-up.
-func eventFrame(b []byte, e domain.Event) []byte {
-	return appendFrame(b, string(e.Action), e.AppendJSON(nil))
+// mustJSON encodes the data of a message.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only the package's own types, which always encode
+	}
+	return b
 }

@@ -4,60 +4,27 @@ import (
 	"github.com/google/uuid"
 
 	"calculator/domain"
+	"calculator/outcome"
 )
 
-// DefaultCapacity is how many command statuses are kept by default: at least
-// the most recent 1,000,000 (2^20).
-const DefaultCapacity = 1 << 20
-
-// Status names the states of a command.
-const (
-	StatusAccepted  = "accepted"
-	StatusSucceeded = "succeeded"
-	StatusRejected  = "rejected"
-)
-
-// commandStatus is what is known of one command, as handed out by the table.
-type commandStatus struct {
-	CommandID uuid.UUID
-	ValueID   uuid.UUID
-	State     string // StatusAccepted, StatusSucceeded or StatusRejected
-
-	// Set once the outcome is applied (State is not StatusAccepted).
-	EventID        uuid.UUID
-	EventPartition int32
-	EventOffset    int64
-	Reason         domain.Reason // rejections only
-	Message        string        // rejections only
-	Value          domain.Value  // the value after the event
-	Exists         bool          // whether the value exists after the event
-}
-
-// finished reports whether the command's outcome has been applied.
-func (s commandStatus) finished() bool { return s.State != StatusAccepted }
-
-// status is one slot of the table, kept small: 64 bytes. The event id is not
-// stored when it is domain.EventID(command), which it always is for events
-// the processor wrote; rejection details are rare and live in extras.
-type status struct {
+// slot is the status of one command in the table, kept small: 64 bytes. A
+// command with no flagOutcome is accepted. The event id is not stored when
+// it is domain.EventID(command), which it always is for events the processor
+// wrote; rejection details are rare and live in extras.
+type slot struct {
 	command        [16]byte
 	value          [16]byte
 	result         float64
 	version        int64
 	eventOffset    int64
 	eventPartition int32
-	state          uint8
 	flags          uint8
 }
 
 const (
-	stateAccepted uint8 = iota + 1
-	stateSucceeded
-	stateRejected
-)
-
-const (
-	flagExists    uint8 = 1 << iota // the value exists after the event
+	flagOutcome   uint8 = 1 << iota // the outcome is applied: succeeded, or rejected with flagRejected
+	flagRejected                    // the outcome is a rejection
+	flagExists                      // the value exists after the event
 	flagExtra                       // extras holds the reason, message or a foreign event id
 	flagForeignID                   // the event id is not domain.EventID(command)
 )
@@ -74,11 +41,15 @@ type extra struct {
 // recorded). It is not safe for concurrent use; the Hub's mutex guards it.
 type statusTable struct {
 	capacity int
-	slots    []status // grows up to capacity, then is reused as a ring
-	oldest   int      // the slot to reuse next, once full
+	slots    []slot // grows up to capacity, then is reused as a ring
+	oldest   int    // the slot to reuse next, once full
 	index    map[[16]byte]uint32
 	extras   map[[16]byte]extra
 	evicted  int64
+
+	// The guesses of findCommand and findOutcome: the slot after the one
+	// each found last.
+	nextCommand, nextOutcome int
 }
 
 func newStatusTable(capacity int) *statusTable {
@@ -99,54 +70,65 @@ func (t *statusTable) len() int { return len(t.slots) }
 // looks a command up once and hands the slot to acceptNew or completeAt:
 // with a million statuses every lookup is a cache miss, and the replay at
 // startup does one of each per command.
-func (t *statusTable) find(id uuid.UUID) (slot int, ok bool) {
-	i, ok := t.index[id]
-	return int(i), ok
+func (t *statusTable) find(id uuid.UUID) (i int, ok bool) {
+	j, ok := t.index[id]
+	return int(j), ok
 }
 
-// findNext is find with a guess first: the slot after the one this cursor
-// found last. Commands and outcomes each arrive in log order and the table
-// fills its slots in that order, so during a replay the guess is nearly
-// always right and spares the index lookup. A slot holds exactly the command
-// the index maps to it, so a right guess is the index's answer.
-func (t *statusTable) findNext(id uuid.UUID, cursor *int) (slot int, ok bool) {
-	if i := *cursor; i < len(t.slots) && t.slots[i].command == id {
-		*cursor = (i + 1) % t.capacity
+// findCommand is find for the commands read from the commands topic, and
+// findOutcome for the commands of the outcomes the view applies. Commands
+// and outcomes each arrive in log order and the table fills its slots in
+// that order, so each guesses first the slot after the one it found last:
+// during a replay the guess is nearly always right and spares the index
+// lookup.
+func (t *statusTable) findCommand(id uuid.UUID) (int, bool) { return t.findNext(id, &t.nextCommand) }
+
+func (t *statusTable) findOutcome(id uuid.UUID) (int, bool) { return t.findNext(id, &t.nextOutcome) }
+
+// findNext is find with a guess first. A slot holds exactly the command the
+// index maps to it, so a right guess is the index's answer.
+func (t *statusTable) findNext(id uuid.UUID, guess *int) (i int, ok bool) {
+	if i := *guess; i < len(t.slots) && t.slots[i].command == id {
+		*guess = (i + 1) % t.capacity
 		return i, true
 	}
-	if slot, ok = t.find(id); ok {
-		*cursor = (slot + 1) % t.capacity
+	if i, ok = t.find(id); ok {
+		*guess = (i + 1) % t.capacity
 	}
-	return slot, ok
+	return i, ok
 }
 
-// get returns the status of the command with the given id.
-func (t *statusTable) get(id uuid.UUID) (commandStatus, bool) {
+// get returns the status of the command with the given id, with the value
+// after its outcome when the value exists, and where the outcome's event is
+// in the events topic.
+func (t *statusTable) get(id uuid.UUID) (outcome.CommandStatus, position, bool) {
 	i, ok := t.index[id]
 	if !ok {
-		return commandStatus{}, false
+		return outcome.CommandStatus{}, position{}, false
 	}
 	s := &t.slots[i]
-	out := commandStatus{CommandID: id, ValueID: s.value, State: StatusAccepted}
-	if s.state == stateAccepted {
-		return out, true
+	st := outcome.CommandStatus{CommandID: id, ValueID: s.value, Status: outcome.Accepted}
+	if s.flags&flagOutcome == 0 {
+		return st, position{}, true
 	}
-	out.State = StatusSucceeded
-	if s.state == stateRejected {
-		out.State = StatusRejected
+	st.Status = outcome.Succeeded
+	if s.flags&flagRejected != 0 {
+		st.Status = outcome.Rejected
 	}
-	out.EventID = domain.EventID(id)
-	out.EventPartition, out.EventOffset = s.eventPartition, s.eventOffset
-	out.Value = domain.Value{Value: s.result, Version: s.version}
-	out.Exists = s.flags&flagExists != 0
+	eventID := domain.EventID(id)
 	if s.flags&flagExtra != 0 {
 		x := t.extras[id]
-		out.Reason, out.Message = x.reason, x.message
+		st.Reason, st.Message = x.reason, x.message
 		if s.flags&flagForeignID != 0 {
-			out.EventID = x.eventID
+			eventID = x.eventID
 		}
 	}
-	return out, true
+	st.EventID = &eventID
+	if s.flags&flagExists != 0 {
+		result := s.result
+		st.Value, st.Version = &result, s.version
+	}
+	return st, position{s.eventPartition, s.eventOffset}, true
 }
 
 // accept records a command seen in the commands topic. It changes nothing
@@ -161,44 +143,38 @@ func (t *statusTable) accept(id, valueID uuid.UUID) {
 
 // acceptNew is accept for a command that find did not find.
 func (t *statusTable) acceptNew(id, valueID uuid.UUID) {
-	s := t.slot(id)
-	s.value = valueID
-	s.state = stateAccepted
+	t.add(id).value = valueID
 }
 
 // complete records the outcome of a command, applied to the view: a.Event
 // and the value it left behind.
-func (t *statusTable) complete(a Applied) {
+func (t *statusTable) complete(a outcome.Applied) {
 	i, ok := t.find(a.Event.ParentID)
 	t.completeAt(&a, i, ok)
 }
 
 // completeAt is complete with the result of find for the command.
-func (t *statusTable) completeAt(a *Applied, i int, found bool) {
+func (t *statusTable) completeAt(a *outcome.Applied, i int, found bool) {
 	id := a.Event.ParentID
-	var s *status
+	var s *slot
 	if found {
 		s = &t.slots[i]
-		if s.state != stateAccepted {
+		if s.flags&flagOutcome != 0 {
 			return // one outcome per command; a repeat changes nothing
 		}
 	} else {
-		s = t.slot(id)
+		s = t.add(id)
 	}
 	s.value = a.Event.ValueID
-	s.state = stateSucceeded
-	if a.Event.Action == domain.CommandRejected {
-		s.state = stateRejected
-	}
 	s.result, s.version = a.Value.Value, a.Value.Version
 	s.eventPartition, s.eventOffset = a.Record.Partition, a.Record.Offset
-	s.flags = 0
+	s.flags = flagOutcome
 	if a.Exists {
 		s.flags |= flagExists
 	}
 	var x extra
 	if a.Event.Action == domain.CommandRejected {
-		s.flags |= flagExtra
+		s.flags |= flagRejected | flagExtra
 		x.reason, x.message = a.Event.Reason, a.Event.Message
 	}
 	if a.Event.ID != domain.EventID(id) {
@@ -210,19 +186,19 @@ func (t *statusTable) completeAt(a *Applied, i int, found bool) {
 	}
 }
 
-// slot returns a fresh slot for a command that is not in the table, taking
+// add returns a fresh slot for a command that is not in the table, taking
 // the oldest one when the table is full.
-func (t *statusTable) slot(id uuid.UUID) *status {
+func (t *statusTable) add(id uuid.UUID) *slot {
 	var i int
 	if len(t.slots) < t.capacity {
 		if len(t.slots) == cap(t.slots) {
 			// Grow by doubling, but never past capacity: a full table
 			// holds exactly capacity slots.
-			grown := make([]status, len(t.slots), min(t.capacity, max(2*cap(t.slots), 1024)))
+			grown := make([]slot, len(t.slots), min(t.capacity, max(2*cap(t.slots), 1024)))
 			copy(grown, t.slots)
 			t.slots = grown
 		}
-		t.slots = append(t.slots, status{})
+		t.slots = append(t.slots, slot{})
 		i = len(t.slots) - 1
 	} else {
 		i = t.oldest
@@ -235,6 +211,6 @@ func (t *statusTable) slot(id uuid.UUID) *status {
 		t.evicted++
 	}
 	t.index[id] = uint32(i)
-	t.slots[i] = status{command: id}
+	t.slots[i] = slot{command: id}
 	return &t.slots[i]
 }

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"reflect"
 	"runtime"
 	"strconv"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/outcome"
 )
 
 // ids returns n command ids and the value id each one is for.
@@ -21,10 +23,11 @@ func ids(n int) (commands, values []uuid.UUID) {
 	return commands, values
 }
 
-// outcome is the applied event of command i, written at events offset i.
-func outcome(i int, command, value uuid.UUID) Applied {
+// created is the applied event of command i, which created a value, written
+// at events offset i.
+func created(i int, command, value uuid.UUID) outcome.Applied {
 	e := domain.Event{ID: domain.EventID(command), ParentID: command, Action: domain.ValueCreated, ValueID: value, Value: float64(i)}
-	return Applied{
+	return outcome.Applied{
 		Record: eventlog.Record{Offset: int64(i), Headers: eventlog.CommandPositionHeaders(0, int64(i))},
 		Event:  e, Value: domain.Value{Value: float64(i), Version: 1}, Exists: true,
 	}
@@ -42,44 +45,44 @@ func commandRecords(commands, values []uuid.UUID) eventlog.Batch {
 func TestStatusLifecycle(t *testing.T) {
 	tab := newStatusTable(10)
 	cmd, value := uuid.New(), uuid.New()
-	if _, ok := tab.get(cmd); ok {
+	if _, _, ok := tab.get(cmd); ok {
 		t.Fatal("unknown command found")
 	}
 	tab.accept(cmd, value)
-	st, ok := tab.get(cmd)
-	if !ok || st.State != StatusAccepted || st.ValueID != value || st.finished() {
+	st, _, ok := tab.get(cmd)
+	if !ok || st.Status != outcome.Accepted || st.ValueID != value || st.Status.Final() || st.EventID != nil || st.Value != nil {
 		t.Fatalf("after accept: %+v, %v", st, ok)
 	}
-	rejected := Applied{
+	rejected := outcome.Applied{
 		Record: eventlog.Record{Partition: 2, Offset: 41},
 		Event: domain.Event{ID: domain.EventID(cmd), ParentID: cmd, Action: domain.CommandRejected, ValueID: value,
 			Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero"},
 		Value: domain.Value{Value: 3, Version: 4}, Exists: true,
 	}
 	tab.complete(rejected)
-	st, _ = tab.get(cmd)
-	want := commandStatus{CommandID: cmd, ValueID: value, State: StatusRejected, EventID: domain.EventID(cmd),
-		EventPartition: 2, EventOffset: 41, Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero",
-		Value: domain.Value{Value: 3, Version: 4}, Exists: true}
-	if st != want {
-		t.Errorf("after the rejection:\n got %+v\nwant %+v", st, want)
+	eventID, result := domain.EventID(cmd), 3.0
+	want := outcome.CommandStatus{CommandID: cmd, ValueID: value, Status: outcome.Rejected, EventID: &eventID,
+		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Value: &result, Version: 4}
+	st, at, _ := tab.get(cmd)
+	if !reflect.DeepEqual(st, want) {
+		t.Errorf("after the rejection:\n got %s\nwant %s", mustJSON(st), mustJSON(want))
 	}
-	if st.position() != "2:41" {
-		t.Errorf("position = %q", st.position())
+	if at.id() != "2:41" {
+		t.Errorf("position = %q, want 2:41", at.id())
 	}
 	tab.accept(cmd, uuid.New()) // the same command written again changes nothing
-	if again, _ := tab.get(cmd); again != want {
-		t.Errorf("a repeated command changed the status: %+v", again)
+	if again, _, _ := tab.get(cmd); !reflect.DeepEqual(again, want) {
+		t.Errorf("a repeated command changed the status: %s", mustJSON(again))
 	}
 }
 
 func TestForeignEventID(t *testing.T) {
 	tab := newStatusTable(10)
 	cmd, value, foreign := uuid.New(), uuid.New(), uuid.New()
-	a := outcome(0, cmd, value)
+	a := created(0, cmd, value)
 	a.Event.ID = foreign
 	tab.complete(a)
-	if st, _ := tab.get(cmd); st.EventID != foreign || st.State != StatusSucceeded {
+	if st, _, _ := tab.get(cmd); st.EventID == nil || *st.EventID != foreign || st.Status != outcome.Succeeded {
 		t.Errorf("status = %+v, want the event's own id %s", st, foreign)
 	}
 }
@@ -90,12 +93,12 @@ func TestStatusEviction(t *testing.T) {
 	commands, values := ids(5)
 	for i := range commands {
 		tab.accept(commands[i], values[i])
-		a := outcome(i, commands[i], values[i])
+		a := created(i, commands[i], values[i])
 		a.Event.Action, a.Event.Reason = domain.CommandRejected, domain.ValueExists
 		tab.complete(a)
 	}
 	for i, id := range commands {
-		_, ok := tab.get(id)
+		_, _, ok := tab.get(id)
 		if want := i >= 2; ok != want {
 			t.Errorf("command %d: held = %v, want %v", i, ok, want)
 		}
@@ -110,9 +113,9 @@ func TestStatusEviction(t *testing.T) {
 func TestReplayKeepsTheMostRecent(t *testing.T) {
 	const n, capacity = 20, 5
 	commands, values := ids(n)
-	applied := make([]Applied, n)
+	applied := make([]outcome.Applied, n)
 	for i := range applied {
-		applied[i] = outcome(i, commands[i], values[i])
+		applied[i] = created(i, commands[i], values[i])
 	}
 	pending := uuid.New() // a last command without an outcome yet
 	allCommands := commandRecords(append(commands[:n:n], pending), append(values[:n:n], uuid.New()))
@@ -137,12 +140,12 @@ func TestReplayKeepsTheMostRecent(t *testing.T) {
 				h.observeCommands(eventlog.Batch{Records: allCommands.Records[n:]})
 				h.Apply(applied[n-3:])
 			}
-			st, ok := h.status(pending)
-			if !ok || st.State != StatusAccepted {
+			st, _, ok := h.status(pending)
+			if !ok || st.Status != outcome.Accepted {
 				t.Errorf("the pending command: %+v, %v; want accepted", st, ok)
 			}
 			for i := n - capacity + 1; i < n; i++ {
-				if st, ok := h.status(commands[i]); !ok || st.State != StatusSucceeded {
+				if st, _, ok := h.status(commands[i]); !ok || st.Status != outcome.Succeeded {
 					t.Errorf("command %d of %d: %+v, %v; want succeeded", i, n, st, ok)
 				}
 			}
@@ -163,7 +166,7 @@ func BenchmarkStatuses(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		tab.accept(commands[i], values[i])
-		tab.complete(outcome(i, commands[i], values[i]))
+		tab.complete(created(i, commands[i], values[i]))
 	}
 	b.StopTimer()
 	after := heapInUse()
@@ -188,9 +191,9 @@ func BenchmarkApply(b *testing.B) {
 				h.subscribeEvents() // never read
 			}
 			commands, values := ids(b.N)
-			applied := make([]Applied, b.N)
+			applied := make([]outcome.Applied, b.N)
 			for i := range applied {
-				applied[i] = outcome(i, commands[i], values[i])
+				applied[i] = created(i, commands[i], values[i])
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i += batch {
@@ -200,24 +203,24 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-// findNext must answer as find does, whatever its cursor, while the table
+// findNext must answer as find does, whatever its guess, while the table
 // fills, wraps and evicts.
 func TestFindNextAgreesWithFind(t *testing.T) {
 	tab := newStatusTable(64)
 	commands, values := ids(300)
-	cursor := 0
+	guess := 0
 	for i := range commands {
 		switch i % 3 {
 		case 0:
 			tab.accept(commands[i], values[i])
 		default:
-			tab.complete(outcome(i, commands[i], values[i]))
+			tab.complete(created(i, commands[i], values[i]))
 		}
 		// Look up a recent command, an old (evicted) one and a stranger,
 		// in an order that makes the cursor both right and wrong.
 		for _, id := range []uuid.UUID{commands[max(0, i-1)], commands[i], commands[i/2], uuid.New()} {
 			wantSlot, wantOK := tab.find(id)
-			gotSlot, gotOK := tab.findNext(id, &cursor)
+			gotSlot, gotOK := tab.findNext(id, &guess)
 			if gotOK != wantOK || (wantOK && gotSlot != wantSlot) {
 				t.Fatalf("after %d commands: findNext(%s) = %d, %v; find says %d, %v", i+1, id, gotSlot, gotOK, wantSlot, wantOK)
 			}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
-	"calculator/domain"
 	"calculator/httpapi"
 )
 
@@ -41,7 +39,7 @@ func (h *Hub) streamValue(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		h.removeValueSubscriber(id, q)
+		remove(h.valueSubs, id, q)
 		h.mu.Unlock()
 	}()
 	// Read the value after registering: a change from now on is in the
@@ -49,55 +47,25 @@ func (h *Hub) streamValue(w http.ResponseWriter, r *http.Request) {
 	// their versions tell them apart.
 	current, ok := h.cfg.Value(id)
 	if !ok {
-		httpapi.Error(w, http.StatusNotFound, "value-not-found", fmt.Sprintf("value %s does not exist", id))
+		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
 		return
 	}
-	ctx, done := h.streamContext(r)
-	defer done()
-	s, err := h.startStream(w, r)
-	if err != nil {
-		return
-	}
-	defer s.end()
-	h.streamEnded(r, h.sendValue(ctx, s, q, id, current, formatID(cursor)))
-}
-
-func (h *Hub) sendValue(ctx context.Context, s *stream, q *queue, id uuid.UUID, current domain.Value, firstID string) error {
-	if err := s.message(firstID, "value", mustJSON(valueMessage{id, current.Value, current.Version})); err != nil {
-		return err
-	}
-	if err := s.flush(); err != nil {
-		return err
-	}
-	version := current.Version
-	heartbeat := time.NewTicker(h.opt.Heartbeat)
-	defer heartbeat.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-heartbeat.C:
-			s.comment("keep-alive")
-		case <-q.wake:
-			batches, overflowed := q.take()
-			if overflowed {
-				return errFellBehind
-			}
-			for _, b := range batches {
-				for _, a := range b.items {
-					if a.Value.Version <= version {
-						continue // already in the first message
-					}
-					version = a.Value.Version
-					err := s.message(a.Record.Position(), "value", mustJSON(valueMessage{id, a.Value.Value, a.Value.Version}))
-					if err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if err := s.flush(); err != nil {
+	h.serve(w, r, func(ctx context.Context, s *stream) error {
+		if err := s.message(formatID(cursor), "value", mustJSON(valueMessage{id, current.Value, current.Version})); err != nil {
 			return err
 		}
-	}
+		version := current.Version
+		return h.pumpQueue(ctx, s, q, func(b *liveBatch) error {
+			for _, a := range b.items {
+				if a.Value.Version <= version {
+					continue // already in the first message
+				}
+				version = a.Value.Version
+				if err := s.message(positionOf(&a.Record).id(), "value", mustJSON(valueMessage{id, a.Value.Value, a.Value.Version})); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 }

@@ -23,21 +23,13 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/httpapi"
+	"calculator/outcome"
 )
 
 // Log is what the view needs of the log.
 type Log interface {
 	Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error
 	End(ctx context.Context, topic string) (eventlog.Offsets, error)
-}
-
-// Applied describes one event the view has folded in, for listeners.
-type Applied struct {
-	Record eventlog.Record
-	Event  domain.Event
-	Value  domain.Value // the value after the event (unchanged by a rejection)
-	Exists bool         // whether the value exists after the event
-	Replay bool         // true while the view is replaying the log at startup
 }
 
 // View is the materialized view. Create it with New, call Run once; Get,
@@ -50,7 +42,7 @@ type View struct {
 	mu    sync.RWMutex
 	state *domain.State
 
-	listener func([]Applied) // called after each batch, outside the lock
+	listener func([]outcome.Applied) // called after each batch, outside the lock
 
 	ready    atomic.Bool
 	applied  atomic.Int64 // events read since start
@@ -61,7 +53,7 @@ type View struct {
 // New returns a view of the events topic. listener, if not nil, is called
 // by Run's goroutine after every batch of events, in log order; it must not
 // block (the subscriptions hand events on through bounded buffers).
-func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]Applied)) *View {
+func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]outcome.Applied)) *View {
 	return &View{
 		log:      log,
 		topic:    eventsTopic,
@@ -113,11 +105,11 @@ func (v *View) Run(ctx context.Context) error {
 	return fmt.Errorf("view: follow %s: %w", v.topic, err)
 }
 
-func (v *View) apply(records []eventlog.Record) []Applied {
+func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 	replay := !v.ready.Load()
-	var applied []Applied
+	var applied []outcome.Applied
 	if v.listener != nil || v.logger.Debug().Enabled() {
-		applied = make([]Applied, 0, len(records))
+		applied = make([]outcome.Applied, 0, len(records))
 	}
 	events, errs := decodeEvents(records)
 	v.mu.Lock()
@@ -134,7 +126,7 @@ func (v *View) apply(records []eventlog.Record) []Applied {
 			// A value that exists has a version (1 once created); Apply
 			// returns the zero Value for a rejection of a missing one.
 			exists := value.Version > 0
-			applied = append(applied, Applied{Record: records[i], Event: e, Value: value, Exists: exists, Replay: replay})
+			applied = append(applied, outcome.Applied{Record: records[i], Event: e, Value: value, Exists: exists, Replay: replay})
 		}
 	}
 	v.mu.Unlock()
@@ -201,12 +193,12 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 	}
 	if !v.Ready() {
 		read, target := v.Progress()
-		httpapi.Unavailable(w, time.Second, "replaying", fmt.Sprintf("the view is replaying the events log (%d of %d events)", read, target))
+		httpapi.Error(w, httpapi.Replaying, fmt.Sprintf("the view is replaying the events log (%d of %d events)", read, target))
 		return
 	}
 	value, ok := v.Get(id)
 	if !ok {
-		httpapi.Error(w, http.StatusNotFound, "value-not-found", fmt.Sprintf("value %s does not exist", id))
+		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, valueResponse{ValueID: id, Value: value.Value, Version: value.Version})

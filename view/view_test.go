@@ -14,6 +14,7 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/outcome"
 	"calculator/view"
 )
 
@@ -59,8 +60,8 @@ func get(t *testing.T, url string) (*http.Response, map[string]any) {
 // with Retry-After rather than the partial state.
 func TestQueriesWaitForTheReplay(t *testing.T) {
 	log := &scriptedLog{batches: make(chan eventlog.Batch)}
-	var applied []view.Applied
-	v := view.New(log, "events", zerolog.Nop(), func(a []view.Applied) { applied = append(applied, a...) })
+	var applied []outcome.Applied
+	v := view.New(log, "events", zerolog.Nop(), func(a []outcome.Applied) { applied = append(applied, a...) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

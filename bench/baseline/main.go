@@ -55,7 +55,7 @@ func main() {
 			return
 		}
 		if req.Value == nil {
-			httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"value" is required and must be a number`)
+			httpapi.Error(w, httpapi.InvalidBody, `"value" is required and must be a number`)
 			return
 		}
 		accept(w, uuid.New(), uuid.New())
@@ -73,11 +73,11 @@ func main() {
 			return
 		}
 		if req.Operation == nil || req.Value == nil {
-			httpapi.Error(w, http.StatusBadRequest, "invalid-body", `"operation" and "value" are required`)
+			httpapi.Error(w, httpapi.InvalidBody, `"operation" and "value" are required`)
 			return
 		}
 		if _, err := domain.ParseOperation(*req.Operation); err != nil {
-			httpapi.Error(w, http.StatusBadRequest, "invalid-operation", err.Error())
+			httpapi.Error(w, httpapi.InvalidOperation, err.Error())
 			return
 		}
 		accept(w, uuid.New(), valueID)
