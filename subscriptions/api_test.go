@@ -1,6 +1,7 @@
 package subscriptions_test
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -293,6 +294,13 @@ func TestWait(t *testing.T) {
 	status, header, body = s.do("PUT", "/values/"+valueID+"?wait=10s", `{"operation":"divide","value":0}`)
 	if status != http.StatusUnprocessableEntity || body["status"] != "rejected" || body["reason"] != "division_by_zero" {
 		t.Errorf("rejected PUT ?wait: %d %v", status, body)
+	}
+	if _, ok := body["value"]; ok {
+		t.Errorf("rejected PUT ?wait: %v, want no value", body)
+	}
+	// Content-Location names the command, whose status is the same body.
+	if status, _, got := s.do("GET", header.Get("Content-Location"), ""); status != http.StatusOK || !maps.Equal(got, body) {
+		t.Errorf("GET Content-Location %q: %d %v, want 200 %v", header.Get("Content-Location"), status, got, body)
 	}
 	status, _, body = s.do("PUT", "/values/"+uuid.NewString()+"?wait=2500ms", `{"operation":"add","value":1}`)
 	if status != http.StatusUnprocessableEntity || body["reason"] != "value_not_found" {
