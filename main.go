@@ -29,13 +29,14 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
+	def := app.Defaults()
 	cfg := app.Config{}
-	fs.StringVar(&cfg.Addr, "addr", env("CALC_ADDR", "localhost:3030"), "HTTP listen address (CALC_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("CALC_DATA_DIR", "./data"), "directory of the embedded log (CALC_DATA_DIR)")
+	fs.StringVar(&cfg.Addr, "addr", env("CALC_ADDR", def.Addr), "HTTP listen address (CALC_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("CALC_DATA_DIR", def.DataDir), "directory of the embedded log (CALC_DATA_DIR)")
 	fs.StringVar(&cfg.Brokers, "brokers", env("KAFKA_BROKERS", ""), "Kafka bootstrap servers; empty uses the embedded log (KAFKA_BROKERS)")
-	fs.StringVar(&cfg.CommandsTopic, "commands-topic", env("CALC_COMMANDS_TOPIC", "commands"), "commands topic (CALC_COMMANDS_TOPIC)")
-	fs.StringVar(&cfg.EventsTopic, "events-topic", env("CALC_EVENTS_TOPIC", "events"), "events topic (CALC_EVENTS_TOPIC)")
-	partitions, err := strconv.Atoi(env("CALC_PARTITIONS", "1"))
+	fs.StringVar(&cfg.CommandsTopic, "commands-topic", env("CALC_COMMANDS_TOPIC", def.CommandsTopic), "commands topic (CALC_COMMANDS_TOPIC)")
+	fs.StringVar(&cfg.EventsTopic, "events-topic", env("CALC_EVENTS_TOPIC", def.EventsTopic), "events topic (CALC_EVENTS_TOPIC)")
+	partitions, err := strconv.Atoi(env("CALC_PARTITIONS", strconv.Itoa(def.Partitions)))
 	if err != nil {
 		return fmt.Errorf("CALC_PARTITIONS: %w", err)
 	}
