@@ -29,6 +29,29 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// StatsInterval is the period of the info-level throughput line.
 	StatsInterval time.Duration
+
+	// ReadTimeout bounds the reading of a whole request, headers and body,
+	// from its first byte: a client that sends slower is disconnected. Once
+	// the request is read, its handler has no read deadline, so that SSE
+	// streams and ?wait answers may last longer.
+	ReadTimeout time.Duration
+	// ReadHeaderTimeout bounds the reading of a request's headers (at most
+	// ReadTimeout).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request before it is closed.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the size of a request's headers (431 above).
+	MaxHeaderBytes int
+	// MaxConns bounds the open HTTP connections, SSE streams included: the
+	// next ones wait in the kernel's accept queue until one closes. It is
+	// lowered to three quarters of the open-file limit when that is smaller,
+	// so that the log and the Kafka clients always have descriptors left.
+	MaxConns int
+	// DrainGrace is how long, on shutdown, a keep-alive connection that has
+	// no request in progress is kept open for one that may be on its way
+	// (see drain.go).
+	DrainGrace time.Duration
 	// Subscriptions tunes the SSE streams and the command statuses.
 	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
@@ -46,6 +69,13 @@ func Defaults() Config {
 		AppendTimeout:   5 * time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		StatsInterval:   10 * time.Second,
+
+		ReadTimeout:       10 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       90 * time.Second, // longer than a load balancer's usual 60 s, so that it closes first
+		MaxHeaderBytes:    32 << 10,
+		MaxConns:          10_000,
+		DrainGrace:        500 * time.Millisecond,
 	}
 }
 
@@ -60,5 +90,11 @@ func (cfg Config) withDefaults() Config {
 	cfg.AppendTimeout = cmp.Or(cfg.AppendTimeout, d.AppendTimeout)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, d.ShutdownTimeout)
 	cfg.StatsInterval = cmp.Or(cfg.StatsInterval, d.StatsInterval)
+	cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, d.ReadTimeout)
+	cfg.ReadHeaderTimeout = min(cmp.Or(cfg.ReadHeaderTimeout, d.ReadHeaderTimeout), cfg.ReadTimeout)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, d.IdleTimeout)
+	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, d.MaxHeaderBytes)
+	cfg.MaxConns = cmp.Or(cfg.MaxConns, d.MaxConns)
+	cfg.DrainGrace = cmp.Or(cfg.DrainGrace, d.DrainGrace)
 	return cfg
 }
