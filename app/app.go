@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -36,7 +35,8 @@ type App struct {
 	cfg       Config
 	logger    zerolog.Logger
 	log       eventlog.Log
-	listener  net.Listener
+	listener  *listener
+	drainer   *drainer
 	processor *processor.Processor
 	view      *view.View
 	subs      *subscriptions.Hub
@@ -100,10 +100,10 @@ func New(cfg Config) (*App, error) {
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
-	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext}
-	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
+	a.drainer = newDrainer(cfg.DrainGrace)
+	a.server = a.newServer(r)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {
 		a.log.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -119,10 +119,11 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 func (a *App) Subscriptions() *subscriptions.Hub { return a.subs }
 
 // Run serves until ctx is done, then shuts down in order: stop accepting
-// requests and finish those in flight, stop the processor and the view, close
-// the log. It returns nil after a clean shutdown.
+// connections and answer the requests received (stopServing), stop the
+// processor and the view, close the log. It returns nil after a clean
+// shutdown.
 func (a *App) Run(ctx context.Context) error {
-	a.logger.Info().Str("addr", a.Addr()).Msg("listening")
+	a.logger.Info().Str("addr", a.Addr()).Int("max_conns", a.listener.maxConns()).Msg("listening")
 	workers, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(workers)
@@ -140,24 +141,22 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { a.logStats(gctx); return nil })
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- a.server.Serve(a.listener) }()
+	served := make(chan error, 1)
+	go func() { served <- a.server.Serve(a.listener) }()
 
 	var err error
 	select {
 	case <-ctx.Done():
 		a.logger.Info().Msg("shutting down")
-	case err = <-serveErr:
-		err = fmt.Errorf("serve http: %w", err)
+	case serr := <-served:
+		err = fmt.Errorf("serve http: %w", serr)
+		served = nil
 	case <-gctx.Done():
 		err = errors.New("a worker stopped")
 	}
-
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
-		a.logger.Warn().Err(serr).Msg("http shutdown did not finish in time; closing connections")
-		a.server.Close()
+	a.stopServing()
+	if served != nil {
+		<-served // Serve returned when the listener closed
 	}
 	stopWorkers()
 	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
@@ -170,6 +169,22 @@ func (a *App) Run(ctx context.Context) error {
 		a.logger.Info().Msg("stopped")
 	}
 	return err
+}
+
+// stopServing stops the HTTP server without cutting off a request that
+// reached it (see drainer): no new connections, then every answer closes its
+// connection, streams and waits end, the connections go quiet, and Shutdown
+// closes them; all within ShutdownTimeout, after which the rest are closed.
+func (a *App) stopServing() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	a.listener.Close()
+	a.subs.Close()
+	a.drainer.drain(ctx)
+	if err := a.server.Shutdown(ctx); err != nil {
+		a.logger.Warn().Err(err).Msg("http shutdown did not finish in time; closing connections")
+		a.server.Close()
+	}
 }
 
 // runProcessor runs the processor and, when the log fails under it, starts

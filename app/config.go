@@ -30,10 +30,9 @@ type Config struct {
 	// StatsInterval is the period of the info-level throughput line.
 	StatsInterval time.Duration
 
-	// ReadTimeout bounds the reading of a whole request, headers and body,
-	// from its first byte: a client that sends slower is disconnected. Once
-	// the request is read, its handler has no read deadline, so that SSE
-	// streams and ?wait answers may last longer.
+	// ReadTimeout bounds the reading of a whole request, headers and body:
+	// a client that sends slower is disconnected. It does not bound the
+	// answer: SSE streams and ?wait answers may last longer.
 	ReadTimeout time.Duration
 	// ReadHeaderTimeout bounds the reading of a request's headers (at most
 	// ReadTimeout).

@@ -22,15 +22,54 @@ import (
 // it and close the connection, on a busy 2-core machine.
 const slack = 3 * time.Second
 
-// dial opens a raw TCP connection to s, closed when the test ends.
-func (s *server) dial() net.Conn {
+// rawConn is a TCP connection to the server written and read by hand, so
+// that a test sees exactly what the server sends, and when it closes.
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// dial opens a raw connection to s, closed when the test ends.
+func (s *server) dial() *rawConn {
 	s.t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { c.Close() })
-	return c
+	return &rawConn{Conn: c, r: bufio.NewReader(c)}
+}
+
+// Requests as written on the wire.
+const (
+	getHealthz = "GET /healthz HTTP/1.1\r\nHost: calc\r\n\r\n"
+	getEvents  = "GET /subscriptions/events HTTP/1.1\r\nHost: calc\r\n\r\n"
+	postValue  = "POST /values HTTP/1.1\r\nHost: calc\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":1}"
+)
+
+// response reads the next answer's header; its body is left to read.
+func (c *rawConn) response() (*http.Response, error) { return http.ReadResponse(c.r, nil) }
+
+// roundTrip sends request and reads the answer's header, which must have
+// status want. A stream's body is left to read; other bodies are read
+// whole, so that the next answer can be read.
+func (c *rawConn) roundTrip(t *testing.T, request string, want int) *http.Response {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(deadline))
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.response()
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Fields(request)[:2], err)
+	}
+	if resp.StatusCode != want {
+		t.Fatalf("%s: %d, want %d", strings.Fields(request)[:2], resp.StatusCode, want)
+	}
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		io.Copy(io.Discard, resp.Body)
+	}
+	return resp
 }
 
 // closedByServer reads c until the server closes it (io.EOF or a reset),
@@ -99,22 +138,12 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 	s := start(t, t.TempDir(), "-idle-timeout", idleTimeout.String())
 
 	const n = 200
-	conns := make([]net.Conn, n)
+	conns := make([]*rawConn, n)
 	for i := range conns {
-		c := s.dial()
-		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: calc\r\n\r\n"); err != nil {
-			t.Fatal(err)
+		conns[i] = s.dial()
+		if resp := conns[i].roundTrip(t, getHealthz, http.StatusOK); resp.Close {
+			t.Fatalf("connection %d: GET /healthz answered with Connection: close, want the connection kept alive", i)
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Close {
-			t.Fatalf("connection %d: GET /healthz = %d (close %v), want 200 on a connection kept alive", i, resp.StatusCode, resp.Close)
-		}
-		conns[i] = c
 	}
 	begin := time.Now()
 	limit := begin.Add(idleTimeout + slack)
@@ -154,37 +183,25 @@ func TestConnectionCap(t *testing.T) {
 	s := start(t, t.TempDir(), "-max-conns", fmt.Sprint(maxConns))
 	pid := s.cmd.Process.Pid
 
-	streams := make([]net.Conn, maxConns)
+	streams := make([]*rawConn, maxConns)
 	for i := range streams {
-		c := s.dial()
-		if _, err := io.WriteString(c, "GET /subscriptions/events HTTP/1.1\r\nHost: calc\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(deadline))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("stream %d: %d, want 200", i, resp.StatusCode)
-		}
-		streams[i] = c
+		streams[i] = s.dial()
+		streams[i].roundTrip(t, getEvents, http.StatusOK)
 	}
 	atCap := openFiles(t, pid)
 
 	// One more request, and a crowd of connections behind it.
 	waiting := s.dial()
-	if _, err := io.WriteString(waiting, "GET /healthz HTTP/1.1\r\nHost: calc\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(waiting, getHealthz); err != nil {
 		t.Fatal(err)
 	}
-	crowd := make([]net.Conn, 100)
+	crowd := make([]*rawConn, 100)
 	for i := range crowd {
 		crowd[i] = s.dial()
 	}
 	// The cap is a negative: give the server a second to break it.
 	waiting.SetReadDeadline(time.Now().Add(time.Second))
-	reader := bufio.NewReader(waiting)
-	if resp, err := http.ReadResponse(reader, nil); err == nil {
+	if resp, err := waiting.response(); err == nil {
 		t.Fatalf("a request beyond the cap of %d connections was answered %d", maxConns, resp.StatusCode)
 	}
 	if got := openFiles(t, pid); got > atCap {
@@ -197,7 +214,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	streams[0].Close()
 	waiting.SetReadDeadline(time.Now().Add(deadline))
-	resp, err := http.ReadResponse(reader, nil)
+	resp, err := waiting.response()
 	if err != nil {
 		t.Fatalf("the waiting request after a stream ended: %v", err)
 	}
@@ -211,16 +228,7 @@ func TestConnectionCap(t *testing.T) {
 func TestStreamsOutliveTheTimeouts(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	s := start(t, t.TempDir(), "-read-timeout", timeout.String(), "-idle-timeout", timeout.String())
-	c := s.dial()
-	if _, err := io.WriteString(c, "GET /subscriptions/events HTTP/1.1\r\nHost: calc\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(deadline))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /subscriptions/events = %v, %v; want 200", resp, err)
-	}
-	events := bufio.NewReader(resp.Body)
+	events := bufio.NewReader(s.dial().roundTrip(t, getEvents, http.StatusOK).Body)
 
 	time.Sleep(4 * timeout) // the scenario: a subscriber with nothing to hear for a while
 	_, valueID := s.create(7)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -116,4 +117,46 @@ func TestShutdownAnswersWhatItReceived(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	checkExactlyOnce(t, dir, acknowledged)
+}
+
+// TestShutdownAnswersRequestsOnIdleConnections: keep-alive connections that
+// have had an answer and sat idle each send one more POST just after the
+// server began to shut down (it logged "shutting down"): a request that was
+// on its way as SIGTERM came. Each gets its 202, on an answer that closes the
+// connection, rather than the reset of an idle connection closed at once.
+func TestShutdownAnswersRequestsOnIdleConnections(t *testing.T) {
+	const n = 50
+	s := start(t, t.TempDir())
+	conns := make([]*rawConn, n)
+	for i := range conns {
+		conns[i] = s.dial()
+		if resp := conns[i].roundTrip(t, postValue, http.StatusAccepted); resp.Close {
+			t.Fatalf("connection %d: the first POST answered with Connection: close, want the connection kept alive", i)
+		}
+	}
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	eventually(t, "the server logs that it is shutting down", func() bool { return len(s.logged("shutting down")) > 0 })
+	for i, c := range conns {
+		if _, err := io.WriteString(c, postValue); err != nil {
+			t.Errorf("connection %d: cannot send a POST during the shutdown: %v", i, err)
+		}
+	}
+	for i := range conns {
+		resp, err := conns[i].response()
+		if err != nil {
+			t.Errorf("connection %d: the POST sent during the shutdown got no answer: %v", i, err)
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("connection %d: the POST sent during the shutdown got %d, want 202 or 503", i, resp.StatusCode)
+		}
+		if !resp.Close {
+			t.Errorf("connection %d: the answer during shutdown did not say Connection: close", i)
+		}
+	}
+	if took, err := s.stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (after %s)", err, took)
+	}
 }
