@@ -1,4 +1,4 @@
-.PHONY: run build test bench kafka-up kafka-down
+.PHONY: run build test lint bench kafka-up kafka-down
 
 # Start the calculator on the embedded log in ./data (localhost:3030).
 run:
@@ -10,6 +10,10 @@ build:
 # The README's test command, and what CI runs (scripts/test.sh says what).
 test:
 	bash scripts/test.sh
+
+# go vet and staticcheck (pinned in scripts/lint.sh); part of test.
+lint:
+	bash scripts/lint.sh
 
 # Start a local single-node Kafka broker on 127.0.0.1 (KAFKA_PORT, default 9092) without Docker.
 kafka-up:

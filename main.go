@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -27,21 +26,39 @@ func main() {
 	}
 }
 
+// environment names the environment variable of each flag; the flag wins.
+var environment = map[string]string{
+	"addr":           "CALC_ADDR",
+	"data-dir":       "CALC_DATA_DIR",
+	"brokers":        "KAFKA_BROKERS",
+	"commands-topic": "CALC_COMMANDS_TOPIC",
+	"events-topic":   "CALC_EVENTS_TOPIC",
+	"partitions":     "CALC_PARTITIONS",
+	"auth-token":     "CALC_AUTH_TOKEN",
+	"read-timeout":   "CALC_READ_TIMEOUT",
+	"idle-timeout":   "CALC_IDLE_TIMEOUT",
+	"max-conns":      "CALC_MAX_CONNS",
+	"log-level":      "CALC_LOG_LEVEL",
+}
+
 func run(args []string) error {
+	def := app.Defaults()
+	var cfg app.Config
 	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
-	cfg := app.Config{}
-	fs.StringVar(&cfg.Addr, "addr", env("CALC_ADDR", "localhost:3030"), "HTTP listen address (CALC_ADDR)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env("CALC_DATA_DIR", "./data"), "directory of the embedded log (CALC_DATA_DIR)")
-	fs.StringVar(&cfg.Brokers, "brokers", env("KAFKA_BROKERS", ""), "Kafka bootstrap servers; empty uses the embedded log (KAFKA_BROKERS)")
-	fs.StringVar(&cfg.CommandsTopic, "commands-topic", env("CALC_COMMANDS_TOPIC", "commands"), "commands topic (CALC_COMMANDS_TOPIC)")
-	fs.StringVar(&cfg.EventsTopic, "events-topic", env("CALC_EVENTS_TOPIC", "events"), "events topic (CALC_EVENTS_TOPIC)")
-	partitions, err := strconv.Atoi(env("CALC_PARTITIONS", "1"))
-	if err != nil {
-		return fmt.Errorf("CALC_PARTITIONS: %w", err)
+	fs.StringVar(&cfg.Addr, "addr", def.Addr, "HTTP listen address")
+	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log")
+	fs.StringVar(&cfg.Brokers, "brokers", "", "Kafka bootstrap servers; empty uses the embedded log")
+	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
+	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")
+	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of the topics when they are created")
+	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required by the API; empty: no auth")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", def.ReadTimeout, "most time a client may take to send a whole request")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns, "most HTTP connections open at once, SSE streams included")
+	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
+	if err := fromEnvironment(fs); err != nil {
+		return err
 	}
-	fs.IntVar(&cfg.Partitions, "partitions", partitions, "partitions of the topics when they are created (CALC_PARTITIONS)")
-	fs.StringVar(&cfg.AuthToken, "auth-token", env("CALC_AUTH_TOKEN", ""), "bearer token required by the API; empty: no auth (CALC_AUTH_TOKEN)")
-	logLevel := fs.String("log-level", env("CALC_LOG_LEVEL", "info"), "trace, debug, info, warn or error (CALC_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -65,11 +82,24 @@ func run(args []string) error {
 	return a.Run(ctx)
 }
 
-func env(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return fallback
+// fromEnvironment sets each flag whose environment variable is set, before
+// the command line is parsed (so that the flag wins), and names the variable
+// in the flag's help.
+func fromEnvironment(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name, ok := environment[f.Name]
+		if !ok {
+			return
+		}
+		f.Usage += " (" + name + ")"
+		if v, set := os.LookupEnv(name); set && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
 }
 
 // newLogger writes human-readable lines to a terminal and JSON otherwise.

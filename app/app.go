@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -25,70 +24,19 @@ import (
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
+	"calculator/internal/retry"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
 )
-
-// Config is the program's configuration (SPEC §2).
-type Config struct {
-	Addr          string
-	DataDir       string
-	Brokers       string
-	CommandsTopic string
-	EventsTopic   string
-	Partitions    int
-	AuthToken     string
-	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
-	// diagnosing the Kafka clients; its lines are logged at trace level.
-	KafkaDebug string
-	// AppendTimeout bounds how long a POST or PUT waits for the commands
-	// log before it answers 503.
-	AppendTimeout time.Duration
-	// ShutdownTimeout bounds the graceful shutdown of the HTTP server.
-	ShutdownTimeout time.Duration
-	// StatsInterval is the period of the info-level throughput line.
-	StatsInterval time.Duration
-	// Subscriptions tunes the SSE streams and the command statuses.
-	Subscriptions subscriptions.Options
-	Logger        zerolog.Logger
-}
-
-// Defaults fills the zero fields of cfg with the defaults of SPEC §2.
-func (cfg Config) withDefaults() Config {
-	if cfg.Addr == "" {
-		cfg.Addr = "localhost:3030"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = "./data"
-	}
-	if cfg.CommandsTopic == "" {
-		cfg.CommandsTopic = "commands"
-	}
-	if cfg.EventsTopic == "" {
-		cfg.EventsTopic = "events"
-	}
-	if cfg.Partitions == 0 {
-		cfg.Partitions = 1
-	}
-	if cfg.AppendTimeout == 0 {
-		cfg.AppendTimeout = 5 * time.Second
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 5 * time.Second
-	}
-	if cfg.StatsInterval == 0 {
-		cfg.StatsInterval = 10 * time.Second
-	}
-	return cfg
-}
 
 // App is one running calculator. Create it with New, then call Run once.
 type App struct {
 	cfg       Config
 	logger    zerolog.Logger
 	log       eventlog.Log
-	listener  net.Listener
+	listener  *listener
+	drainer   *drainer
 	processor *processor.Processor
 	view      *view.View
 	subs      *subscriptions.Hub
@@ -152,10 +100,10 @@ func New(cfg Config) (*App, error) {
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
-	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext}
-	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
+	a.drainer = newDrainer(cfg.DrainGrace)
+	a.server = a.newServer(r)
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {
 		a.log.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -171,10 +119,11 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 func (a *App) Subscriptions() *subscriptions.Hub { return a.subs }
 
 // Run serves until ctx is done, then shuts down in order: stop accepting
-// requests and finish those in flight, stop the processor and the view, close
-// the log. It returns nil after a clean shutdown.
+// connections and answer the requests received (stopServing), stop the
+// processor and the view, close the log. It returns nil after a clean
+// shutdown.
 func (a *App) Run(ctx context.Context) error {
-	a.logger.Info().Str("addr", a.Addr()).Msg("listening")
+	a.logger.Info().Str("addr", a.Addr()).Int("max_conns", a.listener.maxConns()).Msg("listening")
 	workers, stopWorkers := context.WithCancel(context.Background())
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(workers)
@@ -192,24 +141,22 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { a.logStats(gctx); return nil })
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- a.server.Serve(a.listener) }()
+	served := make(chan error, 1)
+	go func() { served <- a.server.Serve(a.listener) }()
 
 	var err error
 	select {
 	case <-ctx.Done():
 		a.logger.Info().Msg("shutting down")
-	case err = <-serveErr:
-		err = fmt.Errorf("serve http: %w", err)
+	case serr := <-served:
+		err = fmt.Errorf("serve http: %w", serr)
+		served = nil
 	case <-gctx.Done():
 		err = errors.New("a worker stopped")
 	}
-
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
-		a.logger.Warn().Err(serr).Msg("http shutdown did not finish in time; closing connections")
-		a.server.Close()
+	a.stopServing()
+	if served != nil {
+		<-served // Serve returned when the listener closed
 	}
 	stopWorkers()
 	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
@@ -224,12 +171,27 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
+// stopServing stops the HTTP server without cutting off a request that
+// reached it (see drainer): no new connections, then every answer closes its
+// connection, streams and waits end, the connections go quiet, and Shutdown
+// closes them; all within ShutdownTimeout, after which the rest are closed.
+func (a *App) stopServing() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	a.listener.Close()
+	a.subs.Close()
+	a.drainer.drain(ctx)
+	if err := a.server.Shutdown(ctx); err != nil {
+		a.logger.Warn().Err(err).Msg("http shutdown did not finish in time; closing connections")
+		a.server.Close()
+	}
+}
+
 // runProcessor runs the processor and, when the log fails under it, starts
 // it again (with backoff): each Run rebuilds its state from the log, so a
 // restart neither loses nor repeats an outcome.
 func (a *App) runProcessor(ctx context.Context) error {
-	const minBackoff = 100 * time.Millisecond
-	backoff := minBackoff
+	backoff := retry.Default.New()
 	for {
 		started := time.Now()
 		err := a.processor.Run(ctx)
@@ -237,15 +199,13 @@ func (a *App) runProcessor(ctx context.Context) error {
 			return nil
 		}
 		if time.Since(started) > time.Minute {
-			backoff = minBackoff // it ran well for a while: this is a new problem
+			backoff.Reset() // it ran well for a while: this is a new problem
 		}
-		a.logger.Error().Err(err).Dur("retry_in", backoff).Msg("processor stopped; restarting it from the log")
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		wait := backoff.Next()
+		a.logger.Error().Err(err).Dur("retry_in", wait).Msg("processor stopped; restarting it from the log")
+		if retry.Sleep(ctx, wait) != nil {
 			return nil
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 
@@ -270,46 +230,4 @@ func (a *App) logStats(ctx context.Context) {
 		}
 		last = now
 	}
-}
-
-func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	read, target := a.view.Progress()
-	logStatus, logErr := a.logStatus()
-	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
-	if a.processor.Ready() && logErr == nil {
-		// How many commands wait for an outcome: lets a client (or a test)
-		// see the processor catch up after a restart.
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
-			position, behind := a.processor.Position(), int64(0)
-			for partition, offset := range end {
-				behind += max(0, offset-position[partition])
-			}
-			proc["commands_behind"] = behind
-		}
-	}
-	progress := map[string]any{
-		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
-		"processor": proc,
-		"log":       logStatus,
-	}
-	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
-	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
-		progress["status"] = "ready"
-		httpapi.WriteJSON(w, http.StatusOK, progress)
-		return
-	}
-	detail := "replaying the log"
-	if logErr != nil {
-		detail = logErr.Error()
-	}
-	p := httpapi.NewProblem(httpapi.NotReady, detail)
-	p.Extra = progress
-	w.Header().Set("Retry-After", "1")
-	httpapi.WriteProblem(w, p)
 }

@@ -10,6 +10,7 @@ import (
 
 	"calculator/eventlog"
 	"calculator/eventlog/kafkalog"
+	"calculator/internal/retry"
 	"calculator/processor"
 )
 
@@ -38,7 +39,7 @@ func (a *App) openKafka() error {
 // connect creates the topics if they are missing, retrying until the
 // brokers answer or ctx is done, and then opens a.logReady.
 func (a *App) connect(ctx context.Context) {
-	backoff := 500 * time.Millisecond
+	backoff := retry.Default.New()
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := a.kafka.CreateTopics(attempt, a.cfg.CommandsTopic, a.cfg.EventsTopic)
@@ -54,13 +55,11 @@ func (a *App) connect(ctx context.Context) {
 		}
 		err = fmt.Errorf("cannot prepare the Kafka topics on %s: %w", a.cfg.Brokers, err)
 		a.connectErr.Store(&err)
-		a.logger.Warn().Err(err).Dur("retry_in", backoff).Msg("Kafka not available yet; retrying")
-		select {
-		case <-ctx.Done():
+		wait := backoff.Next()
+		a.logger.Warn().Err(err).Dur("retry_in", wait).Msg("Kafka not available yet; retrying")
+		if retry.Sleep(ctx, wait) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 
@@ -134,18 +133,16 @@ type patientEnd struct {
 }
 
 func (p patientEnd) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
-	backoff := 200 * time.Millisecond
+	backoff := retry.Default.New()
 	for {
 		end, err := p.Log.End(ctx, topic)
 		if err == nil || ctx.Err() != nil {
 			return end, err
 		}
-		p.logger.Warn().Err(err).Str("topic", topic).Dur("retry_in", backoff).Msg("cannot read the end of the topic; retrying")
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
+		wait := backoff.Next()
+		p.logger.Warn().Err(err).Str("topic", topic).Dur("retry_in", wait).Msg("cannot read the end of the topic; retrying")
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return nil, err
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }

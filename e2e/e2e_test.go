@@ -33,7 +33,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("GET after the walk-through = %v, want %v", got, want)
 	}
 
-	err, took := s.stop()
+	took, err := s.stop()
 	if err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logText())
 	}

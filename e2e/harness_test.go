@@ -153,9 +153,9 @@ func (s *server) kill() {
 	<-s.exited
 }
 
-// stop sends SIGTERM and returns the exit error (nil for status 0) and how
-// long the process took to exit.
-func (s *server) stop() (error, time.Duration) {
+// stop sends SIGTERM and returns how long the process took to exit and its
+// exit error (nil for status 0).
+func (s *server) stop() (time.Duration, error) {
 	s.t.Helper()
 	begin := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
@@ -164,7 +164,7 @@ func (s *server) stop() (error, time.Duration) {
 	case <-time.After(deadline):
 		s.t.Fatalf("calculator did not exit within %s of SIGTERM", deadline)
 	}
-	return s.exitErr, time.Since(begin)
+	return time.Since(begin), s.exitErr
 }
 
 // logText is everything the process logged, for failure messages.

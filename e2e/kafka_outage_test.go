@@ -212,7 +212,7 @@ func TestKafkaOutages(t *testing.T) {
 			return s.must("GET", "/values/"+id, "").Status == http.StatusOK
 		})
 	}
-	if err, _ := s.stop(); err != nil {
+	if _, err := s.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	checkExactlyOnceKafka(t, b.addr, commandsTopic, eventsTopic, acknowledged)

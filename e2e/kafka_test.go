@@ -45,7 +45,7 @@ func TestKafkaWalkthrough(t *testing.T) {
 	if got := s.waitValue(id, 3); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("GET after the walk-through = %v, want %v", got, want)
 	}
-	err, took := s.stop()
+	took, err := s.stop()
 	if err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logText())
 	}

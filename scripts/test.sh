@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command of the README (`make test`), and what CI runs: vet, every
-# test with the race detector, and each benchmark briefly so that benchmarks
-# keep compiling and working. Nothing here asserts a duration.
+# The test command of the README (`make test`), and what CI runs: go vet and
+# staticcheck (scripts/lint.sh), every test with the race detector, and each
+# benchmark briefly so that benchmarks keep compiling and working. Nothing
+# here asserts a duration.
 #
 # The Kafka tests run against KAFKA_BROKERS when it is set. Otherwise this
 # starts a local broker with scripts/kafka-up.sh (Java 17 + Maven; a broker
@@ -25,6 +26,6 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [[ $(id 
 	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
 fi
 
-go vet ./...
+bash scripts/lint.sh
 go test -race -count=1 ./...
 go test -run '^$' -bench . -benchtime 20x ./...

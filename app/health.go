@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"calculator/httpapi"
+)
+
+// The probes. /healthz says the process is up; /readyz says whether every
+// part has caught up with the log and the log can be used, and shows each
+// part's progress either way.
+
+// healthz answers 200 while the process serves requests.
+func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 once the view, the processor and the subscriptions
+// have replayed the log and the log is usable, 503 with the progress before.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	read, target := a.view.Progress()
+	logStatus, logErr := a.logStatus()
+	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
+	if a.processor.Ready() && logErr == nil {
+		// How many commands wait for an outcome: lets a client (or a test)
+		// see the processor catch up after a restart.
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
+			position, behind := a.processor.Position(), int64(0)
+			for partition, offset := range end {
+				behind += max(0, offset-position[partition])
+			}
+			proc["commands_behind"] = behind
+		}
+	}
+	progress := map[string]any{
+		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"processor": proc,
+		"log":       logStatus,
+	}
+	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
+		progress["status"] = "ready"
+		httpapi.WriteJSON(w, http.StatusOK, progress)
+		return
+	}
+	detail := "replaying the log"
+	if logErr != nil {
+		detail = logErr.Error()
+	}
+	p := httpapi.NewProblem(httpapi.NotReady, detail)
+	p.Extra = progress
+	httpapi.WriteProblem(w, p)
+}
