@@ -50,22 +50,33 @@ func appendFrame(b []byte, msg eventlog.Message) []byte {
 
 var errBadFrame = errors.New("bad frame")
 
+// frameSize reads the frame header at the start of b and returns the size of
+// the whole frame (header and body). It returns errBadFrame when b is shorter
+// than a header or the length is one no frame can have.
+func frameSize(b []byte) (int, error) {
+	if len(b) < frameHeaderSize {
+		return 0, errBadFrame
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n == 0 || n > maxBodySize {
+		return 0, errBadFrame
+	}
+	return frameHeaderSize + int(n), nil
+}
+
 // checkFrame validates the frame at the start of b and returns its total size.
 // It returns errBadFrame for a frame that is incomplete, oversized or whose
 // checksum does not match.
 func checkFrame(b []byte) (int, error) {
-	if len(b) < frameHeaderSize {
+	size, err := frameSize(b)
+	if err != nil || len(b) < size {
 		return 0, errBadFrame
 	}
-	n := int(binary.LittleEndian.Uint32(b))
-	if n == 0 || n > maxBodySize || len(b)-frameHeaderSize < n {
-		return 0, errBadFrame
-	}
-	body := b[frameHeaderSize : frameHeaderSize+n]
+	body := b[frameHeaderSize:size]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) || body[0] != bodyVersion {
 		return 0, errBadFrame
 	}
-	return frameHeaderSize + n, nil
+	return size, nil
 }
 
 // decodeFrame decodes a frame that checkFrame accepted. The record's slices
