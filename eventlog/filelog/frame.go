@@ -50,6 +50,15 @@ func appendFrame(b []byte, msg eventlog.Message) []byte {
 
 var errBadFrame = errors.New("bad frame")
 
+// versionError is a frame whose checksum matches but whose format version
+// this binary does not know: not damage, but a record written by another
+// (newer) version of the format.
+type versionError struct{ version byte }
+
+func (e versionError) Error() string {
+	return fmt.Sprintf("format version %d (this binary reads version %d)", e.version, bodyVersion)
+}
+
 // frameSize reads the frame header at the start of b and returns the size of
 // the whole frame (header and body). It returns errBadFrame when b is shorter
 // than a header or the length is one no frame can have.
@@ -66,15 +75,19 @@ func frameSize(b []byte) (int, error) {
 
 // checkFrame validates the frame at the start of b and returns its total size.
 // It returns errBadFrame for a frame that is incomplete, oversized or whose
-// checksum does not match.
+// checksum does not match, and a versionError for an intact frame in a
+// format version other than bodyVersion.
 func checkFrame(b []byte) (int, error) {
 	size, err := frameSize(b)
 	if err != nil || len(b) < size {
 		return 0, errBadFrame
 	}
 	body := b[frameHeaderSize:size]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) || body[0] != bodyVersion {
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
 		return 0, errBadFrame
+	}
+	if body[0] != bodyVersion {
+		return 0, versionError{body[0]}
 	}
 	return size, nil
 }

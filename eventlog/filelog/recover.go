@@ -85,8 +85,15 @@ func recoverFile(f *os.File, path string, logger zerolog.Logger) ([]int64, int64
 // ErrCorrupt marks a topic file that is damaged before its tail.
 var ErrCorrupt = errors.New("damaged record")
 
+// ErrUnknownVersion marks a topic file holding an intact record (its
+// checksum matches) in a format version this binary does not know, written
+// by a newer binary: Open refuses the file rather than cut acknowledged
+// records as if they were a torn write.
+var ErrUnknownVersion = errors.New("record in an unknown format version")
+
 // scan returns the byte position of every intact frame in r and the size of
-// the intact prefix. A damaged frame followed by an intact one is an error.
+// the intact prefix. A damaged frame followed by an intact one is an error,
+// and so is an intact frame in an unknown format version, wherever it is.
 func scan(r io.ReaderAt, size int64) (index []int64, good int64, err error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
 	var frame []byte
@@ -108,6 +115,12 @@ func scan(r io.ReaderAt, size int64) (index []int64, good int64, err error) {
 			break
 		}
 		if _, err := checkFrame(frame); err != nil {
+			var v versionError
+			if errors.As(err, &v) {
+				return nil, 0, fmt.Errorf("%w: the record at byte offset %d (record %d) has %v; "+
+					"refusing to start rather than drop it (run the binary that wrote it, or a newer one)",
+					ErrUnknownVersion, good, len(index), v)
+			}
 			break
 		}
 		index = append(index, good)
@@ -136,7 +149,7 @@ func intactFrameAfter(r io.ReaderAt, bad, size int64) bool {
 		return true
 	}
 	for i := 1; i+frameHeaderSize < len(tail); i++ {
-		if _, err := checkFrame(tail[i:]); err == nil {
+		if _, err := checkFrame(tail[i:]); err == nil || errors.As(err, new(versionError)) {
 			return true
 		}
 	}
