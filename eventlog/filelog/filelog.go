@@ -12,8 +12,12 @@
 // checked. A damaged frame that nothing intact follows is a torn write from a
 // crash (it was never acknowledged): it is cut off with a warning. A damaged
 // frame followed by intact frames is corruption of acknowledged data: Open
-// fails with an error naming the file and the byte offset. A lock file keeps
-// a second process out of the directory.
+// fails with an error naming the file and the byte offset. So does an intact
+// frame in a format version this binary does not know (ErrUnknownVersion).
+//
+// A lock on the data directory itself (flock, see lock.go) keeps a second
+// Open, in this process or another, out of the directory, whatever happens
+// to the files in it.
 package filelog
 
 import (
@@ -47,7 +51,7 @@ var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 // concurrent use.
 type Log struct {
 	dir    string
-	lock   *os.File
+	lock   *dirLock
 	logger zerolog.Logger
 
 	mu     sync.Mutex
