@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/app"
-	"calculator/bench/loggen"
+	"calculator/internal/loggen"
 )
 
 // BenchmarkRestart starts the whole program on a data directory holding b.N

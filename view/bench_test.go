@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"calculator/bench/loggen"
+	"calculator/internal/loggen"
 	"calculator/view"
 )
 

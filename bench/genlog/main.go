@@ -17,8 +17,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"calculator/bench/loggen"
 	"calculator/eventlog/filelog"
+	"calculator/internal/loggen"
 )
 
 func main() {

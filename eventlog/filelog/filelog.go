@@ -12,25 +12,23 @@
 // checked. A damaged frame that nothing intact follows is a torn write from a
 // crash (it was never acknowledged): it is cut off with a warning. A damaged
 // frame followed by intact frames is corruption of acknowledged data: Open
-// fails with an error naming the file and the byte offset. A lock file keeps
-// a second process out of the directory.
+// fails with an error naming the file and the byte offset. So does an intact
+// frame in a format version this binary does not know (ErrUnknownVersion).
+//
+// A lock on the data directory itself (flock, see lock.go) keeps a second
+// Open, in this process or another, out of the directory, whatever happens
+// to the files in it.
 package filelog
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -53,7 +51,7 @@ var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 // concurrent use.
 type Log struct {
 	dir    string
-	lock   *os.File
+	lock   *dirLock
 	logger zerolog.Logger
 
 	mu     sync.Mutex
@@ -113,27 +111,6 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func lockDir(dir string) (*os.File, error) {
-	path := filepath.Join(dir, lockName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		owner, _ := io.ReadAll(io.LimitReader(f, 32))
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data directory %s is in use by another process (pid %s); stop it or choose another -data-dir",
-				dir, strings.TrimSpace(string(owner)))
-		}
-		return nil, fmt.Errorf("lock data directory %s: %w", dir, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return f, nil
 }
 
 // topic returns the named topic, opening (and recovering) or creating its
@@ -310,262 +287,4 @@ func (l *Log) Close() error {
 		err = errors.Join(err, l.lock.Close())
 	})
 	return err
-}
-
-// topic is one topic file and its writer.
-type topic struct {
-	path   string
-	file   *os.File
-	logger zerolog.Logger
-
-	requests   chan *appendRequest
-	writerDone chan struct{}
-	failed     error        // set by the writer when the file can no longer be trusted
-	syncs      atomic.Int64 // fsyncs of the file, for tests and benchmarks of the group commit
-
-	mu     sync.Mutex
-	index  []int64       // byte position of each durable record
-	size   int64         // bytes durable: the end of the last durable record
-	synced chan struct{} // closed (and replaced) after each sync
-}
-
-type appendRequest struct {
-	msgs []eventlog.Message
-	done chan error
-}
-
-func openTopic(path string, logger zerolog.Logger) (*topic, error) {
-	_, statErr := os.Stat(path)
-	created := errors.Is(statErr, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open topic file: %w", err)
-	}
-	if created {
-		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	index, size, err := recoverFile(f, path, logger)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &topic{
-		path:       path,
-		file:       f,
-		logger:     logger,
-		requests:   make(chan *appendRequest, 1024),
-		writerDone: make(chan struct{}),
-		index:      index,
-		size:       size,
-		synced:     make(chan struct{}),
-	}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}
-
-// recoverFile scans the file, returns the index of its intact records and
-// cuts off a torn tail.
-func recoverFile(f *os.File, path string, logger zerolog.Logger) ([]int64, int64, error) {
-	info, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	index, good, err := scan(f, info.Size())
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if good < info.Size() {
-		logger.Warn().Str("file", path).Int64("offset", good).Int64("bytes_cut", info.Size()-good).
-			Int("records_kept", len(index)).Msg("cutting off a torn record at the tail (an unacknowledged write interrupted by a crash)")
-		if err := f.Truncate(good); err != nil {
-			return nil, 0, fmt.Errorf("truncate torn tail of %s: %w", path, err)
-		}
-		if err := f.Sync(); err != nil {
-			return nil, 0, fmt.Errorf("sync %s: %w", path, err)
-		}
-	}
-	return index, good, nil
-}
-
-// ErrCorrupt marks a topic file that is damaged before its tail.
-var ErrCorrupt = errors.New("damaged record")
-
-// scan returns the byte position of every intact frame in r and the size of
-// the intact prefix. A damaged frame followed by an intact one is an error.
-func scan(r io.ReaderAt, size int64) (index []int64, good int64, err error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
-	var frame []byte
-	for good < size {
-		header, err := br.Peek(frameHeaderSize)
-		if err != nil {
-			break // incomplete header: torn tail, or damage (decided below)
-		}
-		n := int(uint32(header[0]) | uint32(header[1])<<8 | uint32(header[2])<<16 | uint32(header[3])<<24)
-		if n == 0 || n > maxBodySize || int64(n) > size-good-frameHeaderSize {
-			break
-		}
-		if need := frameHeaderSize + n; cap(frame) < need {
-			frame = make([]byte, need)
-		} else {
-			frame = frame[:need]
-		}
-		if _, err := io.ReadFull(br, frame); err != nil {
-			break
-		}
-		if _, err := checkFrame(frame); err != nil {
-			break
-		}
-		index = append(index, good)
-		good += int64(len(frame))
-	}
-	if good == size {
-		return index, good, nil
-	}
-	if intactFrameAfter(r, good, size) {
-		return nil, 0, fmt.Errorf("%w at byte offset %d (after record %d), followed by intact records: "+
-			"acknowledged data is damaged; refusing to start (restore the file from a backup, or move it away to start empty)",
-			ErrCorrupt, good, len(index)-1)
-	}
-	return index, good, nil
-}
-
-// intactFrameAfter reports whether an intact frame starts anywhere after the
-// damaged one at bad. A torn write is at most one group commit long, so a
-// longer damaged tail is always treated as corruption.
-func intactFrameAfter(r io.ReaderAt, bad, size int64) bool {
-	if size-bad > maxGroupBytes+maxBodySize+frameHeaderSize {
-		return true
-	}
-	tail := make([]byte, size-bad)
-	if _, err := r.ReadAt(tail, bad); err != nil && !errors.Is(err, io.EOF) {
-		return true
-	}
-	for i := 1; i+frameHeaderSize < len(tail); i++ {
-		if _, err := checkFrame(tail[i:]); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// writeLoop is the topic's writer: it owns the file's end. It runs until
-// closed, then writes what is still queued and stops.
-func (t *topic) writeLoop(closed <-chan struct{}) {
-	defer close(t.writerDone)
-	var buf []byte
-	var group []*appendRequest
-	for {
-		group = group[:0]
-		select {
-		case req := <-t.requests:
-			group = append(group, req)
-		case <-closed:
-			for {
-				select {
-				case req := <-t.requests:
-					group = append(group, req)
-					continue
-				default:
-				}
-				break
-			}
-			if len(group) > 0 {
-				buf = t.commit(buf, group)
-			}
-			return
-		}
-		// Group commit: take whatever else is already waiting. Yielding
-		// first lets goroutines that are about to append (HTTP handlers that
-		// are runnable but not running, on a busy machine) join this group
-		// rather than wait for the next fsync; it returns at once when
-		// nothing else is runnable, so an idle log adds no latency.
-		for range 4 {
-			n := len(t.requests)
-			runtime.Gosched()
-			if len(t.requests) == n {
-				break
-			}
-		}
-		size := 0
-	gather:
-		for size < maxGroupBytes {
-			select {
-			case req := <-t.requests:
-				group = append(group, req)
-				for _, m := range req.msgs {
-					size += len(m.Key) + len(m.Value) + 32
-				}
-			default:
-				break gather
-			}
-		}
-		buf = t.commit(buf, group)
-	}
-}
-
-// commit writes and syncs the group's messages, publishes them to readers and
-// answers every request in the group.
-func (t *topic) commit(buf []byte, group []*appendRequest) []byte {
-	buf = buf[:0]
-	var positions []int64
-	for _, req := range group {
-		for _, m := range req.msgs {
-			positions = append(positions, t.size+int64(len(buf)))
-			buf = appendFrame(buf, m)
-		}
-	}
-	err := t.write(buf)
-	if err == nil {
-		t.mu.Lock()
-		t.index = append(t.index, positions...)
-		t.size += int64(len(buf))
-		close(t.synced)
-		t.synced = make(chan struct{})
-		t.mu.Unlock()
-	}
-	for _, req := range group {
-		req.done <- err
-	}
-	if cap(buf) > 2*maxGroupBytes {
-		buf = nil // do not keep one huge group's buffer forever
-	}
-	return buf
-}
-
-func (t *topic) write(buf []byte) error {
-	if t.failed != nil {
-		return t.failed
-	}
-	if _, err := t.file.WriteAt(buf, t.size); err != nil {
-		// Cut the partial write so the next group starts on a frame
-		// boundary; if even that fails, stop trusting the file.
-		if terr := t.file.Truncate(t.size); terr != nil {
-			t.failed = fmt.Errorf("write %s: %w (and truncate: %v)", t.path, err, terr)
-		}
-		t.logger.Error().Err(err).Msg("append failed")
-		return fmt.Errorf("write %s: %w", t.path, err)
-	}
-	if err := t.file.Sync(); err != nil {
-		// After a failed fsync the kernel may have dropped the dirty pages;
-		// nothing written since the last good sync can be trusted.
-		t.failed = fmt.Errorf("fsync %s: %w", t.path, err)
-		t.logger.Error().Err(err).Msg("fsync failed; the topic refuses further appends until restart")
-		return t.failed
-	}
-	t.syncs.Add(1)
-	return nil
 }

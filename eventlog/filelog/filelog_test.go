@@ -1,8 +1,12 @@
 package filelog
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,5 +189,55 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	}
 	if got := len(readAll(t, l, "t")); got != writers*each {
 		t.Fatalf("read %d records, want %d", got, writers*each)
+	}
+}
+
+// reversion gives the frame at the start of b the format version v, with a
+// checksum that matches: a record as a newer binary might write it.
+func reversion(b []byte, v byte) {
+	size, err := checkFrame(b)
+	if err != nil {
+		panic(err)
+	}
+	b[frameHeaderSize] = v
+	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[frameHeaderSize:size], castagnoli))
+}
+
+// A record with a valid checksum but a format version this binary does not
+// know was written by a newer binary and acknowledged: it is not a torn
+// write, and cutting it would drop acknowledged data. Open refuses, naming
+// the file, the offset and the version.
+func TestUnknownFormatVersionStopsOpen(t *testing.T) {
+	cases := map[string]int{"last record": 2, "middle record": 1, "first record": 0}
+	for name, record := range cases {
+		t.Run(name, func(t *testing.T) {
+			var at int64
+			dir := damage(t, func(d []byte, p []int64) []byte {
+				at = p[record]
+				reversion(d[at:], 7)
+				return d
+			})
+			path := filepath.Join(dir, "t.log")
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Open(dir, zerolog.Nop())
+			if !errors.Is(err, ErrUnknownVersion) {
+				t.Fatalf("Open = %v, want ErrUnknownVersion", err)
+			}
+			for _, want := range []string{path, fmt.Sprintf("byte offset %d", at), "version 7"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Fatalf("Open changed the file (%d bytes, now %d): it must refuse without cutting", len(before), len(after))
+			}
+		})
 	}
 }

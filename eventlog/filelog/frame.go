@@ -50,22 +50,46 @@ func appendFrame(b []byte, msg eventlog.Message) []byte {
 
 var errBadFrame = errors.New("bad frame")
 
-// checkFrame validates the frame at the start of b and returns its total size.
-// It returns errBadFrame for a frame that is incomplete, oversized or whose
-// checksum does not match.
-func checkFrame(b []byte) (int, error) {
+// versionError is a frame whose checksum matches but whose format version
+// this binary does not know: not damage, but a record written by another
+// (newer) version of the format.
+type versionError struct{ version byte }
+
+func (e versionError) Error() string {
+	return fmt.Sprintf("format version %d (this binary reads version %d)", e.version, bodyVersion)
+}
+
+// frameSize reads the frame header at the start of b and returns the size of
+// the whole frame (header and body). It returns errBadFrame when b is shorter
+// than a header or the length is one no frame can have.
+func frameSize(b []byte) (int, error) {
 	if len(b) < frameHeaderSize {
 		return 0, errBadFrame
 	}
-	n := int(binary.LittleEndian.Uint32(b))
-	if n == 0 || n > maxBodySize || len(b)-frameHeaderSize < n {
+	n := binary.LittleEndian.Uint32(b)
+	if n == 0 || n > maxBodySize {
 		return 0, errBadFrame
 	}
-	body := b[frameHeaderSize : frameHeaderSize+n]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) || body[0] != bodyVersion {
+	return frameHeaderSize + int(n), nil
+}
+
+// checkFrame validates the frame at the start of b and returns its total size.
+// It returns errBadFrame for a frame that is incomplete, oversized or whose
+// checksum does not match, and a versionError for an intact frame in a
+// format version other than bodyVersion.
+func checkFrame(b []byte) (int, error) {
+	size, err := frameSize(b)
+	if err != nil || len(b) < size {
 		return 0, errBadFrame
 	}
-	return frameHeaderSize + n, nil
+	body := b[frameHeaderSize:size]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return 0, errBadFrame
+	}
+	if body[0] != bodyVersion {
+		return 0, versionError{body[0]}
+	}
+	return size, nil
 }
 
 // decodeFrame decodes a frame that checkFrame accepted. The record's slices

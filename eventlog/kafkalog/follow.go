@@ -196,14 +196,13 @@ func toRecord(m *kafka.Message) eventlog.Record {
 // do not know: a topic just created may take a moment to reach every broker.
 const unknownTopicGrace = 5 * time.Second
 
-// waitPartitions returns topic's partitions, asking again (with backoff)
+// waitPartitions returns topic's partitions, asking again (metadataRetry)
 // while the brokers cannot be reached, until ctx is done or the Log closed.
 // A topic that the brokers still say does not exist after
 // unknownTopicGrace is an error.
 func (l *Log) waitPartitions(ctx context.Context, c *kafka.Consumer, topic string) ([]int32, error) {
-	backoff := 100 * time.Millisecond
 	began := time.Now()
-	for {
+	for b := metadataRetry.New(); ; {
 		md, err := c.GetMetadata(&topic, false, l.timeoutMS(ctx))
 		if err == nil {
 			if tm, ok := md.Topics[topic]; ok && tm.Error.Code() == kafka.ErrUnknownTopicOrPart && time.Since(began) > unknownTopicGrace {
@@ -216,14 +215,9 @@ func (l *Log) waitPartitions(ctx context.Context, c *kafka.Consumer, topic strin
 			}
 			err = perr
 		}
-		l.logger.Debug().Err(err).Str("topic", topic).Dur("retry_in", backoff).Msg("no metadata for the topic yet")
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-l.closed:
-			return nil, eventlog.ErrClosed
-		case <-time.After(backoff):
+		l.logger.Debug().Err(err).Str("topic", topic).Msg("no metadata for the topic yet")
+		if err := l.wait(ctx, b); err != nil {
+			return nil, err
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }

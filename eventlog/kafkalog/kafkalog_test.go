@@ -418,7 +418,8 @@ func BenchmarkReplay(b *testing.B) {
 
 // A transaction that librdkafka never finishes (as after librdkafka issue
 // #5511) does not hold the processor: Append gives up shortly after its
-// deadline, the writer is spent, and Close does not block on it.
+// deadline, the writer is spent, and Close does not block on it. When the
+// call returns at last, the Log closes the abandoned producer.
 func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.Topic("stuck")
@@ -429,7 +430,8 @@ func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
-	defer close(release)
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) })
 	w.transact = func(context.Context, string, []eventlog.Message) error { <-release; return nil }
 	w.stuckGrace = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -458,6 +460,15 @@ func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 	if err := w2.Append(kafkatest.Context(t, 30*time.Second), topic, msg("k", "after")); err != nil {
 		t.Fatal(err)
 	}
+	if w.producer.IsClosed() {
+		t.Fatal("the producer was closed under a call that had not returned")
+	}
+	w2.Close()
+	releaseOnce.Do(func() { close(release) })
+	l.Close()
+	if !w.producer.IsClosed() {
+		t.Fatal("Close of the log left the abandoned producer open after its call returned")
+	}
 }
 
 // The stall watchdog's remedy: a new producer takes over and appends go on.
@@ -483,11 +494,9 @@ func TestReplacedProducerKeepsAppending(t *testing.T) {
 	if got := readAll(t, l, topic); fmt.Sprint(got) != "[before after]" {
 		t.Fatalf("topic holds %v", got)
 	}
-	eventually := time.Now().Add(10 * time.Second)
-	for !old.IsClosed() {
-		if time.Now().After(eventually) {
-			t.Fatal("the replaced producer was not closed")
-		}
-		time.Sleep(10 * time.Millisecond)
+	// Close waits for the replaced producer to be closed.
+	l.Close()
+	if !old.IsClosed() {
+		t.Fatal("the replaced producer was not closed")
 	}
 }

@@ -1,19 +1,22 @@
 package kafkalog
 
 import (
+	"context"
+
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/rs/zerolog"
 )
 
 // drainLogs writes librdkafka's log lines, from every client of the Log,
-// to the zerolog logger until Close has closed them all.
-func (l *Log) drainLogs() {
+// to the zerolog logger until ctx is done (Close cancels it once it has closed
+// them all), and then what they left in the channel.
+func (l *Log) drainLogs(ctx context.Context) {
 	logger := l.cfg.Logger.With().Str("component", "librdkafka").Logger()
 	for {
 		select {
 		case ev := <-l.logs:
 			writeLog(logger, ev)
-		case <-l.logsDone:
+		case <-ctx.Done():
 			for {
 				select {
 				case ev := <-l.logs:

@@ -42,9 +42,8 @@ type TxnConfig struct {
 type TxnWriter struct {
 	cfg      TxnConfig
 	log      *Log
-	producer *kafka.Producer
+	producer *ownedProducer
 	group    *kafka.ConsumerGroupMetadata
-	drained  chan struct{}
 
 	// transact runs one transaction; a field so that tests can make it hang.
 	transact func(ctx context.Context, topic string, msgs []eventlog.Message) error
@@ -54,7 +53,10 @@ type TxnWriter struct {
 
 	mu     sync.Mutex
 	failed error
-	stuck  bool // a librdkafka call never returned: the producer is abandoned
+	// stuck, when not nil, is closed when the transaction that outlived its
+	// deadline finally returns (if it ever does): until then the producer
+	// must not be closed.
+	stuck  <-chan struct{}
 	closed bool
 }
 
@@ -62,7 +64,7 @@ type TxnWriter struct {
 // transactions, which fences every older producer with the same id and
 // aborts the transaction it left open: once this returns, nothing that an
 // earlier writer did not commit can become visible any more. It waits for
-// unreachable brokers until ctx is done.
+// unreachable brokers until ctx is done. Close the writer before the Log.
 func (l *Log) TransactionalWriter(ctx context.Context, cfg TxnConfig) (*TxnWriter, error) {
 	if cfg.TransactionalID == "" {
 		return nil, errors.New("kafkalog: transactional writer without a transactional id")
@@ -73,7 +75,7 @@ func (l *Log) TransactionalWriter(ctx context.Context, cfg TxnConfig) (*TxnWrite
 	if l.isClosedNow() {
 		return nil, eventlog.ErrClosed
 	}
-	p, err := kafka.NewProducer(l.clientConfig("txn", kafka.ConfigMap{
+	p, err := l.newOwnedProducer("txn", kafka.ConfigMap{
 		"transactional.id":       cfg.TransactionalID,
 		"transaction.timeout.ms": int(cfg.TransactionTimeout.Milliseconds()),
 		"enable.idempotence":     true,
@@ -84,16 +86,12 @@ func (l *Log) TransactionalWriter(ctx context.Context, cfg TxnConfig) (*TxnWrite
 		// CommitTransaction fails the transaction when a message fails;
 		// per-message reports would tell us nothing more.
 		"go.delivery.reports": false,
-	}))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: create transactional producer: %w", err)
 	}
-	w := &TxnWriter{cfg: cfg, log: l, producer: p, drained: make(chan struct{}), stuckGrace: 10 * time.Second}
+	w := &TxnWriter{cfg: cfg, log: l, producer: p, stuckGrace: 10 * time.Second}
 	w.transact = w.transactKafka
-	go func() {
-		defer close(w.drained)
-		l.drainProducerEvents(p, "txn")
-	}()
 	if cfg.OffsetsGroup != "" {
 		// The group's metadata without a member: generation -1, which the
 		// broker accepts from a writer that is not a group member.
@@ -111,25 +109,24 @@ func (l *Log) TransactionalWriter(ctx context.Context, cfg TxnConfig) (*TxnWrite
 }
 
 // init calls InitTransactions in short attempts (it honours only a
-// deadline, not a cancellation) until it succeeds, fails for good, or ctx
-// is done.
+// deadline, not a cancellation), with metadataRetry's waits between them,
+// until it succeeds, fails for good, or ctx is done.
 func (w *TxnWriter) init(ctx context.Context) error {
-	for {
+	for b := metadataRetry.New(); ; {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := w.producer.InitTransactions(attempt)
 		cancel()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("kafkalog: init transactions: %w (%w)", ctx.Err(), err)
-		}
 		var ke kafka.Error
-		if errors.As(err, &ke) && (ke.IsRetriable() || ke.IsTimeout() || ke.Code() == kafka.ErrTimedOut) {
-			w.log.logger.Debug().Err(err).Msg("init transactions: retrying")
-			continue
+		if !errors.As(err, &ke) || !(ke.IsRetriable() || ke.IsTimeout() || ke.Code() == kafka.ErrTimedOut) {
+			return fmt.Errorf("kafkalog: init transactions: %w", err)
 		}
-		return fmt.Errorf("kafkalog: init transactions: %w", err)
+		w.log.logger.Debug().Err(err).Msg("init transactions: retrying")
+		if werr := w.log.wait(ctx, b); werr != nil {
+			return fmt.Errorf("kafkalog: init transactions: %w (%w)", werr, err)
+		}
 	}
 }
 
@@ -164,22 +161,30 @@ func (w *TxnWriter) Append(ctx context.Context, topic string, msgs ...eventlog.M
 // its context's deadline by stuckGrace. librdkafka's transactional calls
 // take a timeout, but some of them can block for good after a broker
 // restart (send_offsets_to_transaction with a decommissioned coordinator,
-// librdkafka issue #5511); the writer then abandons its producer, and the
+// librdkafka issue #5511); the writer then gives up its producer (Close
+// leaves it to the Log, which closes it if the call ever returns), and the
 // next writer's InitTransactions fences it.
+//
+// The transaction runs on a goroutine of its own, started with ctx: Append
+// waits for it, or, when it is stuck, Close hands it over to the Log.
 func (w *TxnWriter) transactWatched(ctx context.Context, topic string, msgs []eventlog.Message) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return w.transact(ctx, topic, msgs)
 	}
-	done := make(chan error, 1)
-	go func() { done <- w.transact(ctx, topic, msgs) }()
+	result := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		result <- w.transact(ctx, topic, msgs)
+	}()
 	watchdog := time.NewTimer(time.Until(deadline) + w.stuckGrace)
 	defer watchdog.Stop()
 	select {
-	case err := <-done:
+	case err := <-result:
 		return err
 	case <-watchdog.C:
-		w.stuck = true
+		w.stuck = finished
 		err := fmt.Errorf("kafkalog: transaction of %d messages still not finished %s after its deadline: abandoning the transactional producer", len(msgs), w.stuckGrace)
 		w.log.logger.Error().Err(err).Str("transactional_id", w.cfg.TransactionalID).Msg("librdkafka call stuck")
 		return err
@@ -192,13 +197,7 @@ func (w *TxnWriter) transactKafka(ctx context.Context, topic string, msgs []even
 	}
 	offsets := map[int32]int64{}
 	for i, m := range msgs {
-		km := &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-			Key:            m.Key,
-			Value:          m.Value,
-			Headers:        toKafkaHeaders(m.Headers),
-		}
-		if err := w.producer.Produce(km, nil); err != nil {
+		if err := w.producer.Produce(toKafka(&topic, m), nil); err != nil {
 			return w.abort(ctx, fmt.Errorf("kafkalog: produce message %d of %d to %s: %w", i+1, len(msgs), topic, err))
 		}
 		if w.group != nil && w.cfg.Position != nil {
@@ -216,14 +215,13 @@ func (w *TxnWriter) transactKafka(ctx context.Context, topic string, msgs []even
 			return w.abort(ctx, fmt.Errorf("kafkalog: send offsets to transaction: %w", err))
 		}
 	}
-	for {
+	for b := metadataRetry.New(); ; {
 		err := w.producer.CommitTransaction(ctx)
 		if err == nil {
 			return nil
 		}
 		var ke kafka.Error
-		if errors.As(err, &ke) && ke.IsRetriable() && ctx.Err() == nil {
-			time.Sleep(50 * time.Millisecond)
+		if errors.As(err, &ke) && ke.IsRetriable() && b.Wait(ctx) == nil {
 			continue // the documented way: call it again
 		}
 		return w.abort(ctx, fmt.Errorf("kafkalog: commit transaction of %d messages: %w", len(msgs), err))
@@ -254,16 +252,17 @@ func (w *TxnWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	if w.stuck {
-		// A call into it never returned: destroying the client under that
-		// call is not safe, and closing it would block as well. It is left
-		// as it is (fenced by the next writer), a deliberate leak.
+	if w.stuck != nil {
+		// A call into it has not returned: destroying the client under that
+		// call is not safe, and closing it would block as well. The Log
+		// closes it once the call returns (fenced by the next writer
+		// meanwhile), without holding this Close.
+		w.log.retire(w.producer, w.stuck)
 		return nil
 	}
 	if w.failed != nil {
 		w.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 	}
-	w.producer.Close()
-	<-w.drained
+	w.producer.close()
 	return nil
 }

@@ -1,0 +1,159 @@
+package filelog
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+)
+
+// openTopic opens the topic file at path, creating it if needed, and
+// recovers it: the returned topic holds the index of its intact records,
+// and its writer is not started yet.
+func openTopic(path string, logger zerolog.Logger) (*topic, error) {
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, os.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open topic file: %w", err)
+	}
+	if created {
+		// Make the new file's directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	index, size, err := recoverFile(f, path, logger)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &topic{
+		path:       path,
+		file:       f,
+		logger:     logger,
+		requests:   make(chan *appendRequest, 1024),
+		writerDone: make(chan struct{}),
+		index:      index,
+		size:       size,
+		synced:     make(chan struct{}),
+	}, nil
+}
+
+// syncDir makes the directory's entries (a file just created) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// recoverFile scans the file, returns the index of its intact records and
+// cuts off a torn tail.
+func recoverFile(f *os.File, path string, logger zerolog.Logger) ([]int64, int64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	index, good, err := scan(f, info.Size())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if good < info.Size() {
+		logger.Warn().Str("file", path).Int64("offset", good).Int64("bytes_cut", info.Size()-good).
+			Int("records_kept", len(index)).Msg("cutting off a torn record at the tail (an unacknowledged write interrupted by a crash)")
+		if err := f.Truncate(good); err != nil {
+			return nil, 0, fmt.Errorf("truncate torn tail of %s: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, 0, fmt.Errorf("sync %s: %w", path, err)
+		}
+	}
+	return index, good, nil
+}
+
+// ErrCorrupt marks a topic file that is damaged before its tail.
+var ErrCorrupt = errors.New("damaged record")
+
+// ErrUnknownVersion marks a topic file holding an intact record (its
+// checksum matches) in a format version this binary does not know, written
+// by a newer binary: Open refuses the file rather than cut acknowledged
+// records as if they were a torn write.
+var ErrUnknownVersion = errors.New("record in an unknown format version")
+
+// scan returns the byte position of every intact frame in r and the size of
+// the intact prefix. A damaged frame followed by an intact one is an error,
+// and so is an intact frame in an unknown format version, wherever it is.
+func scan(r io.ReaderAt, size int64) (index []int64, good int64, err error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+	var frame []byte
+	for good < size {
+		header, err := br.Peek(frameHeaderSize)
+		if err != nil {
+			break // incomplete header: torn tail, or damage (decided below)
+		}
+		need, err := frameSize(header)
+		if err != nil || int64(need) > size-good {
+			break
+		}
+		if cap(frame) < need {
+			frame = make([]byte, need)
+		} else {
+			frame = frame[:need]
+		}
+		if _, err := io.ReadFull(br, frame); err != nil {
+			break
+		}
+		if _, err := checkFrame(frame); err != nil {
+			var v versionError
+			if errors.As(err, &v) {
+				return nil, 0, fmt.Errorf("%w: the record at byte offset %d (record %d) has %v; "+
+					"refusing to start rather than drop it (run the binary that wrote it, or a newer one)",
+					ErrUnknownVersion, good, len(index), v)
+			}
+			break
+		}
+		index = append(index, good)
+		good += int64(len(frame))
+	}
+	if good == size {
+		return index, good, nil
+	}
+	if intactFrameAfter(r, good, size) {
+		return nil, 0, fmt.Errorf("%w at byte offset %d (after record %d), followed by intact records: "+
+			"acknowledged data is damaged; refusing to start (restore the file from a backup, or move it away to start empty)",
+			ErrCorrupt, good, len(index)-1)
+	}
+	return index, good, nil
+}
+
+// intactFrameAfter reports whether an intact frame starts anywhere after the
+// damaged one at bad. A torn write is at most one group commit long, so a
+// longer damaged tail is always treated as corruption.
+func intactFrameAfter(r io.ReaderAt, bad, size int64) bool {
+	if size-bad > maxGroupBytes+maxBodySize+frameHeaderSize {
+		return true
+	}
+	tail := make([]byte, size-bad)
+	if _, err := r.ReadAt(tail, bad); err != nil && !errors.Is(err, io.EOF) {
+		return true
+	}
+	for i := 1; i+frameHeaderSize < len(tail); i++ {
+		if _, err := checkFrame(tail[i:]); err == nil || errors.As(err, new(versionError)) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeLoop is the topic's writer: it owns the file's end. It runs until

@@ -1,0 +1,206 @@
+package kafkalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"calculator/eventlog"
+)
+
+// CreateTopics creates the named topics that do not exist yet, with
+// cfg.Partitions partitions and retention.ms=-1 (replay needs every record
+// forever). An existing topic is accepted as it is; if it would delete
+// records (finite retention, compaction) a warning says so.
+func (l *Log) CreateTopics(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	if l.isClosedNow() {
+		return eventlog.ErrClosed
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	specs := make([]kafka.TopicSpecification, len(names))
+	for i, name := range names {
+		specs[i] = kafka.TopicSpecification{
+			Topic:             name,
+			NumPartitions:     l.cfg.Partitions,
+			ReplicationFactor: l.cfg.ReplicationFactor,
+			Config:            map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+		}
+	}
+	results, err := l.admin.CreateTopics(ctx, specs)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", names, err)
+	}
+	var existing []string
+	for _, r := range results {
+		switch r.Error.Code() {
+		case kafka.ErrNoError:
+			l.logger.Info().Str("topic", r.Topic).Int("partitions", l.cfg.Partitions).Msg("created topic (retention.ms=-1)")
+		case kafka.ErrTopicAlreadyExists:
+			existing = append(existing, r.Topic)
+		default:
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Error)
+		}
+	}
+	if len(existing) > 0 {
+		if err := l.checkRetention(ctx, existing); err != nil {
+			return err
+		}
+	}
+	l.health.set(nil)
+	return nil
+}
+
+// checkRetention warns about existing topics that Kafka would prune.
+func (l *Log) checkRetention(ctx context.Context, names []string) error {
+	resources := make([]kafka.ConfigResource, len(names))
+	for i, name := range names {
+		resources[i] = kafka.ConfigResource{Type: kafka.ResourceTopic, Name: name}
+	}
+	var results []kafka.ConfigResourceResult
+	for b := metadataRetry.New(); ; {
+		var err error
+		results, err = l.admin.DescribeConfigs(ctx, resources)
+		if err != nil {
+			return fmt.Errorf("describe topics %v: %w", names, err)
+		}
+		if !slices.ContainsFunc(results, func(r kafka.ConfigResourceResult) bool {
+			return r.Error.Code() == kafka.ErrUnknownTopicOrPart
+		}) {
+			break
+		}
+		// The topic exists (CreateTopics said so) but this broker's
+		// metadata has not caught up with its creation yet.
+		if err := l.wait(ctx, b); err != nil {
+			return fmt.Errorf("describe topics %v: %w", names, err)
+		}
+	}
+	for _, r := range results {
+		if r.Error.Code() != kafka.ErrNoError {
+			return fmt.Errorf("describe topic %s: %w", r.Name, r.Error)
+		}
+		policy := r.Config["cleanup.policy"].Value
+		retentionMS, retentionBytes := r.Config["retention.ms"].Value, r.Config["retention.bytes"].Value
+		var problems []string
+		if strings.Contains(policy, "delete") && retentionMS != "-1" {
+			problems = append(problems, "retention.ms="+retentionMS)
+		}
+		if strings.Contains(policy, "delete") && retentionBytes != "-1" && retentionBytes != "" {
+			problems = append(problems, "retention.bytes="+retentionBytes)
+		}
+		if strings.Contains(policy, "compact") {
+			problems = append(problems, "cleanup.policy="+policy)
+		}
+		if len(problems) == 0 {
+			l.logger.Info().Str("topic", r.Name).Msg("using existing topic")
+			continue
+		}
+		l.logger.Warn().Str("topic", r.Name).Strs("settings", problems).
+			Str("fix", "kafka-configs --alter --entity-type topics --entity-name "+r.Name+" --add-config retention.ms=-1,retention.bytes=-1").
+			Msg("existing topic may delete records that replay needs")
+	}
+	return nil
+}
+
+// End implements eventlog.Log: the high watermark of every partition
+// (ListOffsets, read uncommitted). It
+// retries what Kafka calls retriable (a partition without a leader yet,
+// just after the topic was created, say) until ctx's deadline, or for the
+// default request timeout, and then fails.
+func (l *Log) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if l.isClosedNow() {
+		return nil, eventlog.ErrClosed
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	for b := metadataRetry.New(); ; {
+		end, err := l.end(ctx, topic)
+		if err == nil || !retriable(err) {
+			return end, err
+		}
+		if werr := l.wait(ctx, b); errors.Is(werr, eventlog.ErrClosed) {
+			return nil, werr
+		} else if werr != nil {
+			return nil, err // the last answer says more than "deadline exceeded"
+		}
+	}
+}
+
+func (l *Log) end(ctx context.Context, topic string) (eventlog.Offsets, error) {
+	partitions, err := l.partitions(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	request := make(map[kafka.TopicPartition]kafka.OffsetSpec, len(partitions))
+	for _, p := range partitions {
+		request[kafka.TopicPartition{Topic: &topic, Partition: p}] = kafka.LatestOffsetSpec
+	}
+	// Read uncommitted: the high watermark, counting every offset used.
+	res, err := l.admin.ListOffsets(ctx, request, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: end of %s: %w", topic, err)
+	}
+	end := make(eventlog.Offsets, len(partitions))
+	for tp, info := range res.ResultInfos {
+		if info.Error.Code() != kafka.ErrNoError {
+			return nil, fmt.Errorf("kafkalog: end of %s partition %d: %w", topic, tp.Partition, info.Error)
+		}
+		end[tp.Partition] = int64(info.Offset)
+	}
+	if len(end) != len(partitions) {
+		return nil, fmt.Errorf("kafkalog: end of %s: %d of %d partitions answered", topic, len(end), len(partitions))
+	}
+	return end, nil
+}
+
+// retriable tells whether asking again may help: Kafka says so, or the
+// partition's leader or the topic's metadata is not there yet.
+func retriable(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Code() {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart,
+		kafka.ErrUnknownPartition, kafka.ErrTimedOut, kafka.ErrTransport, kafka.ErrAllBrokersDown:
+		return true
+	}
+	return ke.IsRetriable()
+}
+
+// partitions returns the partition ids of topic, from the broker's metadata.
+func (l *Log) partitions(ctx context.Context, topic string) ([]int32, error) {
+	md, err := l.admin.GetMetadata(&topic, false, l.timeoutMS(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: metadata of %s: %w", topic, err)
+	}
+	return topicPartitions(md, topic)
+}
+
+func topicPartitions(md *kafka.Metadata, topic string) ([]int32, error) {
+	tm, ok := md.Topics[topic]
+	if !ok {
+		return nil, fmt.Errorf("kafkalog: topic %s: not in the broker's metadata", topic)
+	}
+	if tm.Error.Code() != kafka.ErrNoError {
+		return nil, fmt.Errorf("kafkalog: topic %s: %w", topic, tm.Error)
+	}
+	if len(tm.Partitions) == 0 {
+		return nil, fmt.Errorf("kafkalog: topic %s has no partitions", topic)
+	}
+	ids := make([]int32, len(tm.Partitions))
+	for i, p := range tm.Partitions {
+		ids[i] = p.ID
+	}
+	return ids, nil
+}
