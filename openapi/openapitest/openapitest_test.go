@@ -83,7 +83,6 @@ func problem(status int, code string) string {
 	return `{"type":"urn:calculator:problem:` + code + `","title":"` + http.StatusText(status) + `","status":` + strconv.Itoa(status) + `,"detail":"d"}`
 }
 
-
 // The transport passes what the document describes and reports, one by
 // one, what it does not: each row is a way the server or the document could
 // drift apart.
