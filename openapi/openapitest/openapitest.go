@@ -48,6 +48,13 @@ import (
 	"calculator/internal/ssetest"
 )
 
+func init() {
+	// The dashboard's page: a string, as far as the document says.
+	if openapi3filter.RegisteredBodyDecoder("text/html") == nil {
+		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	}
+}
+
 // Contract is a loaded OpenAPI document. It is safe for concurrent use.
 type Contract struct {
 	doc    *openapi3.T
