@@ -77,7 +77,7 @@ func TestPage(t *testing.T) {
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	for _, tag := range []string{"script", "style"} {
-		m := regexp.MustCompile(`(?s)<` + tag + `>(.*?)</` + tag + `>`).FindAllStringSubmatch(page, -1)
+		m := regexp.MustCompile(`(?s)<`+tag+`>(.*?)</`+tag+`>`).FindAllStringSubmatch(page, -1)
 		if len(m) != 1 || len(m[0][1]) < 100 {
 			t.Fatalf("want one inline <%s> with content, found %d", tag, len(m))
 		}
