@@ -19,12 +19,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
+	"calculator/dashboard"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
 	"calculator/internal/retry"
+	"calculator/openapi"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -92,9 +94,11 @@ func New(cfg Config) (*App, error) {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
+	r.Get("/openapi.json", openapi.Serve)
+	dashboard.Routes(r, cfg.AuthToken)
 	r.Group(func(r chi.Router) {
 		if cfg.AuthToken != "" {
-			r.Use(httpapi.RequireBearer(cfg.AuthToken))
+			r.Use(dashboard.RequireToken(cfg.AuthToken)) // the bearer header, or the dashboard's cookie
 		}
 		cmd.Routes(r)
 		a.view.Routes(r)
