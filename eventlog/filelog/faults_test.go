@@ -164,6 +164,19 @@ func checkFile(t *testing.T, dir, topic string, want ...string) {
 	}
 }
 
+// openFaulty opens a log on a faulty file system (no fault yet) with one
+// acknowledged record, "one", in topic t, which a live reader follows.
+func openFaulty(t *testing.T) (*faultyFS, string, *Log, *liveReader) {
+	t.Helper()
+	fs := &faultyFS{}
+	dir := t.TempDir()
+	l := openWith(t, dir, Options{fs: fs})
+	if err := appendValue(l, "t", "one"); err != nil {
+		t.Fatal(err)
+	}
+	return fs, dir, l, follow(t, l, "t")
+}
+
 func end(t *testing.T, l *Log, topic string) int64 {
 	t.Helper()
 	e, err := l.End(context.Background(), topic)
@@ -181,13 +194,7 @@ func end(t *testing.T, l *Log, topic string) int64 {
 func TestFailedWriteIsNeverAcknowledged(t *testing.T) {
 	for _, errno := range []syscall.Errno{syscall.EIO, syscall.ENOSPC} {
 		t.Run(errno.Error(), func(t *testing.T) {
-			fs := &faultyFS{}
-			dir := t.TempDir()
-			l := openWith(t, dir, Options{fs: fs})
-			if err := appendValue(l, "t", "one"); err != nil {
-				t.Fatal(err)
-			}
-			reader := follow(t, l, "t")
+			fs, dir, l, reader := openFaulty(t)
 
 			fs.set(func(fs *faultyFS) { fs.writeErr = errno })
 			for range 2 { // a full disk stays full for a while
@@ -225,93 +232,61 @@ func TestFailedWriteIsNeverAcknowledged(t *testing.T) {
 	}
 }
 
-// A failed write whose partial bytes cannot be cut off leaves the file's
-// end unknown: the topic fails, refuses every later append (also once the
-// disk is well again) and says so in Healthy; readers see only what was
-// acknowledged. A restart recovers it: the partial record is a torn tail.
-func TestFailedWriteThatCannotBeCutFailsTheTopic(t *testing.T) {
-	fs := &faultyFS{}
-	dir := t.TempDir()
-	l := openWith(t, dir, Options{fs: fs})
-	if err := appendValue(l, "t", "one"); err != nil {
-		t.Fatal(err)
+// A failed fsync (the kernel may have dropped the pages it did not write),
+// or a failed write whose partial bytes cannot be cut off, leaves the file's
+// end unknown: the append fails, the topic refuses every later append (also
+// once the disk is well again) and Healthy names the file; readers see only
+// what was acknowledged, and other topics go on. A restart recovers it: the
+// acknowledged records come first, and then at most the unacknowledged one
+// whole (a failed Append may or may not have stored its messages), never a
+// damaged one.
+func TestFailedTopicRefusesAppendsUntilRestart(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault func(fs *faultyFS, err error)
+	}{
+		{"fsync fails", func(fs *faultyFS, err error) { fs.syncErr = err }},
+		{"write and cut fail", func(fs *faultyFS, err error) { fs.writeErr, fs.truncateErr = err, err }},
 	}
-	reader := follow(t, l, "t")
-	fs.set(func(fs *faultyFS) { fs.writeErr, fs.truncateErr = syscall.EIO, syscall.EIO })
-	if err := appendValue(l, "t", "lost"); !errors.Is(err, syscall.EIO) {
-		t.Fatalf("Append = %v, want EIO", err)
-	}
-	fs.set(func(fs *faultyFS) { fs.writeErr, fs.truncateErr = nil, nil })
-	err := appendValue(l, "t", "refused")
-	if err == nil || !strings.Contains(err.Error(), "refuses appends until restart") {
-		t.Fatalf("Append after the topic failed = %v, want a refusal until restart", err)
-	}
-	health := l.Healthy()
-	if health == nil || !strings.Contains(health.Error(), filepath.Join(dir, "t.log")) {
-		t.Fatalf("Healthy() = %v, want the failed topic's file named", health)
-	}
-	if got := end(t, l, "t"); got != 1 {
-		t.Fatalf("End = %d, want 1", got)
-	}
-	if err := appendValue(l, "other", "fine"); err != nil {
-		t.Fatalf("another topic is not affected: %v", err)
-	}
-	if got := reader.waitFor(t, 1); !slices.Equal(got, []string{"one"}) {
-		t.Fatalf("a live reader saw %q, want [one]", got)
-	}
-	l.Close()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs, dir, l, reader := openFaulty(t)
+			fs.set(func(fs *faultyFS) { c.fault(fs, syscall.EIO) })
+			if err := appendValue(l, "t", "unacknowledged"); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Append = %v, want EIO", err)
+			}
+			fs.set(func(fs *faultyFS) { c.fault(fs, nil) })
+			err := appendValue(l, "t", "refused")
+			if err == nil || !strings.Contains(err.Error(), "refuses appends until restart") {
+				t.Fatalf("Append after the topic failed = %v, want a refusal until restart", err)
+			}
+			health := l.Healthy()
+			if health == nil || !strings.Contains(health.Error(), filepath.Join(dir, "t.log")) {
+				t.Fatalf("Healthy() = %v, want the failed topic's file named", health)
+			}
+			if got := end(t, l, "t"); got != 1 {
+				t.Fatalf("End = %d, want 1", got)
+			}
+			if err := appendValue(l, "other", "fine"); err != nil {
+				t.Fatalf("another topic is not affected: %v", err)
+			}
+			if got := reader.waitFor(t, 1); !slices.Equal(got, []string{"one"}) {
+				t.Fatalf("a live reader saw %q, want [one]", got)
+			}
+			l.Close()
 
-	l = openT(t, dir)
-	if err := appendValue(l, "t", "two"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readAll(t, l, "t"); !slices.Equal(got, []string{"one", "two"}) {
-		t.Fatalf("after reopen read %q, want [one two]", got)
-	}
-}
-
-// A failed fsync is never acknowledged, and the kernel may have dropped
-// the pages it did not write: the topic refuses later appends until a
-// restart and says so in Healthy. A reopen finds the acknowledged records
-// first; the unacknowledged one may or may not follow (the contract of a
-// failed Append), never damaged.
-func TestFailedFsyncIsNeverAcknowledged(t *testing.T) {
-	fs := &faultyFS{}
-	dir := t.TempDir()
-	l := openWith(t, dir, Options{fs: fs})
-	if err := appendValue(l, "t", "one"); err != nil {
-		t.Fatal(err)
-	}
-	reader := follow(t, l, "t")
-	fs.set(func(fs *faultyFS) { fs.syncErr = syscall.EIO })
-	if err := appendValue(l, "t", "unacknowledged"); !errors.Is(err, syscall.EIO) {
-		t.Fatalf("Append with a failing fsync = %v, want EIO", err)
-	}
-	fs.set(func(fs *faultyFS) { fs.syncErr = nil })
-	if err := appendValue(l, "t", "refused"); err == nil || !strings.Contains(err.Error(), "fsync") {
-		t.Fatalf("Append after a failed fsync = %v, want the fsync failure", err)
-	}
-	if err := l.Healthy(); err == nil || !strings.Contains(err.Error(), "fsync") {
-		t.Fatalf("Healthy() = %v, want the fsync failure", err)
-	}
-	if got := end(t, l, "t"); got != 1 {
-		t.Fatalf("End = %d, want 1", got)
-	}
-	if got := reader.waitFor(t, 1); !slices.Equal(got, []string{"one"}) {
-		t.Fatalf("a live reader saw %q, want [one]", got)
-	}
-	l.Close()
-
-	l = openT(t, dir)
-	got := readAll(t, l, "t")
-	if !slices.Equal(got, []string{"one"}) && !slices.Equal(got, []string{"one", "unacknowledged"}) {
-		t.Fatalf("after reopen read %q, want [one] or [one unacknowledged]", got)
-	}
-	if err := appendValue(l, "t", "two"); err != nil {
-		t.Fatal(err)
-	}
-	if got := readAll(t, l, "t"); got[len(got)-1] != "two" {
-		t.Fatalf("after reopen and append read %q", got)
+			l = openT(t, dir)
+			got := readAll(t, l, "t")
+			if !slices.Equal(got, []string{"one"}) && !slices.Equal(got, []string{"one", "unacknowledged"}) {
+				t.Fatalf("after reopen read %q, want [one] or [one unacknowledged]", got)
+			}
+			if err := appendValue(l, "t", "two"); err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, l, "t"); got[len(got)-1] != "two" {
+				t.Fatalf("after reopen and append read %q", got)
+			}
+		})
 	}
 }
 
