@@ -42,6 +42,7 @@ type App struct {
 	processor *processor.Processor
 	view      *view.View
 	subs      *subscriptions.Hub
+	router    chi.Router // the API's routes, before the server's connection handling
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -104,6 +105,7 @@ func New(cfg Config) (*App, error) {
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
+	a.router = r
 	a.drainer = newDrainer(cfg.DrainGrace)
 	a.server = a.newServer(r)
 
