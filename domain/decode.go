@@ -325,15 +325,6 @@ func (s *scanner) str(v *[]byte) bool {
 	return false
 }
 
-// plainByte is true for the ASCII bytes that stand for themselves in a JSON
-// string: not a quote, a backslash or a control character.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // number reads a JSON number as a finite float64, as encoding/json would.
 func (s *scanner) number(v *float64) bool {
 	s.space()
