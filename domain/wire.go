@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,9 +130,42 @@ func appendUUID(b []byte, id uuid.UUID) []byte {
 // \ufffd. A string that needs none of this (the common case: ASCII without
 // quotes or controls) is copied in one append.
 func appendString(b []byte, s string) []byte {
+	if i := plainPrefix(s); i < len(s) {
+		return appendEscaped(b, s, i)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// plainPrefix is the length of the longest prefix of s made of plain bytes
+// (see plainByte). It looks at eight bytes at a time: a word has none but
+// plain bytes unless a byte has its top bit set (not ASCII), is below 0x20
+// (w-0x20 borrows into its top bit) or equals '"' or '\\' (w^c has a zero
+// byte, which x-1 &^ x flags). A borrow only spreads above a flagged byte, so
+// a word flagged is one that holds a byte to escape; the bytes are then
+// looked at one by one.
+func plainPrefix(s string) int {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		quote, backslash := w^(ones*'"'), w^(ones*'\\')
+		if (w|(w-ones*0x20)|(quote-ones)&^quote|(backslash-ones)&^backslash)&tops != 0 {
+			break
+		}
+	}
+	for i < len(s) && plainByte[s[i]] {
+		i++
+	}
+	return i
+}
+
+// appendEscaped is appendString for a string whose first i bytes are plain.
+func appendEscaped(b []byte, s string, i int) []byte {
 	b = append(b, '"')
 	start := 0 // s[start:i] is still to be copied as is
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainByte[c] {

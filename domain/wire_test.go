@@ -61,6 +61,25 @@ func TestAppendStringAsEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestPlainPrefix puts every byte at every place of a string long enough
+// for plainPrefix's eight-byte steps.
+func TestPlainPrefix(t *testing.T) {
+	const plain = "value 11111111-1111-1111 does not exist"
+	for c := range 256 {
+		for at := range len(plain) {
+			s := []byte(plain)
+			s[at] = byte(c)
+			want := len(plain)
+			if !plainByte[c] {
+				want = at
+			}
+			if got := plainPrefix(string(s)); got != want {
+				t.Fatalf("plainPrefix(%q) = %d; want %d", s, got, want)
+			}
+		}
+	}
+}
+
 // FuzzAppendString:
 //
 //	go test -run XXX -fuzz FuzzAppendString ./domain
