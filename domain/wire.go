@@ -139,12 +139,12 @@ func appendString(b []byte, s string) []byte {
 }
 
 // plainPrefix is the length of the longest prefix of s made of plain bytes
-// (see plainByte). It looks at eight bytes at a time: a word has none but
-// plain bytes unless a byte has its top bit set (not ASCII), is below 0x20
-// (w-0x20 borrows into its top bit) or equals '"' or '\\' (w^c has a zero
-// byte, which x-1 &^ x flags). A borrow only spreads above a flagged byte, so
-// a word flagged is one that holds a byte to escape; the bytes are then
-// looked at one by one.
+// (see plainByte). It looks at eight bytes at a time, flagging in a byte's
+// top bit one that is not ASCII (its own top bit), below 0x20 (subtracting
+// 0x20 borrows into it) or a quote or backslash (w^c has a zero byte there,
+// and x-1 &^ x flags a zero byte). A borrow only spreads above a byte that
+// is flagged rightly, so a flagged word holds a byte that is not plain; that
+// word's bytes are then looked at one by one.
 func plainPrefix(s string) int {
 	const ones, tops = 0x0101010101010101, 0x8080808080808080
 	i := 0
