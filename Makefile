@@ -15,11 +15,12 @@ test:
 lint:
 	bash scripts/lint.sh
 
-# Start a local single-node Kafka broker on 127.0.0.1 (KAFKA_PORT, default 9092) without Docker.
+# Start a local single-node Kafka broker on 127.0.0.1 (KAFKA_PORT, default 9092) without Docker;
+# KAFKA_NODES=3 starts a three-node cluster instead (replication 3, min.insync.replicas=2).
 kafka-up:
 	bash scripts/kafka-up.sh
 
-# Stop it and delete its data.
+# Stop it (every node) and delete its data.
 kafka-down:
 	bash scripts/kafka-down.sh
 
