@@ -134,7 +134,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(workers)
 	if a.kafka != nil {
-		g.Go(func() error { a.connect(gctx); return nil })
+		g.Go(func() error { return a.connect(gctx) })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
 	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {

@@ -37,8 +37,11 @@ func (a *App) openKafka() error {
 }
 
 // connect creates the topics if they are missing, retrying until the
-// brokers answer or ctx is done, and then opens a.logReady.
-func (a *App) connect(ctx context.Context) {
+// brokers answer or ctx is done, and then opens a.logReady. Topics that
+// cannot be used as they are (kafkalog.ErrMisconfigured: partition counts
+// that differ, compaction) are not retried: connect returns the error, and
+// the process stops with it.
+func (a *App) connect(ctx context.Context) error {
 	backoff := retry.Default.New()
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -48,17 +51,23 @@ func (a *App) connect(ctx context.Context) {
 			a.connectErr.Store(nil)
 			close(a.logReady)
 			a.logger.Info().Msg("connected to Kafka")
-			return
+			return nil
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if errors.Is(err, kafkalog.ErrMisconfigured) {
+			err = fmt.Errorf("cannot use the Kafka topics on %s: %w", a.cfg.Brokers, err)
+			a.connectErr.Store(&err)
+			a.logger.Error().Err(err).Msg("cannot start")
+			return err
 		}
 		err = fmt.Errorf("cannot prepare the Kafka topics on %s: %w", a.cfg.Brokers, err)
 		a.connectErr.Store(&err)
 		wait := backoff.Next()
 		a.logger.Warn().Err(err).Dur("retry_in", wait).Msg("Kafka not available yet; retrying")
 		if retry.Sleep(ctx, wait) != nil {
-			return
+			return nil
 		}
 	}
 }

@@ -278,7 +278,7 @@ func TestCreateTopicsKeepsRecordsForever(t *testing.T) {
 	defer admin.Close()
 	ctx := kafkatest.Context(t, 60*time.Second)
 	if _, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{
-		Topic: finite, NumPartitions: 1, Config: map[string]string{"retention.ms": "86400000"},
+		Topic: finite, NumPartitions: 3, Config: map[string]string{"retention.ms": "86400000"},
 	}}); err != nil {
 		t.Fatal(err)
 	}
