@@ -34,6 +34,7 @@ var environment = map[string]string{
 	"commands-topic": "CALC_COMMANDS_TOPIC",
 	"events-topic":   "CALC_EVENTS_TOPIC",
 	"partitions":     "CALC_PARTITIONS",
+	"group":          "CALC_GROUP",
 	"auth-token":     "CALC_AUTH_TOKEN",
 	"read-timeout":   "CALC_READ_TIMEOUT",
 	"idle-timeout":   "CALC_IDLE_TIMEOUT",
@@ -51,6 +52,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
 	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")
 	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of the topics when they are created")
+	fs.StringVar(&cfg.Group, "group", def.Group, "consumer group through which the instances on the same Kafka topics share the partitions")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required by the API; empty: no auth")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", def.ReadTimeout, "most time a client may take to send a whole request")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request")

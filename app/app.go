@@ -66,7 +66,7 @@ func New(cfg Config) (*App, error) {
 		if err := a.openKafka(); err != nil {
 			return nil, err
 		}
-		processorOpts = append(processorOpts, processor.WithEventWriter(a.openEventWriter))
+		processorOpts = append(processorOpts, a.processorGroup())
 		viewLog = patientEnd{Log: a.log, logger: a.logger}
 	} else {
 		log, err := filelog.Open(cfg.DataDir, cfg.Logger)
@@ -88,6 +88,7 @@ func New(cfg Config) (*App, error) {
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
+	a.view.SetOutcomes(a.subs)
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)

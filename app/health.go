@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"calculator/httpapi"
@@ -23,6 +24,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	read, target := a.view.Progress()
 	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
+	own, partitioned := a.processor.Ownership()
+	if partitioned {
+		proc["group"] = a.cfg.Group
+		proc["partitions"] = nonNil(own.Partitions)
+		proc["replaying"] = nonNil(own.Replaying)
+	}
 	if a.processor.Ready() && logErr == nil {
 		// How many commands wait for an outcome: lets a client (or a test)
 		// see the processor catch up after a restart.
@@ -31,6 +38,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
 			position, behind := a.processor.Position(), int64(0)
 			for partition, offset := range end {
+				if partitioned && !slices.Contains(own.Partitions, partition) {
+					continue // another instance decides it
+				}
 				behind += max(0, offset-position[partition])
 			}
 			proc["commands_behind"] = behind
@@ -54,4 +64,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.NewProblem(httpapi.NotReady, detail)
 	p.Extra = progress
 	httpapi.WriteProblem(w, p)
+}
+
+// nonNil makes an empty list a JSON [], not null.
+func nonNil[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

@@ -26,6 +26,7 @@ const (
 	LogUnavailable       Kind = "log-unavailable"        // the log did not store a command in time
 	Replaying            Kind = "replaying"              // a part is rebuilding its state from the log
 	NotReady             Kind = "not-ready"              // the process has not finished its startup
+	NotYetApplied        Kind = "not-yet-applied"        // ?after=: the command's outcome is not in the view within the wait
 )
 
 // statuses maps each kind to its HTTP status.
@@ -43,6 +44,7 @@ var statuses = map[Kind]int{
 	LogUnavailable:       http.StatusServiceUnavailable,
 	Replaying:            http.StatusServiceUnavailable,
 	NotReady:             http.StatusServiceUnavailable,
+	NotYetApplied:        http.StatusGatewayTimeout,
 }
 
 // Status returns the HTTP status of a kind of error: 500 for a kind the

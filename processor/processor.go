@@ -29,6 +29,11 @@
 //     returns ctx.Err(). Any other error (the log failed) also ends Run;
 //     the state may then be ahead of the log, so the caller starts a new Run,
 //     which rebuilds everything from the log.
+//
+// That is the single-writer protocol, for the embedded log and one process.
+// With WithGroup, Run is in partitioned mode instead (partitioned.go):
+// several instances split the partitions through a group, and each owned
+// partition goes through the same steps on its own.
 package processor
 
 import (
@@ -105,6 +110,8 @@ type Processor struct {
 
 	positionMu sync.Mutex
 	position   eventlog.Offsets // next commands offset per partition, once handled
+
+	group *groupMode // partitioned mode (WithGroup, partitioned.go); nil: Run decides every partition
 }
 
 // New returns a processor that reads commandsTopic and writes eventsTopic.
@@ -178,6 +185,9 @@ type run struct {
 // Run replays, then processes commands until ctx is done or the log fails.
 // See the package comment for the protocol.
 func (p *Processor) Run(ctx context.Context) error {
+	if p.group != nil {
+		return p.runPartitioned(ctx)
+	}
 	p.ready.Store(false)
 	defer p.ready.Store(false)
 	writer, err := p.openWriter(ctx)

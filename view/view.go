@@ -43,6 +43,7 @@ type View struct {
 	state *domain.State
 
 	listener func([]outcome.Applied) // called after each batch, outside the lock
+	outcomes Outcomes                // for ?after= (after.go); nil until SetOutcomes
 
 	ready   atomic.Bool
 	applied atomic.Int64 // events read since start
@@ -193,6 +194,9 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 	if !v.Ready() {
 		read, target := v.Progress()
 		httpapi.Error(w, httpapi.Replaying, fmt.Sprintf("the view is replaying the events log (%d of %d events)", read, target))
+		return
+	}
+	if !v.awaitAfter(w, r) {
 		return
 	}
 	value, ok := v.Get(id)

@@ -31,6 +31,15 @@ const (
 // are retried by librdkafka, so Follow only returns for ctx, Close, fn, or a
 // fatal error.
 func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error {
+	return l.FollowPartitions(ctx, topic, nil, from, fn)
+}
+
+// FollowPartitions is Follow restricted to the given partitions of topic
+// (every partition when nil): CaughtUp then speaks of those alone. The
+// owner of a partition (see processor's partitioned mode) reads its
+// partition of each topic this way. A partition the topic does not have is
+// an error.
+func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, from eventlog.Offsets, fn func(eventlog.Batch) error) error {
 	for p, o := range from {
 		if o < 0 {
 			return fmt.Errorf("kafkalog: follow %s: negative offset %d in partition %d", topic, o, p)
@@ -67,6 +76,14 @@ func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, f
 	partitions, err := l.waitPartitions(ctx, c, topic)
 	if err != nil {
 		return err
+	}
+	if only != nil {
+		for _, p := range only {
+			if !slices.Contains(partitions, p) {
+				return fmt.Errorf("kafkalog: follow %s: no partition %d (the topic has %d)", topic, p, len(partitions))
+			}
+		}
+		partitions = only
 	}
 	assignment := make([]kafka.TopicPartition, len(partitions))
 	for i, p := range partitions {
