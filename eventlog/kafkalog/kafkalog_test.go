@@ -161,8 +161,8 @@ func TestTxnWriterFencesOlderWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := openTxnLog(t, brokers, id)
-	if err := old.Append(ctx, topic, msg("k", "old-2")); err == nil {
-		t.Fatal("the fenced writer committed a transaction")
+	if err := old.Append(ctx, topic, msg("k", "old-2")); !errors.Is(err, eventlog.ErrFenced) {
+		t.Fatalf("the fenced writer's Append = %v, want eventlog.ErrFenced", err)
 	} else {
 		t.Logf("fenced writer: %v", err)
 	}
