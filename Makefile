@@ -1,4 +1,4 @@
-.PHONY: run build test lint bench kafka-up kafka-down
+.PHONY: run build test lint bench kafka-up kafka-down cluster-up cluster-down
 
 # Start the calculator on the embedded log in ./data (localhost:3030).
 run:
@@ -27,3 +27,11 @@ kafka-down:
 # Figures against the targets of BENCHMARKS.md (minutes; RUNS=, DURATION=, BEFORE=<rev>, BROKERS=host:port).
 bench:
 	bash scripts/bench.sh
+
+# Three instances on ports 3030-3032 in one consumer group against the broker (KAFKA_BROKERS,
+# default 127.0.0.1:9092); scripts/cluster.sh status|kill N|start N for the rest.
+cluster-up:
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
