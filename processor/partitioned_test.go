@@ -23,7 +23,7 @@ import (
 // commands topic through a consumer group, or that are told they own a
 // partition they have lost.
 
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	if testing.Verbose() {
 		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	}
@@ -36,7 +36,7 @@ type instance struct {
 	stop func()
 }
 
-func startInstance(t *testing.T, brokers, commands, events string, group func(*kafkalog.Log) processor.Group, fencedWait time.Duration) *instance {
+func startInstance(t testing.TB, brokers, commands, events string, group func(*kafkalog.Log) processor.Group, fencedWait time.Duration) *instance {
 	t.Helper()
 	l, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: testLogger(t)})
 	if err != nil {

@@ -74,6 +74,30 @@ wait_ready() {
 	done
 }
 
+# owned_by $1: the partitions instance $1 owns, one per line
+owned_by() {
+	readyz "$1" | grep -o '"partitions":\[[0-9,]*\]' | grep -o '[0-9][0-9]*' || true
+}
+
+# Wait until the running instances own every partition between them, each at least one: the
+# group moves partitions to a new member in two cooperative rebalances.
+wait_shared() {
+	local deadline=$((SECONDS + 60)) i all mine
+	while ((SECONDS < deadline)); do
+		all="" mine=1
+		for ((i = 1; i <= INSTANCES; i++)); do
+			pid_of "$i" >/dev/null || continue
+			[[ -n "$(owned_by "$i")" ]] || mine=0
+			all+="$(owned_by "$i")"$'\n'
+		done
+		if ((mine)) && (($(grep -c . <<<"$all") == PARTITIONS)) && (($(sort -u <<<"$all" | grep -c .) == PARTITIONS)); then
+			return 0
+		fi
+		sleep 0.2
+	done
+	log "the partitions are not shared out after 60 s"
+}
+
 status() {
 	local i pid owned
 	for ((i = 1; i <= INSTANCES; i++)); do
@@ -107,7 +131,7 @@ main() {
 		local i
 		for ((i = 1; i <= INSTANCES; i++)); do start_instance "$i"; done
 		for ((i = 1; i <= INSTANCES; i++)); do wait_ready "$i"; done
-		sleep 1 # let the group settle after the last member joined
+		wait_shared
 		status
 		;;
 	status) status ;;
@@ -117,6 +141,8 @@ main() {
 		i="$(instance_arg "${2:-}")"
 		start_instance "$i"
 		wait_ready "$i"
+		wait_shared
+		status
 		;;
 	down)
 		local i
