@@ -258,7 +258,9 @@ func TestKafkaScaleOut(t *testing.T) {
 	}
 
 	load := startClusterLoad(servers, 12)
+	load.mu.Lock()
 	load.acknowledged[commandID] = true
+	load.mu.Unlock()
 	load.more(t, 300, "before the crash")
 
 	// kill -9 one instance; the others take over its partitions.
