@@ -25,6 +25,7 @@ import (
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
+	"calculator/idempotency"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -92,6 +93,7 @@ type App struct {
 	processor *processor.Processor
 	view      *view.View
 	subs      *subscriptions.Hub
+	keys      *idempotency.Index
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -137,6 +139,8 @@ func New(cfg Config) (*App, error) {
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
 	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
+	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
+	cmd.SetKeys(a.keys)
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -182,7 +186,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { a.connect(gctx); return nil })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
-	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {
+	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {
 		g.Go(func() error {
 			if !a.waitLog(gctx) {
 				return nil
@@ -299,7 +303,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		"log":       logStatus,
 	}
 	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
-	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
+	keys := a.keys.Stats()
+	progress["idempotency_keys"] = map[string]any{"ready": a.keys.Ready(), "keys": keys.Keys, "forgotten_early": keys.ForgottenEarly}
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && a.keys.Ready() && logErr == nil {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return

@@ -204,13 +204,20 @@ type response struct {
 var client = &http.Client{Timeout: deadline}
 
 func (s *server) do(method, path, contentType, body string) (response, error) {
+	header := http.Header{}
+	if contentType != "" {
+		header.Set("Content-Type", contentType)
+	}
+	return s.doHeader(method, path, body, header)
+}
+
+// doHeader sends a request with the given header.
+func (s *server) doHeader(method, path, body string, header http.Header) (response, error) {
 	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, strings.NewReader(body))
 	if err != nil {
 		return response{}, err
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = header
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err

@@ -20,6 +20,8 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.InvalidID, 400},
 		{httpapi.InvalidWait, 400},
 		{httpapi.InvalidPosition, 400},
+		{httpapi.InvalidHeader, 400},
+		{httpapi.IdempotencyKeyReused, 422},
 		{httpapi.BodyTooLarge, 413},
 		{httpapi.UnsupportedMediaType, 415},
 		{httpapi.Unauthorized, 401},
