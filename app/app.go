@@ -143,7 +143,7 @@ func New(cfg Config) (*App, error) {
 	cmd.SetKeys(a.keys)
 
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(middleware.Recoverer, httpapi.LimitHeaders(httpapi.MaxHeaderBytes))
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
@@ -156,7 +156,8 @@ func New(cfg Config) (*App, error) {
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
-	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext}
+	a.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnContext: subscriptions.ConnContext,
+		MaxHeaderBytes: 2 * httpapi.MaxHeaderBytes} // up to there a 431 is a problem; past it net/http's text
 	a.server.RegisterOnShutdown(a.subs.Close) // streams end, so that Shutdown need not wait for them
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -21,6 +21,7 @@ const (
 	InvalidHeader        Kind = "invalid-header"         // a request header that is not valid (an Idempotency-Key, say)
 	IdempotencyKeyReused Kind = "idempotency-key-reused" // an Idempotency-Key used before for another request
 	BodyTooLarge         Kind = "body-too-large"         // a body over the limit
+	HeadersTooLarge      Kind = "headers-too-large"      // a request header over the limit
 	UnsupportedMediaType Kind = "unsupported-media-type" // a Content-Type that is not JSON
 	Unauthorized         Kind = "unauthorized"           // a missing or wrong API token
 	CommandNotFound      Kind = "command-not-found"      // a command whose status is not known
@@ -40,6 +41,7 @@ var statuses = map[Kind]int{
 	InvalidHeader:        http.StatusBadRequest,
 	IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	BodyTooLarge:         http.StatusRequestEntityTooLarge,
+	HeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	Unauthorized:         http.StatusUnauthorized,
 	CommandNotFound:      http.StatusNotFound,

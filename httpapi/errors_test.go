@@ -23,6 +23,7 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.InvalidHeader, 400},
 		{httpapi.IdempotencyKeyReused, 422},
 		{httpapi.BodyTooLarge, 413},
+		{httpapi.HeadersTooLarge, 431},
 		{httpapi.UnsupportedMediaType, 415},
 		{httpapi.Unauthorized, 401},
 		{httpapi.CommandNotFound, 404},
