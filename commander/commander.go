@@ -112,9 +112,7 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 
 // submit gives the command its ids, appends it and answers 202 once it is
 // durable or, with ?wait=, the outcome once the view has applied it (202 if
-// that takes longer than the wait). The ids are random, or derived from the
-// Idempotency-Key and the request when there is one; a CreateValue comes
-// without its value id.
+// that takes longer than the wait). A CreateValue comes without its value id.
 func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Command) {
 	wait, ok := parseWait(w, r)
 	if !ok {
@@ -124,19 +122,7 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	if !ok {
 		return
 	}
-	var fp idempotency.Fingerprint
-	if key == "" {
-		cmd.ID = uuid.New()
-		if cmd.Action == domain.CreateValue {
-			cmd.ValueID = uuid.New()
-		}
-	} else {
-		fp = idempotency.FingerprintOf(cmd)
-		cmd.ID = fp.CommandID(key)
-		if cmd.Action == domain.CreateValue {
-			cmd.ValueID = fp.ValueID(key)
-		}
-	}
+	fp := identify(&cmd, key)
 	ctx, cancel := context.WithTimeout(r.Context(), c.appendTimeout)
 	defer cancel()
 	var reservation idempotency.Reservation
@@ -154,32 +140,10 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 		defer stop()
 	}
 	cmd.Timestamp = c.now().UTC()
-	// The debug lines are guarded: their arguments would allocate (a UUID
-	// in an interface) for every command even with debug disabled.
-	debug := c.logger.Debug().Enabled()
-	if debug {
-		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
-			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Bool("keyed", key != "").
-			Bool("stored_before", reservation.Stored).Msg("command received")
-	}
-	if !reservation.Stored {
-		msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
-		if key != "" {
-			msg.Headers = idempotency.Headers(key, fp)
-		}
-		err := c.log.Append(ctx, c.topic, msg)
-		reservation.Done(err == nil)
-		if err != nil {
-			if r.Context().Err() != nil {
-				return // the client went away; nobody to answer
-			}
-			c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
-			httpapi.Error(w, httpapi.LogUnavailable, unavailableDetail(c.appendTimeout, err, key != ""))
-			return
-		}
-		if debug {
-			c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
-		}
+	if reservation.Stored {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Msg("a repeat of a stored command: not appended again")
+	} else if !c.store(ctx, w, r, cmd, key, fp, reservation) {
+		return
 	}
 	if awaitOutcome != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -195,6 +159,56 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	}
 	w.Header().Set("Location", "/commands/"+cmd.ID.String())
 	httpapi.WriteJSON(w, http.StatusAccepted, outcome.CommandStatus{CommandID: cmd.ID, ValueID: cmd.ValueID, Status: outcome.Accepted})
+}
+
+// identify gives cmd its ids: random ones, or, with an Idempotency-Key,
+// those that the key and the request determine, whose fingerprint it
+// returns.
+func identify(cmd *domain.Command, key string) idempotency.Fingerprint {
+	if key == "" {
+		cmd.ID = uuid.New()
+		if cmd.Action == domain.CreateValue {
+			cmd.ValueID = uuid.New()
+		}
+		return idempotency.Fingerprint{}
+	}
+	fp := idempotency.FingerprintOf(*cmd)
+	cmd.ID = fp.CommandID(key)
+	if cmd.Action == domain.CreateValue {
+		cmd.ValueID = fp.ValueID(key)
+	}
+	return fp
+}
+
+// store appends the command, with its key if it has one, and ends the key's
+// reservation. It answers 503 and returns false when the log does not
+// confirm the append in time.
+func (c *Commander) store(ctx context.Context, w http.ResponseWriter, r *http.Request, cmd domain.Command,
+	key string, fp idempotency.Fingerprint, reservation idempotency.Reservation) bool {
+	// The debug lines are guarded: their arguments would allocate (a UUID
+	// in an interface) for every command even with debug disabled.
+	debug := c.logger.Debug().Enabled()
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
+			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Bool("keyed", key != "").Msg("command received")
+	}
+	msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
+	if key != "" {
+		msg.Headers = idempotency.Headers(key, fp)
+	}
+	err := c.log.Append(ctx, c.topic, msg)
+	reservation.Done(err == nil)
+	if err != nil {
+		if r.Context().Err() == nil { // else the client went away: nobody to answer
+			c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
+			httpapi.Error(w, httpapi.LogUnavailable, unavailableDetail(c.appendTimeout, err, key != ""))
+		}
+		return false
+	}
+	if debug {
+		c.logger.Debug().Stringer("command_id", cmd.ID).Msg("command accepted")
+	}
+	return true
 }
 
 // refuseClaim answers a request whose key could not be reserved.
