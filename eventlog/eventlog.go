@@ -53,10 +53,20 @@ type Offsets map[int32]int64
 // each partition.
 type Batch struct {
 	Records []Record
-	// CaughtUp is true when, after these records, the reader has delivered
-	// everything the topic held when it last looked, in every partition.
-	// The first batch with CaughtUp set marks the end of a replay. A batch may
-	// be empty when it only carries that signal (an empty topic, say).
+	// Next is the reader's position after these records: for every
+	// partition of the topic, the offset it reads next. It is one past the
+	// last record delivered, or further where offsets that hold no record
+	// for a reader follow it (Kafka's transaction markers, and the records
+	// of aborted transactions). Compare it with End, not with a count of
+	// records.
+	Next Offsets
+	// CaughtUp marks the end of a replay: the first batch with CaughtUp set
+	// is the first after which Next has reached, in every partition, the
+	// end that the topic had when Follow began (End's answer then). Records
+	// appended since do not delay it, so a replay ends even while writers
+	// keep appending. Later batches set it again whenever the reader has
+	// delivered everything it knows of. A batch may be empty when it only
+	// carries the signal (an empty topic, say).
 	CaughtUp bool
 }
 
@@ -93,9 +103,13 @@ type Log interface {
 	// error (which Follow returns). The records of a batch, and their byte
 	// slices, belong to fn: the log does not reuse them.
 	Follow(ctx context.Context, topic string, from Offsets, fn func(Batch) error) error
-	// End returns, for each partition of topic, the offset the next record
-	// will get: the number of records (and transaction markers, on Kafka)
-	// it holds.
+	// End returns, for each partition of topic, the end that a reader can
+	// reach now: the offset after the last record readable now, and after
+	// the offsets without a readable record that follow it. On the file
+	// log that is the number of records. On Kafka it is the last stable
+	// offset: it counts transaction markers and aborted records, and stops
+	// at the first record of a transaction still open, which a
+	// read_committed reader cannot read yet. A Follow's Next reaches it.
 	End(ctx context.Context, topic string) (Offsets, error)
 	// Close releases the log. See above.
 	Close() error

@@ -206,6 +206,10 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 		return fmt.Errorf("follow %s: negative offset %d", name, next)
 	}
 	signalled := false // whether the last batch delivered carried CaughtUp
+	replayed := false  // whether any batch carried CaughtUp yet
+	t.mu.Lock()
+	endAtStart := int64(len(t.index))
+	t.mu.Unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -224,8 +228,8 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 
 		if n == 0 {
 			if !signalled {
-				signalled = true
-				if err := fn(eventlog.Batch{CaughtUp: true}); err != nil {
+				signalled, replayed = true, true
+				if err := fn(eventlog.Batch{Next: eventlog.Offsets{0: next}, CaughtUp: true}); err != nil {
 					return err
 				}
 				continue
@@ -255,8 +259,11 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 			buf = buf[size:]
 		}
 		next += n
-		signalled = next == end
-		if err := fn(eventlog.Batch{Records: records, CaughtUp: signalled}); err != nil {
+		// The first CaughtUp comes at the end as it was when Follow began,
+		// later ones at the end as it is.
+		signalled = next == end || !replayed && next >= endAtStart
+		replayed = replayed || signalled
+		if err := fn(eventlog.Batch{Records: records, Next: eventlog.Offsets{0: next}, CaughtUp: signalled}); err != nil {
 			return err
 		}
 	}

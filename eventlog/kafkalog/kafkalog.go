@@ -12,10 +12,12 @@
 //     shared produce requests; no lock is held while waiting.
 //   - Follow runs a consumer of its own with a manual assignment of every
 //     partition (no group membership, no rebalances), read_committed and
-//     partition-EOF events. CaughtUp is set once every partition has
-//     reported EOF since its last record: offsets are not counted, because
-//     transaction markers occupy offsets that no reader ever sees.
-//   - End asks the broker for each partition's high watermark.
+//     partition-EOF events. The replay ends (CaughtUp) once the consumer's
+//     position, which moves past the transaction markers that no reader
+//     ever sees, has reached in every partition the end the topic had when
+//     Follow began (or an EOF came): see follow.go.
+//   - End asks the broker for each partition's last stable offset, the end
+//     of what a read_committed reader can read.
 //   - TransactionalWriter gives the processor a transactional producer: see
 //     txn.go.
 //

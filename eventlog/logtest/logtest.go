@@ -35,6 +35,10 @@ type Backend struct {
 // Timeout bounds every wait in the suite.
 var Timeout = 30 * time.Second
 
+// CatchUpWithin bounds how long a Follow from offset 0 of a short topic may
+// take to report CaughtUp while writers keep appending.
+var CatchUpWithin = 10 * time.Second
+
 var topicSeq atomic.Int64
 
 func (b Backend) topic(t *testing.T) string {
@@ -51,6 +55,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AppendThenFollowInOrder", func(t *testing.T) { testAppendThenFollow(t, b) })
 	t.Run("FollowFromOffset", func(t *testing.T) { testFollowFromOffset(t, b) })
 	t.Run("FollowSeesNewRecords", func(t *testing.T) { testFollowLive(t, b) })
+	t.Run("NextReachesEnd", func(t *testing.T) { testNextReachesEnd(t, b) })
+	t.Run("CaughtUpWhileAppending", func(t *testing.T) { testCaughtUpWhileAppending(t, b) })
 	t.Run("ConcurrentAppendsKeepEachCallersOrder", func(t *testing.T) { testConcurrentAppends(t, b) })
 	t.Run("EndCountsRecords", func(t *testing.T) { testEnd(t, b) })
 	t.Run("CancelStopsFollow", func(t *testing.T) { testCancelFollow(t, b) })
@@ -80,6 +86,9 @@ func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets
 	t.Helper()
 	var got []eventlog.Record
 	err := l.Follow(ctxT(t), topic, from, func(b eventlog.Batch) error {
+		if err := checkNext(b); err != nil {
+			return err
+		}
 		got = append(got, b.Records...)
 		if done(got, b.CaughtUp) {
 			return eventlog.ErrStopFollowing
@@ -93,6 +102,27 @@ func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets
 }
 
 func caughtUp(_ []eventlog.Record, c bool) bool { return c }
+
+// checkNext checks that a batch's Next is past each of its records.
+func checkNext(b eventlog.Batch) error {
+	for _, r := range b.Records {
+		next, ok := b.Next[r.Partition]
+		if !ok || next <= r.Offset {
+			return fmt.Errorf("batch with a record at partition %d offset %d has Next %v, want past it", r.Partition, r.Offset, b.Next)
+		}
+	}
+	return nil
+}
+
+// checkReached checks that next has reached end in every partition.
+func checkReached(next, end eventlog.Offsets) error {
+	for p, e := range end {
+		if next[p] < e {
+			return fmt.Errorf("CaughtUp with Next %v, want at least the end at start %v in every partition", next, end)
+		}
+	}
+	return nil
+}
 
 func atLeast(n int) func([]eventlog.Record, bool) bool {
 	return func(r []eventlog.Record, _ bool) bool { return len(r) >= n }
@@ -369,4 +399,147 @@ func testCloseWakesFollow(t *testing.T, b Backend) {
 	if err := l.Append(ctxT(t), topic, msg("k", 0)); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
 	}
+}
+
+// testNextReachesEnd: the batch that says CaughtUp has Next at End, in End's
+// unit (offsets, transaction markers included), not short of it.
+func testNextReachesEnd(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 10)
+	if err := l.Append(ctxT(t), topic, msg("j", 10), msg("k", 11)); err != nil {
+		t.Fatal(err)
+	}
+	end, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		next eventlog.Offsets
+		got  []eventlog.Record
+	)
+	err = l.Follow(ctxT(t), topic, nil, func(batch eventlog.Batch) error {
+		if err := checkNext(batch); err != nil {
+			return err
+		}
+		got = append(got, batch.Records...)
+		if batch.CaughtUp {
+			next = batch.Next
+			return eventlog.ErrStopFollowing
+		}
+		return nil
+	})
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatalf("Follow = %v", err)
+	}
+	if len(got) != 12 {
+		t.Fatalf("read %d records before CaughtUp, want 12", len(got))
+	}
+	if err := checkReached(next, end); err != nil {
+		t.Fatal(err)
+	}
+	if b.ContiguousOffsets && sum(next) != 12 {
+		t.Fatalf("Next after 12 records = %v, want 12 in all", next)
+	}
+}
+
+// testCaughtUpWhileAppending is the replay of a restarted process while
+// clients keep writing: a Follow from offset 0 must report CaughtUp once it
+// has read what the topic held when it began, although the end keeps moving
+// (issue 13.1: on Kafka, waiting for the very end never ended under load).
+// The history is longer than one batch, so that the test can learn, at the
+// first batch, an end that is at least the one Follow began with: every
+// batch that reaches it must carry CaughtUp, or come after one that did.
+func testCaughtUpWhileAppending(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	const history, writers = 10000, 4
+	for i := 0; i < history; i += 500 {
+		batch := make([]eventlog.Message, 500)
+		for j := range batch {
+			batch[j] = msg("history", i+j)
+		}
+		if err := l.Append(ctxT(t), topic, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, stop := context.WithCancel(ctxT(t))
+	var (
+		appended atomic.Int64
+		wg       sync.WaitGroup
+		failed   = make(chan error, writers)
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if err := l.Append(ctx, topic, msg(fmt.Sprintf("writer-%d", w), i)); err != nil {
+					if ctx.Err() == nil {
+						failed <- err
+					}
+					return
+				}
+				appended.Add(1)
+			}
+		})
+	}
+	defer func() {
+		stop()
+		wg.Wait()
+		select {
+		case err := <-failed:
+			t.Errorf("Append while following: %v", err)
+		default:
+		}
+	}()
+	for appended.Load() < 10 { // the writers are going
+		select {
+		case err := <-failed:
+			t.Fatalf("Append: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+
+	before := history + int(appended.Load()) // all stored before End is asked
+	endBefore, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	follow, cancel := context.WithTimeout(ctxT(t), CatchUpWithin)
+	defer cancel()
+	var (
+		read, batches int
+		endAfter      eventlog.Offsets // End once Follow has begun: at least the end it began with
+	)
+	err = l.Follow(follow, topic, nil, func(batch eventlog.Batch) error {
+		if err := checkNext(batch); err != nil {
+			return err
+		}
+		read += len(batch.Records)
+		batches++
+		if endAfter == nil {
+			var err error
+			if endAfter, err = l.End(follow, topic); err != nil {
+				return err
+			}
+		}
+		if !batch.CaughtUp {
+			if checkReached(batch.Next, endAfter) == nil {
+				return fmt.Errorf("batch %d reached %v, past the end Follow began with, without CaughtUp (Next %v)", batches, endAfter, batch.Next)
+			}
+			return nil
+		}
+		if err := checkReached(batch.Next, endBefore); err != nil {
+			return err
+		}
+		return eventlog.ErrStopFollowing
+	})
+	took := time.Since(began)
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatalf("Follow from 0 while %d writers append: %v after %s and %d records (%d appended meanwhile), want CaughtUp within %s",
+			writers, err, took.Round(time.Millisecond), read, int(appended.Load())+history-before, CatchUpWithin)
+	}
+	if read < before {
+		t.Fatalf("CaughtUp after %d records, want at least the %d stored before Follow began", read, before)
+	}
+	t.Logf("CaughtUp after %s, %d batches and %d records; %d appended before, %d by the time it was over",
+		took.Round(time.Millisecond), batches, read, before, int(appended.Load())+history-before)
 }
