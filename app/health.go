@@ -20,7 +20,7 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz answers 200 once the view, the processor and the subscriptions
 // have replayed the log and the log is usable, 503 with the progress before.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	read, target := a.view.Progress()
+	view := a.view.Progress()
 	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
 	if a.processor.Ready() && logErr == nil {
@@ -37,7 +37,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	progress := map[string]any{
-		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"view": map[string]any{
+			"ready": view.Ready, "events_read": view.EventsRead,
+			// Offsets, in which Kafka's transaction markers count too.
+			"position": view.Position, "end_at_start": view.EndAtStart,
+		},
 		"processor": proc,
 		"log":       logStatus,
 	}

@@ -44,10 +44,10 @@ type View struct {
 
 	listener func([]outcome.Applied) // called after each batch, outside the lock
 
-	ready    atomic.Bool
-	applied  atomic.Int64 // events read since start
-	target   atomic.Int64 // the events topic's end at startup
-	rejected atomic.Int64
+	ready      atomic.Bool
+	read       atomic.Int64 // event records read since start
+	position   atomic.Int64 // the reader's position, summed over the partitions
+	endAtStart atomic.Int64 // the events topic's end at startup, summed likewise
 }
 
 // New returns a view of the events topic. listener, if not nil, is called
@@ -67,9 +67,27 @@ func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]out
 // startup.
 func (v *View) Ready() bool { return v.ready.Load() }
 
-// Progress returns how many events the view has read, and the end of the
-// events topic at startup.
-func (v *View) Progress() (read, target int64) { return v.applied.Load(), v.target.Load() }
+// Progress is how far the view has read the events topic.
+type Progress struct {
+	Ready bool
+	// EventsRead counts the event records read since startup.
+	EventsRead int64
+	// Position is where the reader is, and EndAtStart the end of the topic
+	// when the view started, both as offsets summed over the partitions.
+	// On Kafka offsets also count transaction markers, so they run ahead
+	// of EventsRead; Position reaches EndAtStart when the replay is over.
+	Position, EndAtStart int64
+}
+
+// Progress returns how far the view has read.
+func (v *View) Progress() Progress {
+	return Progress{
+		Ready:      v.ready.Load(),
+		EventsRead: v.read.Load(),
+		Position:   v.position.Load(),
+		EndAtStart: v.endAtStart.Load(),
+	}
+}
 
 // Get returns the current value with the given id.
 func (v *View) Get(id uuid.UUID) (domain.Value, bool) {
@@ -85,24 +103,33 @@ func (v *View) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("view: end of %s: %w", v.topic, err)
 	}
-	var target int64
-	for _, o := range end {
-		target += o
-	}
-	v.target.Store(target)
+	v.endAtStart.Store(sum(end))
 	start := time.Now()
 	err = v.log.Follow(ctx, v.topic, nil, func(b eventlog.Batch) error {
 		applied := v.apply(b.Records)
+		if next := sum(b.Next); next > v.position.Load() {
+			v.position.Store(next) // only this goroutine writes it
+		}
 		if v.listener != nil && len(applied) > 0 {
 			v.listener(applied)
 		}
 		if b.CaughtUp && !v.ready.Load() {
 			v.ready.Store(true)
-			v.logger.Info().Int64("events", v.applied.Load()).Dur("took", time.Since(start)).Msg("view caught up")
+			v.logger.Info().Int64("events", v.read.Load()).Int64("position", v.position.Load()).
+				Int64("end_at_start", v.endAtStart.Load()).Dur("took", time.Since(start)).Msg("view caught up")
 		}
 		return nil
 	})
 	return fmt.Errorf("view: follow %s: %w", v.topic, err)
+}
+
+// sum adds up the offsets of every partition.
+func sum(o eventlog.Offsets) int64 {
+	var s int64
+	for _, v := range o {
+		s += v
+	}
+	return s
 }
 
 func (v *View) apply(records []eventlog.Record) []outcome.Applied {
@@ -136,7 +163,7 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 			v.logger.Warn().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping undecodable event")
 		}
 	}
-	v.applied.Add(int64(len(records)))
+	v.read.Add(int64(len(records)))
 	if !replay && v.logger.Debug().Enabled() {
 		for _, a := range applied {
 			v.logger.Debug().Stringer("command_id", a.Event.ParentID).Stringer("event_id", a.Event.ID).
@@ -192,8 +219,8 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !v.Ready() {
-		read, target := v.Progress()
-		httpapi.Error(w, httpapi.Replaying, fmt.Sprintf("the view is replaying the events log (%d of %d events)", read, target))
+		p := v.Progress()
+		httpapi.Error(w, httpapi.Replaying, fmt.Sprintf("the view is replaying the events log (at offset %d of %d)", p.Position, p.EndAtStart))
 		return
 	}
 	value, ok := v.Get(id)
