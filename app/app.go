@@ -38,6 +38,7 @@ type App struct {
 	listener  *listener
 	drainer   *drainer
 	processor *processor.Processor
+	gate      *commandsGate
 	view      *view.View
 	subs      *subscriptions.Hub
 	server    *http.Server
@@ -75,7 +76,9 @@ func New(cfg Config) (*App, error) {
 		a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
 	}
 
+	processorOpts = append(processorOpts, processor.WithTopicNames(a.topicName))
 	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger, processorOpts...)
+	a.gate = newCommandsGate(a.log, a.processor.Checked())
 	a.subs = subscriptions.New(subscriptions.Config{
 		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
 		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
@@ -83,7 +86,7 @@ func New(cfg Config) (*App, error) {
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
-	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	cmd := commander.New(a.gate, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
 
 	r := chi.NewRouter()
@@ -145,6 +148,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { served <- a.server.Serve(a.listener) }()
 
 	var err error
+	workerStopped := false
 	select {
 	case <-ctx.Done():
 		a.logger.Info().Msg("shutting down")
@@ -152,7 +156,7 @@ func (a *App) Run(ctx context.Context) error {
 		err = fmt.Errorf("serve http: %w", serr)
 		served = nil
 	case <-gctx.Done():
-		err = errors.New("a worker stopped")
+		workerStopped = true
 	}
 	a.stopServing()
 	if served != nil {
@@ -161,6 +165,8 @@ func (a *App) Run(ctx context.Context) error {
 	stopWorkers()
 	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
 		err = errors.Join(err, werr)
+	} else if workerStopped {
+		err = errors.Join(err, errors.New("a worker stopped"))
 	}
 	if cerr := a.log.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close log: %w", cerr))
@@ -189,7 +195,9 @@ func (a *App) stopServing() {
 
 // runProcessor runs the processor and, when the log fails under it, starts
 // it again (with backoff): each Run rebuilds its state from the log, so a
-// restart neither loses nor repeats an outcome.
+// restart neither loses nor repeats an outcome. When the commands log has
+// lost acknowledged commands, starting again cannot help: it returns the
+// error, which stops the process.
 func (a *App) runProcessor(ctx context.Context) error {
 	backoff := retry.Default.New()
 	for {
@@ -197,6 +205,11 @@ func (a *App) runProcessor(ctx context.Context) error {
 		err := a.processor.Run(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, processor.ErrCommandsLost) {
+			a.gate.fail(fmt.Errorf("no command is accepted: %w", err))
+			a.logger.Error().Err(err).Msg("the commands log lost acknowledged commands; stopping")
+			return err
 		}
 		if time.Since(started) > time.Minute {
 			backoff.Reset() // it ran well for a while: this is a new problem
