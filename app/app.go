@@ -19,12 +19,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
+	"calculator/dashboard"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
 	"calculator/internal/retry"
+	"calculator/openapi"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -41,6 +43,7 @@ type App struct {
 	gate      *commandsGate
 	view      *view.View
 	subs      *subscriptions.Hub
+	router    chi.Router // the API's routes, before the server's connection handling
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -95,14 +98,17 @@ func New(cfg Config) (*App, error) {
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
+	r.Get("/openapi.json", openapi.Serve)
+	dashboard.Routes(r, cfg.AuthToken)
 	r.Group(func(r chi.Router) {
 		if cfg.AuthToken != "" {
-			r.Use(httpapi.RequireBearer(cfg.AuthToken))
+			r.Use(dashboard.RequireToken(cfg.AuthToken)) // the bearer header, or the dashboard's cookie
 		}
 		cmd.Routes(r)
 		a.view.Routes(r)
 		a.subs.Routes(r)
 	})
+	a.router = r
 	a.drainer = newDrainer(cfg.DrainGrace)
 	a.server = a.newServer(r)
 

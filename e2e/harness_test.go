@@ -16,10 +16,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"calculator/openapi"
+	"calculator/openapi/openapitest"
 )
 
 // binary is the calculator built once for the whole package.
 var binary string
+
+// contract is the OpenAPI document that every request and response of the
+// tests is held to (see checkedClient).
+var contract *openapitest.Contract
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "calculator-e2e-")
@@ -32,6 +39,10 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build calculator:", err)
+		os.Exit(1)
+	}
+	if contract, err = openapitest.Load(openapi.Document); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -50,6 +61,9 @@ type server struct {
 	dataDir string
 	exited  chan struct{}
 	exitErr error
+	// client sends the test's requests, holding each exchange to the
+	// OpenAPI document; streams has no overall timeout, for SSE.
+	client, streams *http.Client
 
 	mu   sync.Mutex
 	logs []map[string]any // the JSON log lines it wrote
@@ -78,6 +92,7 @@ func launch(t testing.TB, dataDir string, args ...string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, cmd: cmd, dataDir: dataDir, exited: make(chan struct{})}
+	s.client, s.streams = checkedClient(t, deadline), checkedClient(t, 0)
 	listening := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -127,7 +142,7 @@ func childEnv() []string {
 func (s *server) waitReady() {
 	s.t.Helper()
 	eventually(s.t, "readyz is 200", func() bool {
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := s.client.Get(s.URL + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -201,17 +216,35 @@ type response struct {
 	Raw    string
 }
 
-var client = &http.Client{Timeout: deadline}
+// checkedClient returns a client whose every request and response (and
+// every message of an event stream, as it is read) is checked against the
+// OpenAPI document: a violation fails the test, even where the test
+// tolerates transport errors. timeout 0 means none.
+func checkedClient(t testing.TB, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		// A transport of its own: connections kept alive by one server's
+		// client are not another's, and CloseIdleConnections reaches them.
+		Transport: contract.Transport(http.DefaultTransport.(*http.Transport).Clone(), func(err error) {
+			t.Errorf("OpenAPI contract violated: %v", err)
+		}),
+	}
+}
 
 func (s *server) do(method, path, contentType, body string) (response, error) {
-	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, strings.NewReader(body))
+	return s.doContext(context.Background(), method, path, contentType, body)
+}
+
+// doContext is do with a context (for example openapitest.Departing).
+func (s *server) doContext(ctx context.Context, method, path, contentType, body string) (response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, strings.NewReader(body))
 	if err != nil {
 		return response{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return response{}, err
 	}

@@ -73,6 +73,14 @@ type Batch struct {
 // ErrClosed is returned by the operations of a closed Log.
 var ErrClosed = errors.New("eventlog: log closed")
 
+// ErrNoSpace is wrapped by the error of an Append for which the log has no
+// room: the disk is full, or the append would take the free space that the
+// file log keeps in reserve for the records that must still be written (see
+// filelog.Options.RefuseBelowReserve; the error then says how many bytes
+// are free and needed). An append refused for the reserve stored nothing.
+// It is a condition to wait out, not a bad request: answer 503.
+var ErrNoSpace = errors.New("eventlog: no space left for new records")
+
 // Log is an ordered, durable, replayable log of topics.
 //
 // Ordering: records appended by one Append call, and by Append calls that

@@ -15,18 +15,36 @@
 // fails with an error naming the file and the byte offset. So does an intact
 // frame in a format version this binary does not know (ErrUnknownVersion).
 //
+// A failed write is cut off the file and answered with its error; a failed
+// fsync, or a failed write that cannot be cut off, fails the topic: it
+// refuses appends until a restart recovers the file. Neither is ever
+// acknowledged or seen by a reader. A full disk fails appends with
+// eventlog.ErrNoSpace.
+//
+// Free-space reserve: appends to the topics of Options.RefuseBelowReserve
+// (the commands) are refused with eventlog.ErrNoSpace while they would
+// leave less than Options.FreeSpaceReserve free, so that the other topics
+// (the outcomes of the commands already accepted) keep room. Healthy says
+// when that, or a failed topic, is the case.
+//
 // A lock on the data directory itself (flock, see lock.go) keeps a second
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
+//
+// The files: filelog.go (the Log), writer.go (group commit), recover.go
+// (Open's scan), frame.go (the format on disk), lock.go, space.go (the
+// reserve), fs.go (the file system, the tests' fault-injection seam).
 package filelog
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,12 +65,47 @@ const (
 
 var topicName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-// Log is the file-backed eventlog.Log. Open it with Open; it is safe for
-// concurrent use.
+// DefaultFreeSpaceReserve is Options.FreeSpaceReserve when it is left zero.
+const DefaultFreeSpaceReserve = 64 << 20
+
+// Options configure a Log. The calculator keeps the reserve for the
+// outcomes of its commands:
+//
+//	filelog.OpenWith(dir, filelog.Options{Logger: logger, RefuseBelowReserve: []string{commandsTopic}})
+//
+// and answers 503 to an append error that wraps eventlog.ErrNoSpace, and
+// shows Healthy in /readyz.
+type Options struct {
+	Logger zerolog.Logger
+	// RefuseBelowReserve are the topics whose appends are refused, with an
+	// error wrapping eventlog.ErrNoSpace, when they would leave less than
+	// FreeSpaceReserve bytes free on the file system: the commands topic,
+	// so that every command already accepted still has room for its
+	// outcome. Appends to the other topics (the events) are never refused
+	// for the reserve; they fail only when the disk is really full.
+	RefuseBelowReserve []string
+	// FreeSpaceReserve is the free space, in bytes, that appends to the
+	// RefuseBelowReserve topics leave for the others. Zero means
+	// DefaultFreeSpaceReserve (64 MiB); a negative value turns the check
+	// off.
+	FreeSpaceReserve int64
+
+	// fs is the file system of the topic files: osFS, or a faulty one in
+	// tests.
+	fs fileSystem
+}
+
+// Log is the file-backed eventlog.Log. Open it with Open or OpenWith; it is
+// safe for concurrent use.
 type Log struct {
 	dir    string
 	lock   *dirLock
 	logger zerolog.Logger
+	fs     fileSystem
+	// reserve is the free-space check of the RefuseBelowReserve topics, nil
+	// when it is off.
+	reserve   *reserve
+	refusable map[string]bool
 
 	mu     sync.Mutex
 	topics map[string]*topic
@@ -64,10 +117,23 @@ type Log struct {
 
 var _ eventlog.Log = (*Log)(nil)
 
-// Open locks dir (creating it if needed), recovers every topic file in it and
-// starts its writers. It fails if another process holds the directory, or if
-// a topic file is damaged before its tail.
+// Open is OpenWith with the default Options and the given logger: no topic
+// is refused for the free-space reserve.
 func Open(dir string, logger zerolog.Logger) (*Log, error) {
+	return OpenWith(dir, Options{Logger: logger})
+}
+
+// OpenWith locks dir (creating it if needed), recovers every topic file in
+// it and starts its writers. It fails if another process holds the
+// directory, or if a topic file is damaged before its tail or holds a
+// record in an unknown format version.
+func OpenWith(dir string, opts Options) (*Log, error) {
+	if opts.fs == nil {
+		opts.fs = osFS{}
+	}
+	if opts.FreeSpaceReserve == 0 {
+		opts.FreeSpaceReserve = DefaultFreeSpaceReserve
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -76,11 +142,19 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		dir:    dir,
-		lock:   lock,
-		logger: logger.With().Str("component", "filelog").Logger(),
-		topics: make(map[string]*topic),
-		closed: make(chan struct{}),
+		dir:       dir,
+		lock:      lock,
+		logger:    opts.Logger.With().Str("component", "filelog").Logger(),
+		fs:        opts.fs,
+		refusable: make(map[string]bool, len(opts.RefuseBelowReserve)),
+		topics:    make(map[string]*topic),
+		closed:    make(chan struct{}),
+	}
+	for _, name := range opts.RefuseBelowReserve {
+		l.refusable[name] = true
+	}
+	if opts.FreeSpaceReserve > 0 && len(opts.RefuseBelowReserve) > 0 {
+		l.reserve = &reserve{fs: opts.fs, dir: dir, bytes: opts.FreeSpaceReserve, logger: l.logger}
 	}
 	names, err := filepath.Glob(filepath.Join(dir, "*"+fileSuffix))
 	if err != nil {
@@ -98,7 +172,7 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 			errs[i] = fmt.Errorf("invalid topic name %q", name)
 			continue
 		}
-		wg.Go(func() { recovered[i], errs[i] = openTopic(path, l.logger.With().Str("topic", name).Logger()) })
+		wg.Go(func() { recovered[i], errs[i] = l.openTopic(name) })
 	}
 	wg.Wait()
 	for i, t := range recovered {
@@ -129,7 +203,7 @@ func (l *Log) topic(name string) (*topic, error) {
 	if t, ok := l.topics[name]; ok {
 		return t, nil
 	}
-	t, err := openTopic(filepath.Join(l.dir, name+fileSuffix), l.logger.With().Str("topic", name).Logger())
+	t, err := l.openTopic(name)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +269,7 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(t.path)
+	f, err := l.fs.OpenFile(t.path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", t.path, err)
 	}
@@ -278,6 +352,33 @@ func (l *Log) End(ctx context.Context, name string) (eventlog.Offsets, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return eventlog.Offsets{0: int64(len(t.index))}, nil
+}
+
+// Healthy returns nil when every topic can take appends, and otherwise what
+// is wrong, for /readyz and the log:
+//   - an error wrapping eventlog.ErrNoSpace while the free space is below
+//     Options.FreeSpaceReserve: appends to the RefuseBelowReserve topics
+//     are refused (new commands get 503), the other topics go on (the
+//     outcomes of commands already accepted are still written);
+//   - the error of each topic whose file failed (a failed fsync, or a failed
+//     write that could not be cut off): it refuses appends until a restart.
+//
+// It reads the free space at each call (one statfs).
+func (l *Log) Healthy() error {
+	l.mu.Lock()
+	topics := make([]*topic, 0, len(l.topics))
+	for _, name := range slices.Sorted(maps.Keys(l.topics)) {
+		topics = append(topics, l.topics[name])
+	}
+	l.mu.Unlock()
+	var errs []error
+	if l.reserve != nil {
+		errs = append(errs, l.reserve.room(0))
+	}
+	for _, t := range topics {
+		errs = append(errs, t.failure())
+	}
+	return errors.Join(errs...)
 }
 
 // Close implements eventlog.Log.

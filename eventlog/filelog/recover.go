@@ -11,13 +11,15 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// openTopic opens the topic file at path, creating it if needed, and
+// openTopic opens the named topic's file, creating it if needed, and
 // recovers it: the returned topic holds the index of its intact records,
 // and its writer is not started yet.
-func openTopic(path string, logger zerolog.Logger) (*topic, error) {
+func (l *Log) openTopic(name string) (*topic, error) {
+	path := filepath.Join(l.dir, name+fileSuffix)
+	logger := l.logger.With().Str("topic", name).Logger()
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := l.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open topic file: %w", err)
 	}
@@ -33,7 +35,7 @@ func openTopic(path string, logger zerolog.Logger) (*topic, error) {
 		f.Close()
 		return nil, err
 	}
-	return &topic{
+	t := &topic{
 		path:       path,
 		file:       f,
 		logger:     logger,
@@ -42,7 +44,11 @@ func openTopic(path string, logger zerolog.Logger) (*topic, error) {
 		index:      index,
 		size:       size,
 		synced:     make(chan struct{}),
-	}, nil
+	}
+	if l.refusable[name] {
+		t.reserve = l.reserve
+	}
+	return t, nil
 }
 
 // syncDir makes the directory's entries (a file just created) durable.
@@ -60,7 +66,7 @@ func syncDir(dir string) error {
 
 // recoverFile scans the file, returns the index of its intact records and
 // cuts off a torn tail.
-func recoverFile(f *os.File, path string, logger zerolog.Logger) ([]int64, int64, error) {
+func recoverFile(f file, path string, logger zerolog.Logger) ([]int64, int64, error) {
 	info, err := f.Stat()
 	if err != nil {
 		return nil, 0, err

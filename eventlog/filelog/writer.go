@@ -1,11 +1,12 @@
 package filelog
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -15,18 +16,24 @@ import (
 // topic is one topic file and its writer.
 type topic struct {
 	path   string
-	file   *os.File
+	file   file
 	logger zerolog.Logger
+	// reserve, when not nil, refuses the topic's appends that would leave
+	// less free space than the reserve (Options.RefuseBelowReserve).
+	reserve *reserve
 
 	requests   chan *appendRequest
 	writerDone chan struct{}
-	failed     error        // set by the writer when the file can no longer be trusted
 	syncs      atomic.Int64 // fsyncs of the file, for tests and benchmarks of the group commit
+	refusing   bool         // the writer's: whether the last group was refused for the reserve
 
 	mu     sync.Mutex
 	index  []int64       // byte position of each durable record
 	size   int64         // bytes durable: the end of the last durable record
 	synced chan struct{} // closed (and replaced) after each sync
+	// failed is set, once, by the writer when the file can no longer be
+	// trusted: every later append gets it.
+	failed error
 }
 
 type appendRequest struct {
@@ -55,7 +62,7 @@ func (t *topic) writeLoop(closed <-chan struct{}) {
 				break
 			}
 			if len(group) > 0 {
-				buf = t.commit(buf, group)
+				t.commit(buf, group)
 			}
 			return
 		}
@@ -117,26 +124,75 @@ func (t *topic) commit(buf []byte, group []*appendRequest) []byte {
 	return buf
 }
 
+// write writes buf at the end of the file and syncs it. On a failed write
+// it cuts what part of buf reached the file, so that the next group starts
+// on a frame boundary; when that fails too, or the fsync fails, the topic
+// fails: the file can no longer be trusted, and every later append gets the
+// error until a restart recovers the file.
 func (t *topic) write(buf []byte) error {
-	if t.failed != nil {
+	if t.failed != nil { // only the writer sets it
 		return t.failed
 	}
+	if err := t.admit(len(buf)); err != nil {
+		return err
+	}
 	if _, err := t.file.WriteAt(buf, t.size); err != nil {
-		// Cut the partial write so the next group starts on a frame
-		// boundary; if even that fails, stop trusting the file.
+		err = ioError("write", t.path, err)
 		if terr := t.file.Truncate(t.size); terr != nil {
-			t.failed = fmt.Errorf("write %s: %w (and truncate: %v)", t.path, err, terr)
+			return t.fail(fmt.Errorf("%w; cutting off the partial write failed too (%v): the topic refuses appends until restart", err, terr))
 		}
-		t.logger.Error().Err(err).Msg("append failed")
-		return fmt.Errorf("write %s: %w", t.path, err)
+		t.logger.Error().Err(err).Msg("append failed; the partial write was cut off")
+		return err
 	}
 	if err := t.file.Sync(); err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages;
 		// nothing written since the last good sync can be trusted.
-		t.failed = fmt.Errorf("fsync %s: %w", t.path, err)
-		t.logger.Error().Err(err).Msg("fsync failed; the topic refuses further appends until restart")
-		return t.failed
+		return t.fail(fmt.Errorf("%w: the topic refuses appends until restart", ioError("fsync", t.path, err)))
 	}
 	t.syncs.Add(1)
 	return nil
+}
+
+// fail records that the topic's file can no longer be trusted and returns
+// err, which every later append gets and Healthy reports.
+func (t *topic) fail(err error) error {
+	t.mu.Lock()
+	t.failed = err
+	t.mu.Unlock()
+	t.logger.Error().Err(err).Msg("topic failed")
+	return err
+}
+
+// failure is why the topic failed, or nil.
+func (t *topic) failure() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.failed
+}
+
+// admit checks a group of n bytes against the free-space reserve, when the
+// topic has one, and logs when the topic starts and stops refusing appends.
+func (t *topic) admit(n int) error {
+	if t.reserve == nil {
+		return nil
+	}
+	err := t.reserve.room(n)
+	switch {
+	case err != nil && !t.refusing:
+		t.refusing = true
+		t.logger.Error().Err(err).Msg("free space below the reserve: refusing appends to this topic until there is room")
+	case err == nil && t.refusing:
+		t.refusing = false
+		t.logger.Info().Msg("free space above the reserve again: accepting appends")
+	}
+	return err
+}
+
+// ioError wraps err from op on path, and eventlog.ErrNoSpace too when the
+// disk is full.
+func ioError(op, path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%s %s: %w: %w", op, path, eventlog.ErrNoSpace, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, path, err)
 }
