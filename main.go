@@ -38,6 +38,7 @@ var environment = map[string]string{
 	"read-timeout":   "CALC_READ_TIMEOUT",
 	"idle-timeout":   "CALC_IDLE_TIMEOUT",
 	"max-conns":      "CALC_MAX_CONNS",
+	"disk-reserve":   "CALC_DISK_RESERVE",
 	"log-level":      "CALC_LOG_LEVEL",
 }
 
@@ -55,6 +56,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", def.ReadTimeout, "most time a client may take to send a whole request")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns, "most HTTP connections open at once, SSE streams included")
+	diskReserve := fs.Int64("disk-reserve", def.DiskReserve>>20, "MiB of free disk kept for the outcomes of accepted commands (embedded log): new commands get 503 below it; 0: none")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
 	if err := fromEnvironment(fs); err != nil {
 		return err
@@ -70,6 +72,10 @@ func run(args []string) error {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	cfg.Logger = newLogger(level)
+	cfg.DiskReserve = *diskReserve << 20
+	if *diskReserve <= 0 {
+		cfg.DiskReserve = -1 // none
+	}
 	cfg.KafkaDebug = os.Getenv("KAFKA_DEBUG") // librdkafka debug contexts, logged at trace level
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

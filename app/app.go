@@ -46,8 +46,10 @@ type App struct {
 	router    chi.Router // the API's routes, before the server's connection handling
 	server    *http.Server
 
-	// kafka is the log when it is Kafka (nil for the embedded log).
+	// kafka is the log when it is Kafka (nil for the embedded log), file
+	// when it is the embedded log.
 	kafka *kafkalog.Log
+	file  *filelog.Log
 	// logReady is closed once the log can be read and written: at once for
 	// the embedded log, once the topics exist on Kafka (see connect).
 	logReady chan struct{}
@@ -70,13 +72,19 @@ func New(cfg Config) (*App, error) {
 		processorOpts = append(processorOpts, processor.WithEventWriter(a.openEventWriter))
 		viewLog = patientEnd{Log: a.log, logger: a.logger}
 	} else {
-		log, err := filelog.Open(cfg.DataDir, cfg.Logger)
+		// The reserve keeps room for the outcomes of accepted commands: new
+		// commands are refused first (503), their outcomes never.
+		log, err := filelog.OpenWith(cfg.DataDir, filelog.Options{
+			Logger:             cfg.Logger,
+			RefuseBelowReserve: []string{cfg.CommandsTopic},
+			FreeSpaceReserve:   cfg.DiskReserve,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded log: %w", err)
 		}
-		a.log, viewLog = log, log
+		a.log, a.file, viewLog = log, log, log
 		close(a.logReady)
-		a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
+		a.logger.Info().Str("data_dir", cfg.DataDir).Int64("disk_reserve", max(cfg.DiskReserve, 0)).Msg("opened the embedded log")
 	}
 
 	processorOpts = append(processorOpts, processor.WithTopicNames(a.topicName))

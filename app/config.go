@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/eventlog/filelog"
 	"calculator/subscriptions"
 )
 
@@ -51,6 +52,11 @@ type Config struct {
 	// no request in progress is kept open for one that may be on its way
 	// (see drain.go).
 	DrainGrace time.Duration
+	// DiskReserve is the free space, in bytes, that the embedded log keeps
+	// for the outcomes of the commands it accepted: below it, new commands
+	// are refused (503) while their outcomes are still written. Negative:
+	// no reserve.
+	DiskReserve int64
 	// Subscriptions tunes the SSE streams and the command statuses.
 	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
@@ -75,6 +81,7 @@ func Defaults() Config {
 		MaxHeaderBytes:    32 << 10,
 		MaxConns:          10_000,
 		DrainGrace:        500 * time.Millisecond,
+		DiskReserve:       filelog.DefaultFreeSpaceReserve,
 	}
 }
 
@@ -95,5 +102,6 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, d.MaxHeaderBytes)
 	cfg.MaxConns = cmp.Or(cfg.MaxConns, d.MaxConns)
 	cfg.DrainGrace = cmp.Or(cfg.DrainGrace, d.DrainGrace)
+	cfg.DiskReserve = cmp.Or(cfg.DiskReserve, d.DiskReserve)
 	return cfg
 }

@@ -77,7 +77,14 @@ func (a *App) waitLog(ctx context.Context) bool {
 // used now, if it cannot.
 func (a *App) logStatus() (map[string]any, error) {
 	if a.kafka == nil {
-		return map[string]any{"backend": "embedded", "data_dir": a.cfg.DataDir}, nil
+		status := map[string]any{"backend": "embedded", "data_dir": a.cfg.DataDir}
+		// Below the free-space reserve (new commands refused) or a topic
+		// file failed: that is what is wrong, not the replay.
+		err := a.file.Healthy()
+		if err != nil {
+			status["error"] = err.Error()
+		}
+		return status, err
 	}
 	status := map[string]any{"backend": "kafka", "brokers": a.cfg.Brokers}
 	var err error

@@ -5,11 +5,13 @@
 // It validates the request, not the command: whether the value exists, or a
 // division is by zero, is for the processor to decide. A 202 is sent only
 // after the command is durable in the log; if the log cannot take it within
-// the append timeout, the answer is 503 with Retry-After.
+// the append timeout, the answer is 503 with Retry-After; when the log
+// refuses it for lack of disk space, 503 with an insufficient-storage problem.
 package commander
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -132,6 +134,10 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 			return // the client went away; nobody to answer
 		}
 		c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
+		if errors.Is(err, eventlog.ErrNoSpace) {
+			httpapi.Error(w, httpapi.InsufficientStorage, fmt.Sprintf("the disk is full: new commands are refused until there is room (%v)", err))
+			return
+		}
 		httpapi.Error(w, httpapi.LogUnavailable, fmt.Sprintf("the commands log did not store the command within %s: %v", c.appendTimeout, err))
 		return
 	}

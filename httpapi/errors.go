@@ -24,6 +24,7 @@ const (
 	CommandNotFound      Kind = "command-not-found"      // a command whose status is not known
 	ValueNotFound        Kind = "value-not-found"        // a value that does not exist
 	LogUnavailable       Kind = "log-unavailable"        // the log did not store a command in time
+	InsufficientStorage  Kind = "insufficient-storage"   // the log's disk is below the reserve kept for outcomes
 	Replaying            Kind = "replaying"              // a part is rebuilding its state from the log
 	NotReady             Kind = "not-ready"              // the process has not finished its startup
 )
@@ -41,6 +42,7 @@ var statuses = map[Kind]int{
 	CommandNotFound:      http.StatusNotFound,
 	ValueNotFound:        http.StatusNotFound,
 	LogUnavailable:       http.StatusServiceUnavailable,
+	InsufficientStorage:  http.StatusServiceUnavailable, // not WebDAV's 507: a full disk passes, and clients retry a 503
 	Replaying:            http.StatusServiceUnavailable,
 	NotReady:             http.StatusServiceUnavailable,
 }

@@ -26,6 +26,7 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.CommandNotFound, 404},
 		{httpapi.ValueNotFound, 404},
 		{httpapi.LogUnavailable, 503},
+		{httpapi.InsufficientStorage, 503},
 		{httpapi.Replaying, 503},
 		{httpapi.NotReady, 503},
 		{httpapi.Kind("no-such-kind"), 500},
