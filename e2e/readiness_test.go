@@ -34,7 +34,8 @@ func TestKafkaReadyUnderSteadyLoad(t *testing.T) {
 	// A history that takes a moment to replay.
 	s := start(t, t.TempDir(), args...)
 	fill := startLoad(s, 32, map[string]bool{}, nil)
-	eventually(t, "a history of 20,000 commands", func() bool { return fill.acks.Load() >= 20000 })
+	pollWithin(t, 2*time.Minute, "a history of 10,000 commands", func() bool { return fill.acks.Load() >= 10000 },
+		func() string { return fmt.Sprint(fill.acks.Load(), " acknowledged") })
 	fill.stop()
 	l := startPacedLoad(s, 16, httpPerSecond, map[string]bool{}, fill.values)
 	defer l.stop()
