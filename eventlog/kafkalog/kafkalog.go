@@ -115,6 +115,7 @@ type Log struct {
 	destroyed chan struct{}     // closed when the producer is gone
 	closeOnce sync.Once
 	follows   sync.WaitGroup // running Follow calls
+	readers   readerPool     // idle consumers of Read (read.go)
 
 	stopProbe context.CancelFunc // ends the prober
 	prober    sync.WaitGroup
@@ -223,6 +224,7 @@ func (l *Log) Close() error {
 			l.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
 		l.follows.Wait()
+		err = errors.Join(err, l.readers.close())
 		l.admin.Close()
 		l.producer.close()
 		close(l.destroyed)
