@@ -1,0 +1,323 @@
+package view
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"calculator/domain"
+	"calculator/eventlog"
+	"calculator/httpapi"
+)
+
+// readTimeout bounds the reading of a history page, or of a past value,
+// from the events log: a log that does not answer gets 503.
+const readTimeout = 10 * time.Second
+
+// historyEntry is one event of GET /values/{id}/history: a version
+// (ValueCreated, ValueUpdated) or, with ?include=rejected, a rejected
+// command (CommandRejected), which changed nothing and has no version.
+type historyEntry struct {
+	Version   int64            `json:"version,omitempty"`
+	EventID   uuid.UUID        `json:"event_id"`
+	CommandID uuid.UUID        `json:"command_id"`
+	Action    domain.Action    `json:"action"`
+	Operation domain.Operation `json:"operation,omitempty"`
+	Operand   *number          `json:"operand,omitempty"`
+	// Before is the value before a version (null for the creation); Value
+	// the value after it, or for a rejection the value it left unchanged.
+	Before    *number       `json:"before"`
+	Value     number        `json:"value"`
+	Reason    domain.Reason `json:"reason,omitempty"`
+	Message   string        `json:"message,omitempty"`
+	Timestamp time.Time     `json:"timestamp"`
+	// Position is where the event is in the events log, as the events
+	// stream's ids say it.
+	Position string `json:"position"`
+}
+
+// historyPage is the JSON of GET /values/{id}/history.
+type historyPage struct {
+	ValueID uuid.UUID      `json:"value_id"`
+	Events  []historyEntry `json:"events"`
+	// Next is the URL of the next page (also in the Link header), absent
+	// on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// historyQuery is what a history request asks for.
+type historyQuery struct {
+	limit      int
+	rejections bool // ?include=rejected
+	// The page starts after version afterVersion or, when byPosition is
+	// set, after the record at afterPosition (what a page that ends on a
+	// rejection gives as its next cursor).
+	afterVersion   int
+	byPosition     bool
+	afterPartition int32
+	afterOffset    int64
+}
+
+func parseHistoryQuery(q url.Values) (historyQuery, error) {
+	var hq historyQuery
+	var err error
+	if hq.limit, err = parseLimit(q); err != nil {
+		return hq, err
+	}
+	switch include := q.Get("include"); {
+	case !q.Has("include"):
+	case include == "rejected":
+		hq.rejections = true
+	default:
+		return hq, fmt.Errorf("include=%q: the only thing to include is \"rejected\"", include)
+	}
+	if q.Has("after_version") && q.Has("after_position") {
+		return hq, errors.New("give after_version or after_position, not both")
+	}
+	if q.Has("after_version") {
+		if hq.afterVersion, err = parseCount(q, "after_version", 0); err != nil {
+			return hq, err
+		}
+	}
+	if q.Has("after_position") {
+		hq.byPosition = true
+		if hq.afterPartition, hq.afterOffset, err = parsePosition(q.Get("after_position")); err != nil {
+			return hq, fmt.Errorf("after_position=%w", err)
+		}
+	}
+	return hq, nil
+}
+
+// pagePlan is a page of a history as the index knows it: which events to
+// read, in log order.
+type pagePlan struct {
+	partition int32
+	// base is the version before the page's first entry (0: none) and
+	// baseOffset its event's offset: it is read too, for the value then.
+	base       int
+	baseOffset int64
+	entries    []planned
+	more       bool // whether entries follow the page
+}
+
+// planned is one entry of a page: a version, or a rejection (version 0).
+type planned struct {
+	offset  int64
+	version int
+}
+
+// plan returns the page of h that hq asks for. The caller holds the view's
+// lock.
+func (h *history) plan(hq historyQuery) (pagePlan, error) {
+	p := pagePlan{partition: h.partition}
+	after := int64(-1) // the page is what lies after this offset
+	switch {
+	case hq.byPosition && hq.afterPartition != h.partition:
+		return p, fmt.Errorf("after_position=%s: the value's events are in partition %d", formatPosition(hq.afterPartition, hq.afterOffset), h.partition)
+	case hq.byPosition:
+		after = hq.afterOffset
+	case hq.afterVersion > h.versions.len():
+		return p, nil // past the last version: an empty page
+	case hq.afterVersion > 0:
+		after = h.versions.at(hq.afterVersion - 1).offset
+	}
+	first := h.versions.after(after)
+	if first > 0 {
+		p.base, p.baseOffset = first, h.versions.at(first-1).offset
+	}
+	// Up to limit+1 of each kind, merged in log order: the one after the
+	// limit says whether there is more.
+	var versions, rejections []planned
+	for i, pt := range h.versions.from(first) {
+		if len(versions) > hq.limit {
+			break
+		}
+		versions = append(versions, planned{offset: pt.offset, version: i + 1})
+	}
+	if hq.rejections && h.rejected != nil {
+		for _, pt := range h.rejected.from(h.rejected.after(after)) {
+			if len(rejections) > hq.limit {
+				break
+			}
+			rejections = append(rejections, planned{offset: pt.offset})
+		}
+	}
+	for len(p.entries) <= hq.limit && (len(versions) > 0 || len(rejections) > 0) {
+		if len(rejections) == 0 || len(versions) > 0 && versions[0].offset < rejections[0].offset {
+			p.entries, versions = append(p.entries, versions[0]), versions[1:]
+		} else {
+			p.entries, rejections = append(p.entries, rejections[0]), rejections[1:]
+		}
+	}
+	if len(p.entries) > hq.limit {
+		p.entries, p.more = p.entries[:hq.limit], true
+	}
+	return p, nil
+}
+
+// nextURL is the URL of the page after p, which ends with entry last.
+func (hq historyQuery) nextURL(id uuid.UUID, p pagePlan) string {
+	last := p.entries[len(p.entries)-1]
+	q := url.Values{"limit": {strconv.Itoa(hq.limit)}}
+	if hq.rejections {
+		q.Set("include", "rejected")
+	}
+	if last.version > 0 {
+		q.Set("after_version", strconv.Itoa(last.version))
+	} else {
+		q.Set("after_position", formatPosition(p.partition, last.offset))
+	}
+	return "/values/" + id.String() + "/history?" + q.Encode()
+}
+
+// getHistory answers GET /values/{id}/history: the value's events, oldest
+// first, read from the events log at the positions the index keeps.
+func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
+	id, ok := httpapi.ParseID(w, chi.URLParam(r, "id"), "value id")
+	if !ok {
+		return
+	}
+	hq, err := parseHistoryQuery(r.URL.Query())
+	if err != nil {
+		queryError(w, err)
+		return
+	}
+	if v.replaying(w) {
+		return
+	}
+	v.mu.RLock()
+	h, found := v.index.values[id]
+	split := found && h.split
+	var p pagePlan
+	if found && !split {
+		p, err = h.plan(hq)
+	}
+	v.mu.RUnlock()
+	switch {
+	case !found:
+		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
+		return
+	case split:
+		v.splitError(w, id)
+		return
+	case err != nil:
+		queryError(w, err)
+		return
+	}
+
+	page := historyPage{ValueID: id, Events: make([]historyEntry, 0, len(p.entries))}
+	if len(p.entries) > 0 {
+		offsets := make([]int64, 0, len(p.entries)+1)
+		if p.base > 0 {
+			offsets = append(offsets, p.baseOffset)
+		}
+		for _, e := range p.entries {
+			offsets = append(offsets, e.offset)
+		}
+		events, err := v.readEvents(r.Context(), id, p.partition, offsets)
+		if err != nil {
+			v.readError(w, id, err)
+			return
+		}
+		var before *number
+		if p.base > 0 {
+			value := valueAfter(events[0])
+			before, events = &value, events[1:]
+		}
+		for i, e := range events {
+			entry, err := historyEntryOf(e, p.partition, p.entries[i], before)
+			if err != nil {
+				v.readError(w, id, fmt.Errorf("%w at position %s: %w", errUnexpected, formatPosition(p.partition, p.entries[i].offset), err))
+				return
+			}
+			page.Events = append(page.Events, entry)
+			if entry.Version > 0 {
+				before = &entry.Value
+			}
+		}
+	}
+	if p.more {
+		page.Next = hq.nextURL(id, p)
+		nextLink(w, page.Next)
+	}
+	httpapi.WriteJSON(w, http.StatusOK, page)
+}
+
+// historyEntryOf is the entry of event e, planned as pe in partition, with
+// the value before it (nil before the creation).
+func historyEntryOf(e domain.Event, partition int32, pe planned, before *number) (historyEntry, error) {
+	entry := historyEntry{
+		Version: int64(pe.version), EventID: e.ID, CommandID: e.ParentID, Action: e.Action,
+		Timestamp: e.Timestamp, Before: before, Position: formatPosition(partition, pe.offset),
+	}
+	switch {
+	case pe.version == 1 && e.Action == domain.ValueCreated:
+		entry.Value = e.Value
+	case pe.version > 1 && e.Action == domain.ValueUpdated && before != nil:
+		operand := e.Value
+		entry.Operation, entry.Operand, entry.Value = e.Operation, &operand, e.Result
+	case pe.version == 0 && e.Action == domain.CommandRejected && before != nil:
+		entry.Before, entry.Value = nil, *before
+		entry.Reason, entry.Message = e.Reason, e.Message
+	default:
+		return entry, fmt.Errorf("a %s event where the view has version %d", e.Action, pe.version)
+	}
+	return entry, nil
+}
+
+// valueAfter is the value that a ValueCreated or ValueUpdated event leaves.
+func valueAfter(e domain.Event) number {
+	if e.Action == domain.ValueUpdated {
+		return e.Result
+	}
+	return e.Value
+}
+
+// errUnexpected marks an event that the log holds at a position the view
+// indexed but that is not what the view indexed there.
+var errUnexpected = errors.New("the events log holds another event than the view indexed")
+
+// readEvents reads the events of value id at the given offsets of one
+// partition (increasing), within readTimeout.
+func (v *View) readEvents(ctx context.Context, id uuid.UUID, partition int32, offsets []int64) ([]domain.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	records, err := v.log.Read(ctx, v.topic, partition, offsets)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]domain.Event, len(records))
+	for i, rec := range records {
+		e, err := domain.DecodeEvent(rec.Value)
+		if err != nil || e.ValueID != id {
+			return nil, fmt.Errorf("%w at position %s: %v (value %s)", errUnexpected, formatPosition(partition, rec.Offset), err, e.ValueID)
+		}
+		events[i] = e
+	}
+	return events, nil
+}
+
+// readError answers a history or a past value that could not be read from
+// the log: 503 when the log did not answer in time (or is closing), 500
+// when it does not hold what the view indexed.
+func (v *View) readError(w http.ResponseWriter, id uuid.UUID, err error) {
+	if errors.Is(err, eventlog.ErrNoRecord) || errors.Is(err, errUnexpected) {
+		v.logger.Error().Err(err).Stringer("value_id", id).Msg("the events log does not hold an event the view indexed")
+		httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the events log does not hold the events of value %s where the view found them: %v", id, err))
+		return
+	}
+	v.logger.Warn().Err(err).Stringer("value_id", id).Msg("cannot read events from the log")
+	httpapi.Error(w, httpapi.HistoryUnavailable, fmt.Sprintf("the events log could not be read: %v", err))
+}
+
+// splitError answers for a value whose events are in several partitions.
+func (v *View) splitError(w http.ResponseWriter, id uuid.UUID) {
+	httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the events of value %s are in several partitions of the events log (a writer that does not key them by value id): its history cannot be read", id))
+}
