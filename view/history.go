@@ -116,11 +116,11 @@ type planned struct {
 // plan returns the page of h that hq asks for. The caller holds the view's
 // lock.
 func (h *history) plan(hq historyQuery) (pagePlan, error) {
-	p := pagePlan{partition: h.partition}
+	p := pagePlan{partition: h.partition()}
 	after := int64(-1) // the page is what lies after this offset
 	switch {
-	case hq.byPosition && hq.afterPartition != h.partition:
-		return p, fmt.Errorf("after_position=%s: the value's events are in partition %d", formatPosition(hq.afterPartition, hq.afterOffset), h.partition)
+	case hq.byPosition && hq.afterPartition != h.partition():
+		return p, fmt.Errorf("after_position=%s: the value's events are in partition %d", formatPosition(hq.afterPartition, hq.afterOffset), h.partition())
 	case hq.byPosition:
 		after = hq.afterOffset
 	case hq.afterVersion > h.versions.len():
@@ -194,7 +194,7 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	v.mu.RLock()
 	h, found := v.index.values[id]
-	split := found && h.split
+	split := found && h.partition() == splitPartition
 	var p pagePlan
 	if found && !split {
 		p, err = h.plan(hq)

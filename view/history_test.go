@@ -471,3 +471,31 @@ func TestBadQueries(t *testing.T) {
 		t.Errorf("history after version 99 = %d %v, want an empty last page", status, body)
 	}
 }
+
+// While the view replays, the listing, histories and past values answer
+// 503 as the current value does: the index is as partial as the state.
+func TestHistoryQueriesWaitForTheReplay(t *testing.T) {
+	log := &scriptedLog{batches: make(chan eventlog.Batch)}
+	v := view.New(log, "events", zerolog.Nop(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	r := chi.NewRouter()
+	v.Routes(r)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	id := uuid.New()
+	s := &script{now: time.Now()}
+	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, s.created(id, 1))}}
+	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
+	for _, path := range []string{"/values", "/values/" + id.String() + "/history", "/values/" + id.String() + "?version=1"} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != http.StatusServiceUnavailable || body["type"] != "urn:calculator:problem:replaying" {
+			t.Errorf("GET %s during the replay = %d %v, want 503 replaying", path, resp.StatusCode, body)
+		}
+	}
+	cancel()
+	<-done
+}

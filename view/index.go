@@ -12,19 +12,23 @@ import (
 // value is in one partition (the record key is the value id), so a
 // partition and offsets say where each is.
 type history struct {
-	partition int32
-	// split is set when an event of the value came in another partition
-	// (a foreign writer that does not key by value id): its positions are
-	// then incomplete, and the history is not served.
-	split bool
 	// versions are the ValueCreated and ValueUpdated events: entry i is
-	// version i+1, with its timestamp (for ?at=).
+	// version i+1, with its timestamp (for ?at=). Its partition is the
+	// value's, or split (when an event of the value came in another
+	// partition, from a foreign writer that does not key by value id: the
+	// positions are then incomplete, and the history is not served).
 	versions trail
 	// rejected are the CommandRejected events concerning the value since it
 	// was created (nil when there are none): their offsets; their times
 	// are not used.
 	rejected *trail
 }
+
+// splitPartition is the partition of a value whose events are in several.
+const splitPartition = -1
+
+// partition is the partition of the value's events, or splitPartition.
+func (h *history) partition() int32 { return h.versions.partition }
 
 // index is every value's history and the value ids in order, kept by the
 // view beside domain's State, under the view's lock.
@@ -52,14 +56,13 @@ func (x *index) add(rec *eventlog.Record, e *domain.Event, changed bool) (split 
 		if !changed || e.Action != domain.ValueCreated {
 			return false
 		}
-		h = &history{partition: rec.Partition}
+		h = &history{versions: trail{partition: rec.Partition}}
 		x.values[e.ValueID] = h
 		x.ids.insert(e.ValueID)
 	}
-	if rec.Partition != h.partition {
-		wasSplit := h.split
-		h.split = true
-		return !wasSplit
+	if p := h.versions.partition; rec.Partition != p {
+		h.versions.partition = splitPartition
+		return p != splitPartition
 	}
 	p := point{offset: rec.Offset, time: e.Timestamp.UnixNano()}
 	switch {

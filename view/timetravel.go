@@ -39,12 +39,12 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 
 	v.mu.RLock()
 	h, found := v.index.values[id]
-	split := found && h.split
+	split := found && h.partition() == splitPartition
 	var versions int
 	var created, p point
 	var partition int32
 	if found && !split {
-		partition, versions, created = h.partition, h.versions.len(), h.versions.at(0)
+		partition, versions, created = h.partition(), h.versions.len(), h.versions.at(0)
 		if !at.IsZero() {
 			version = h.versions.countUntil(at.UnixNano())
 		}

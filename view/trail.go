@@ -36,20 +36,36 @@ type mark struct {
 // a clock went back between two events: "the value at instant T" is then
 // the value after the longest run of events, from the first, stamped at or
 // before T, and a binary search finds it.
+//
+// It is kept small (64 bytes beside its data) because the view has one or
+// two per value: the marks, which only trails longer than markEvery have,
+// are behind a pointer, and the partition of the offsets fills the word
+// that the count leaves.
 type trail struct {
-	data  []byte
-	marks []mark // marks[k-1] is the mark of entry markEvery*k
-	last  point
-	n     int
+	data      []byte
+	last      point
+	marks     *[]mark // (*marks)[k-1] is the mark of entry markEvery*k
+	n         int32
+	partition int32
 }
 
 // add appends an entry. Offsets must increase; a time earlier than the
 // last one's counts as the last one's.
 func (t *trail) add(p point) {
 	if t.n > 0 && t.n%markEvery == 0 {
-		t.marks = append(t.marks, mark{before: t.last, at: len(t.data)})
+		if t.marks == nil {
+			t.marks = new([]mark)
+		}
+		*t.marks = append(*t.marks, mark{before: t.last, at: len(t.data)})
 	}
 	p.time = max(p.time, t.last.time)
+	if cap(t.data)-len(t.data) < 2*binary.MaxVarintLen64 {
+		// Grow by a quarter rather than double, as append would: with a
+		// hundred thousand short trails, the room held in reserve counts.
+		grown := make([]byte, len(t.data), len(t.data)+len(t.data)/4+2*binary.MaxVarintLen64)
+		copy(grown, t.data)
+		t.data = grown
+	}
 	t.data = binary.AppendUvarint(t.data, uint64(p.offset-t.last.offset))
 	t.data = binary.AppendUvarint(t.data, uint64(p.time-t.last.time))
 	t.last = p
@@ -57,23 +73,31 @@ func (t *trail) add(p point) {
 }
 
 // len is the number of entries.
-func (t *trail) len() int { return t.n }
+func (t *trail) len() int { return int(t.n) }
+
+// nmarks is the number of marks.
+func (t *trail) nmarks() int {
+	if t.marks == nil {
+		return 0
+	}
+	return len(*t.marks)
+}
 
 // mark returns the mark of entry markEvery*k.
 func (t *trail) mark(k int) mark {
 	if k == 0 {
 		return mark{}
 	}
-	return t.marks[k-1]
+	return (*t.marks)[k-1]
 }
 
 // from yields the entries from index i on, with their indexes.
 func (t *trail) from(i int) iter.Seq2[int, point] {
 	return func(yield func(int, point) bool) {
-		k := min(i/markEvery, len(t.marks))
+		k := min(i/markEvery, t.nmarks())
 		m := t.mark(k)
 		p, at := m.before, m.at
-		for j := k * markEvery; j < t.n; j++ {
+		for j := k * markEvery; j < t.len(); j++ {
 			d, w := binary.Uvarint(t.data[at:])
 			at += w
 			p.offset += int64(d)
@@ -102,13 +126,13 @@ func (t *trail) at(i int) point {
 func (t *trail) seek(past func(point) bool) int {
 	// The first mark whose entry before it is already past: the answer is
 	// at or before that entry, in the span of the mark before.
-	k := sort.Search(len(t.marks), func(k int) bool { return past(t.marks[k].before) })
+	k := sort.Search(t.nmarks(), func(k int) bool { return past((*t.marks)[k].before) })
 	for j, p := range t.from(k * markEvery) {
 		if past(p) {
 			return j
 		}
 	}
-	return t.n
+	return t.len()
 }
 
 // countUntil returns how many entries, from the first, have times at or
