@@ -113,47 +113,47 @@ type planned struct {
 	version int
 }
 
-// plan returns the page of h that hq asks for. The caller holds the view's
-// lock.
-func (h *history) plan(hq historyQuery) (pagePlan, error) {
-	p := pagePlan{partition: h.partition()}
+// plan returns the page of a value's history, with these versions and
+// rejections, that hq asks for. The caller holds the view's lock.
+func plan(versions, rejected lookup, hq historyQuery) (pagePlan, error) {
+	p := pagePlan{partition: versions.partition}
 	after := int64(-1) // the page is what lies after this offset
 	switch {
-	case hq.byPosition && hq.afterPartition != h.partition():
-		return p, fmt.Errorf("after_position=%s: the value's events are in partition %d", formatPosition(hq.afterPartition, hq.afterOffset), h.partition())
+	case hq.byPosition && hq.afterPartition != p.partition:
+		return p, fmt.Errorf("after_position=%s: the value's events are in partition %d", formatPosition(hq.afterPartition, hq.afterOffset), p.partition)
 	case hq.byPosition:
 		after = hq.afterOffset
-	case hq.afterVersion > h.versions.len():
+	case hq.afterVersion > versions.len():
 		return p, nil // past the last version: an empty page
 	case hq.afterVersion > 0:
-		after = h.versions.at(hq.afterVersion - 1).offset
+		after = versions.at(hq.afterVersion - 1).offset
 	}
-	first := h.versions.after(after)
+	first := versions.after(after)
 	if first > 0 {
-		p.base, p.baseOffset = first, h.versions.at(first-1).offset
+		p.base, p.baseOffset = first, versions.at(first-1).offset
 	}
 	// Up to limit+1 of each kind, merged in log order: the one after the
 	// limit says whether there is more.
-	var versions, rejections []planned
-	for i, pt := range h.versions.from(first) {
-		if len(versions) > hq.limit {
+	var vs, rs []planned
+	for i, pt := range versions.from(first) {
+		if len(vs) > hq.limit {
 			break
 		}
-		versions = append(versions, planned{offset: pt.offset, version: i + 1})
+		vs = append(vs, planned{offset: pt.offset, version: i + 1})
 	}
-	if hq.rejections && h.rejected != nil {
-		for _, pt := range h.rejected.from(h.rejected.after(after)) {
-			if len(rejections) > hq.limit {
+	if hq.rejections {
+		for _, pt := range rejected.from(rejected.after(after)) {
+			if len(rs) > hq.limit {
 				break
 			}
-			rejections = append(rejections, planned{offset: pt.offset})
+			rs = append(rs, planned{offset: pt.offset})
 		}
 	}
-	for len(p.entries) <= hq.limit && (len(versions) > 0 || len(rejections) > 0) {
-		if len(rejections) == 0 || len(versions) > 0 && versions[0].offset < rejections[0].offset {
-			p.entries, versions = append(p.entries, versions[0]), versions[1:]
+	for len(p.entries) <= hq.limit && (len(vs) > 0 || len(rs) > 0) {
+		if len(rs) == 0 || len(vs) > 0 && vs[0].offset < rs[0].offset {
+			p.entries, vs = append(p.entries, vs[0]), vs[1:]
 		} else {
-			p.entries, rejections = append(p.entries, rejections[0]), rejections[1:]
+			p.entries, rs = append(p.entries, rs[0]), rs[1:]
 		}
 	}
 	if len(p.entries) > hq.limit {
@@ -193,11 +193,11 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.mu.RLock()
-	h, found := v.index.values[id]
-	split := found && h.partition() == splitPartition
+	versions, rejected, found := v.index.history(id)
+	split := versions.partition == splitPartition
 	var p pagePlan
 	if found && !split {
-		p, err = h.plan(hq)
+		p, err = plan(versions, rejected, hq)
 	}
 	v.mu.RUnlock()
 	switch {

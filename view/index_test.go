@@ -72,7 +72,7 @@ func TestIndexMemory(t *testing.T) {
 		x := indexOf(n, tt.values, tt.rejectEvery)
 		perEvent := float64(heapInUse()-before) / n
 		runtime.KeepAlive(x)
-		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, len(x.values))
+		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, len(x.versions))
 		if perEvent > tt.maxBytesPerEvent {
 			t.Errorf("%s: %.1f bytes an event, want at most %v", tt.name, perEvent, tt.maxBytesPerEvent)
 		}

@@ -38,18 +38,17 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 	}
 
 	v.mu.RLock()
-	h, found := v.index.values[id]
-	split := found && h.partition() == splitPartition
-	var versions int
+	trail, _, found := v.index.history(id)
+	split := trail.partition == splitPartition
+	versions, partition := trail.len(), trail.partition
 	var created, p point
-	var partition int32
 	if found && !split {
-		partition, versions, created = h.partition(), h.versions.len(), h.versions.at(0)
+		created = trail.at(0)
 		if !at.IsZero() {
-			version = h.versions.countUntil(at.UnixNano())
+			version = trail.countUntil(at.UnixNano())
 		}
 		if version > 0 && version <= versions {
-			p = h.versions.at(version - 1)
+			p = trail.at(version - 1)
 		}
 	}
 	v.mu.RUnlock()
