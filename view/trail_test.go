@@ -25,7 +25,7 @@ func TestTrailAgainstASlice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 2, markEvery - 1, markEvery, markEvery + 1, 3*markEvery + 17, 2000} {
 		points := randomPoints(rng, n)
-		var tr lookup // a trail with the marks it hands out
+		var tr lookup            // a trail with the marks it hands out
 		want := make([]point, n) // the points as the trail keeps them: times as a running maximum
 		var maxTime int64
 		for i, p := range points {
