@@ -100,3 +100,19 @@ func (x *index) history(id uuid.UUID) (versions, rejected lookup, found bool) {
 	}
 	return versions, rejected, true
 }
+
+// folded is what became of an event in the view's fold, for the index.
+type folded uint8
+
+const (
+	notFolded     folded = iota // undecodable, or it did not fit the state
+	foldedChanged               // it changed a value
+	foldedSame                  // it changed nothing (a rejection)
+)
+
+func foldedAs(changed bool) folded {
+	if changed {
+		return foldedChanged
+	}
+	return foldedSame
+}

@@ -6,6 +6,13 @@
 // false and queries answer 503 rather than stale state. The view applies
 // events with domain's State.Apply, the same fold the processor uses, so a
 // value it shows is always the fold of the events log.
+//
+// Beside the values it keeps an index (index.go): the value ids in order,
+// for GET /values (list.go), and where each value's events are in the log,
+// packed a few bytes an event (trail.go), for GET /values/{id}/history
+// (history.go) and time travel, GET /values/{id}?version=N or ?at=T
+// (timetravel.go). Those read the events back from the log (Log.Read):
+// the view holds positions, the log holds the history.
 package view
 
 import (
@@ -118,6 +125,7 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 		applied = make([]outcome.Applied, 0, len(records))
 	}
 	events, errs := decodeEvents(records)
+	folded := make([]folded, len(events))
 	v.mu.Lock()
 	for i, e := range events {
 		if errs[i] != nil {
@@ -128,15 +136,20 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 			v.logger.Warn().Err(err).Int64("offset", records[i].Offset).Msg("skipping event that does not fit the view")
 			continue
 		}
-		if split := v.index.add(&records[i], &e, changed); split {
-			v.logger.Error().Stringer("value_id", e.ValueID).Int32("partition", records[i].Partition).Int64("offset", records[i].Offset).
-				Msg("an event of this value is in another partition than its first: its history is not served")
-		}
+		folded[i] = foldedAs(changed)
 		if applied != nil {
 			// A value that exists has a version (1 once created); Apply
 			// returns the zero Value for a rejection of a missing one.
 			exists := value.Version > 0
 			applied = append(applied, outcome.Applied{Record: records[i], Event: e, Value: value, Exists: exists, Replay: replay})
+		}
+	}
+	// The history index in a pass of its own: a short loop whose map
+	// lookups the processor can overlap.
+	for i := range events {
+		if folded[i] != notFolded && v.index.add(&records[i], &events[i], folded[i] == foldedChanged) {
+			v.logger.Error().Stringer("value_id", events[i].ValueID).Int32("partition", records[i].Partition).Int64("offset", records[i].Offset).
+				Msg("an event of this value is in another partition than its first: its history is not served")
 		}
 	}
 	v.mu.Unlock()
