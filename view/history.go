@@ -194,20 +194,15 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	v.mu.RLock()
 	versions, rejected, found := v.index.history(id)
-	split := versions.partition == splitPartition
 	var p pagePlan
-	if found && !split {
+	if found && versions.partition != splitPartition {
 		p, err = plan(versions, rejected, hq)
 	}
 	v.mu.RUnlock()
-	switch {
-	case !found:
-		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
+	if noHistory(w, id, found, versions.partition) {
 		return
-	case split:
-		v.splitError(w, id)
-		return
-	case err != nil:
+	}
+	if err != nil {
 		queryError(w, err)
 		return
 	}
@@ -317,7 +312,17 @@ func (v *View) readError(w http.ResponseWriter, id uuid.UUID, err error) {
 	httpapi.Error(w, httpapi.HistoryUnavailable, fmt.Sprintf("the events log could not be read: %v", err))
 }
 
-// splitError answers for a value whose events are in several partitions.
-func (v *View) splitError(w http.ResponseWriter, id uuid.UUID) {
-	httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the events of value %s are in several partitions of the events log (a writer that does not key them by value id): its history cannot be read", id))
+// noHistory answers for a value whose history cannot be read, and reports
+// whether it did: 404 for a value that does not exist, 500 for one whose
+// events are in several partitions (see splitPartition).
+func noHistory(w http.ResponseWriter, id uuid.UUID, found bool, partition int32) bool {
+	switch {
+	case !found:
+		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
+	case partition == splitPartition:
+		httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the events of value %s are in several partitions of the events log (a writer that does not key them by value id): its history cannot be read", id))
+	default:
+		return false
+	}
+	return true
 }

@@ -2,6 +2,8 @@ package view
 
 import (
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 	"time"
@@ -103,5 +105,38 @@ func BenchmarkIndexAdd(b *testing.B) {
 	b.ResetTimer()
 	for i := range events {
 		x.add(&eventlog.Record{Offset: int64(i)}, &events[i], true)
+	}
+}
+
+// A value whose events come in two partitions (a writer that does not key
+// them by value id) has no history to serve: the index says so once, and
+// the queries answer 500 rather than a wrong history.
+func TestSplitHistory(t *testing.T) {
+	x := newIndex()
+	id := uuid.New()
+	created := domain.Event{Action: domain.ValueCreated, ValueID: id, Timestamp: time.Now()}
+	updated := domain.Event{Action: domain.ValueUpdated, ValueID: id, Timestamp: time.Now()}
+	for i, tt := range []struct {
+		partition int32
+		e         *domain.Event
+		wantSplit bool
+	}{
+		{0, &created, false},
+		{0, &updated, false},
+		{1, &updated, true},
+		{0, &updated, false}, // said once
+		{1, &updated, false},
+	} {
+		if split := x.add(&eventlog.Record{Partition: tt.partition, Offset: int64(i)}, tt.e, true); split != tt.wantSplit {
+			t.Errorf("event %d in partition %d: split %v, want %v", i, tt.partition, split, tt.wantSplit)
+		}
+	}
+	versions, _, found := x.history(id)
+	if !found || versions.partition != splitPartition {
+		t.Fatalf("history: found %v, partition %d; want found and split", found, versions.partition)
+	}
+	w := httptest.NewRecorder()
+	if !noHistory(w, id, found, versions.partition) || w.Code != http.StatusInternalServerError {
+		t.Errorf("noHistory answered %d, want 500", w.Code)
 	}
 }

@@ -39,10 +39,9 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 
 	v.mu.RLock()
 	trail, _, found := v.index.history(id)
-	split := trail.partition == splitPartition
 	versions, partition := trail.len(), trail.partition
 	var created, p point
-	if found && !split {
+	if found && partition != splitPartition {
 		created = trail.at(0)
 		if !at.IsZero() {
 			version = trail.countUntil(at.UnixNano())
@@ -52,13 +51,10 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 		}
 	}
 	v.mu.RUnlock()
+	if noHistory(w, id, found, partition) {
+		return
+	}
 	switch {
-	case !found:
-		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
-		return
-	case split:
-		v.splitError(w, id)
-		return
 	case version == 0:
 		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s did not exist at %s: it was created at %s",
 			id, at.UTC().Format(time.RFC3339Nano), time.Unix(0, created.time).UTC().Format(time.RFC3339Nano)))
