@@ -53,8 +53,8 @@ func indexOf(n, values, rejectEvery int) *index {
 // order), at 1,000,000 events, and holds it to a bound. The figures are in
 // BENCHMARKS.md; go test -v -run TestIndexMemory ./view/ prints them.
 func TestIndexMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds indexes of a million events")
+	if testing.Short() || raceDetector {
+		t.Skip("builds indexes of a million events, and measures their heap: not with -short or -race")
 	}
 	const n = 1_000_000
 	for _, tt := range []struct {
