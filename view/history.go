@@ -223,6 +223,10 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		var before *number
 		if p.base > 0 {
+			if base := events[0].Action; base != domain.ValueCreated && base != domain.ValueUpdated {
+				v.readError(w, id, fmt.Errorf("%w: a %s event at version %d", errUnexpected, base, p.base))
+				return
+			}
 			value := valueAfter(events[0])
 			before, events = &value, events[1:]
 		}
