@@ -442,6 +442,7 @@ func TestBadQueries(t *testing.T) {
 		{"/values?limit=ten", "limit"},
 		{"/values?limit=", "limit"},
 		{"/values?after=nope", "after"},
+		{"/values?after=urn:uuid:" + id.String(), "after"},
 		{"/values/" + id.String() + "/history?limit=-1", "limit"},
 		{"/values/" + id.String() + "/history?after_version=-1", "after_version"},
 		{"/values/" + id.String() + "/history?after_version=x", "after_version"},

@@ -32,8 +32,8 @@ func (v *View) listValues(w http.ResponseWriter, r *http.Request) {
 	var after *uuid.UUID
 	if q.Has("after") {
 		id, err := uuid.Parse(q.Get("after"))
-		if err != nil {
-			queryError(w, fmt.Errorf("after=%q: want a value id (a UUID), the last of the previous page", q.Get("after")))
+		if err != nil || len(q.Get("after")) != 36 { // the canonical form only, as for path ids
+			queryError(w, fmt.Errorf("after=%q: want a value id (a UUID in its canonical form), the last of the previous page", q.Get("after")))
 			return
 		}
 		after = &id
