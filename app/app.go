@@ -25,6 +25,7 @@ import (
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
 	"calculator/httpapi"
+	"calculator/idempotency"
 	"calculator/internal/retry"
 	"calculator/openapi"
 	"calculator/processor"
@@ -44,6 +45,7 @@ type App struct {
 	view      *view.View
 	subs      *subscriptions.Hub
 	router    chi.Router // the API's routes, before the server's connection handling
+	keys      *idempotency.Index
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log), file
@@ -99,9 +101,11 @@ func New(cfg Config) (*App, error) {
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
 	cmd := commander.New(a.gate, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
+	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
+	cmd.SetKeys(a.keys)
 
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	r.Use(middleware.Recoverer, httpapi.LimitHeaders(httpapi.MaxHeaderBytes))
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(httpapi.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
@@ -148,7 +152,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { a.connect(gctx); return nil })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
-	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {
+	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {
 		g.Go(func() error {
 			if !a.waitLog(gctx) {
 				return nil

@@ -20,7 +20,10 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.InvalidID, 400},
 		{httpapi.InvalidWait, 400},
 		{httpapi.InvalidPosition, 400},
+		{httpapi.InvalidHeader, 400},
+		{httpapi.IdempotencyKeyReused, 422},
 		{httpapi.BodyTooLarge, 413},
+		{httpapi.HeadersTooLarge, 431},
 		{httpapi.UnsupportedMediaType, 415},
 		{httpapi.Unauthorized, 401},
 		{httpapi.CommandNotFound, 404},
@@ -29,6 +32,10 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.InsufficientStorage, 503},
 		{httpapi.Replaying, 503},
 		{httpapi.NotReady, 503},
+		{httpapi.InvalidQuery, 400},
+		{httpapi.VersionNotFound, 404},
+		{httpapi.HistoryUnavailable, 503},
+		{httpapi.Internal, 500},
 		{httpapi.Kind("no-such-kind"), 500},
 	}
 	for _, tt := range tests {
