@@ -13,20 +13,17 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
-	"calculator/dashboard"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
-	"calculator/httpapi"
 	"calculator/internal/retry"
-	"calculator/openapi"
+	"calculator/metrics"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -42,6 +39,8 @@ type App struct {
 	processor *processor.Processor
 	view      *view.View
 	subs      *subscriptions.Hub
+	metrics   *metrics.Metrics
+	routes    chi.Router // the API, inside the server's handler
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -84,28 +83,18 @@ func New(cfg Config) (*App, error) {
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
-	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
-	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	a.metrics = metrics.New()
+	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
+	cmd := commander.New(a.metrics.TimeAppends(a.log), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
-
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.MethodNotAllowed)
-	r.Get("/healthz", a.healthz)
-	r.Get("/readyz", a.readyz)
-	r.Get("/openapi.json", openapi.Serve)
-	dashboard.Routes(r, cfg.AuthToken)
-	r.Group(func(r chi.Router) {
-		if cfg.AuthToken != "" {
-			r.Use(dashboard.RequireToken(cfg.AuthToken)) // the bearer header, or the dashboard's cookie
-		}
-		cmd.Routes(r)
-		a.view.Routes(r)
-		a.subs.Routes(r)
+	a.metrics.Watch(metrics.Parts{
+		End: a.log.End, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
+		Processor: a.processor, View: a.view, Subscriptions: a.subs,
 	})
+
+	a.routes = a.router(cmd, a.metrics)
 	a.drainer = newDrainer(cfg.DrainGrace)
-	a.server = a.newServer(r)
+	a.server = a.newServer(a.routes)
 
 	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {
