@@ -40,7 +40,7 @@ type App struct {
 	view      *view.View
 	subs      *subscriptions.Hub
 	metrics   *metrics.Metrics
-	routes    chi.Router // the API, inside the server's handler
+	router    chi.Router // the API's routes, before the server's connection handling
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -92,9 +92,9 @@ func New(cfg Config) (*App, error) {
 		Processor: a.processor, View: a.view, Subscriptions: a.subs,
 	})
 
-	a.routes = a.router(cmd, a.metrics)
+	a.router = a.routes(cmd, a.metrics)
 	a.drainer = newDrainer(cfg.DrainGrace)
-	a.server = a.newServer(a.routes)
+	a.server = a.newServer(a.router)
 
 	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {

@@ -32,7 +32,7 @@ func TestRoutesMatchTheDocument(t *testing.T) {
 		a.log.Close()
 
 		var routed []string
-		err = chi.Walk(a.routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		err = chi.Walk(a.router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 			routed = append(routed, method+" "+openapitest.NormalizePath(route))
 			return nil
 		})

@@ -13,7 +13,7 @@ import (
 	"calculator/openapi"
 )
 
-// router is the HTTP API: every route of openapi/openapi.json
+// routes is the HTTP API: every route of openapi/openapi.json
 // (TestRoutesMatchTheDocument holds them together), behind the request id,
 // the access log and the panic recovery; HEAD wherever GET is, 405 with
 // Allow.
@@ -23,7 +23,7 @@ import (
 // is open as /readyz is: it shows counts, latencies and lags, never a value,
 // an id or a token, and a scraper then needs no secret (see README,
 // Metrics).
-func (a *App) router(cmd *commander.Commander, m *metrics.Metrics) chi.Router {
+func (a *App) routes(cmd *commander.Commander, m *metrics.Metrics) chi.Router {
 	r := chi.NewRouter()
 	r.Use(withRequestID, accessLog(a.logger), middleware.Recoverer, headAsGet)
 	r.NotFound(httpapi.NotFound)

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,34 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			b.SetBytes(int64(len(wire)))
 			for b.Loop() {
 				if _, err := DecodeEvent(wire); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// Records not in the form AppendJSON writes: what another writer (kcat, a
+// script) might put on the log. They mean the same as their canonical forms.
+var foreignRecords = map[string]string{
+	"UpdateValue/reordered": `{"action":"UpdateValue","id":"22222222-2222-2222-2222-222222222222","timestamp":"2026-11-23T12:00:00Z","data":{"operation":"MULTIPLY","value":1.5,"value-id":"11111111-1111-1111-1111-111111111111"}}`,
+	"ValueUpdated/spaced": `{ "id": "11111111-1111-1111-1111-111111111111", "parent-id": "22222222-2222-2222-2222-222222222222", "action": "ValueUpdated",
+  "data": { "value-id": "11111111-1111-1111-1111-111111111111", "operation": "MULTIPLY", "value": 1.5, "result": 4.5 },
+  "timestamp": "2026-11-23T12:00:00.123456789Z" }`,
+}
+
+func BenchmarkDecodeForeign(b *testing.B) {
+	for name, record := range foreignRecords {
+		wire := []byte(record)
+		decode := func(b []byte) error { _, err := DecodeEvent(b); return err }
+		if strings.HasPrefix(name, "UpdateValue") {
+			decode = func(b []byte) error { _, err := DecodeCommand(b); return err }
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(wire)))
+			for b.Loop() {
+				if err := decode(wire); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -210,6 +210,8 @@ func TestDecodeRejectsMalformedRecords(t *testing.T) {
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"POW","value":1}}`,
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"DeleteValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e999}}`,
+		// In UTC, a year RFC 3339 cannot write (AppendJSON could not write the record back).
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1},"timestamp":"9999-12-31T23:30:00-01:00"}`,
 	} {
 		if c, err := DecodeCommand([]byte(in)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("DecodeCommand(%s) = %+v, %v; want ErrMalformed", in, c, err)
@@ -218,5 +220,8 @@ func TestDecodeRejectsMalformedRecords(t *testing.T) {
 	if _, err := DecodeEvent([]byte(`{"id":"22222222-2222-2222-2222-222222222222","action":"ValueCreated"}`)); !errors.Is(err, ErrMalformed) ||
 		!strings.Contains(err.Error(), "required") {
 		t.Errorf("DecodeEvent without parent-id = %v", err)
+	}
+	if _, err := DecodeEvent([]byte(`{"id":"22222222-2222-2222-2222-222222222222","parent-id":"33333333-2222-2222-2222-222222222222","action":"ValueCreated","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1},"timestamp":"0000-01-01T00:00:00+01:00"}`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("DecodeEvent with a timestamp in year -1 UTC = %v; want ErrMalformed", err)
 	}
 }

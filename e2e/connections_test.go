@@ -182,6 +182,10 @@ func TestConnectionCap(t *testing.T) {
 	const maxConns = 8
 	s := start(t, t.TempDir(), "-max-conns", fmt.Sprint(maxConns))
 	pid := s.cmd.Process.Pid
+	// The harness's clients keep the connection they waited for readiness
+	// on: give it back, or it holds one of the slots.
+	s.client.CloseIdleConnections()
+	s.streams.CloseIdleConnections()
 
 	streams := make([]*rawConn, maxConns)
 	for i := range streams {

@@ -183,6 +183,14 @@ type transport struct {
 	report func(error)
 }
 
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps, so that http.Client.CloseIdleConnections reaches them.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	where := req.Method + " " + req.URL.RequestURI()
 	fail := func(format string, args ...any) {

@@ -1,0 +1,199 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// AppendJSON must write what encoding/json would: strings and numbers byte
+// for byte, and records that are valid JSON which both decoders read back as
+// the record written.
+
+// nastyStrings are strings an encoder gets wrong: quotes, backslashes,
+// control characters, JavaScript's line separators, invalid UTF-8.
+var nastyStrings = []string{
+	"",
+	"value 11111111-1111-1111-1111-111111111111 does not exist",
+	`say "hi"`,
+	`C:\path\`,
+	"\x00\x01\x1f\x7f",
+	"\b\f\n\r\t",
+	"<a href='x'>&amp;</a>",
+	"ünïcode ✓ 😀",
+	"\u2028\u2029",
+	"\ufffd",
+	"\xff",
+	"a\xc3",
+	"\xc3\xc3\xbc",
+	"\xed\xa0\x80",     // a UTF-16 surrogate written as UTF-8
+	"\xf4\x90\x80\x80", // beyond U+10FFFF
+	"/*</script>*/",
+}
+
+// jsonString is s as encoding/json writes it, without HTML escaping (the
+// wire format is not HTML).
+func jsonString(t testing.TB, s string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func TestAppendStringAsEncodingJSON(t *testing.T) {
+	for _, s := range nastyStrings {
+		if got, want := appendString(nil, s), jsonString(t, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s; encoding/json writes %s", s, got, want)
+		}
+	}
+	for c := range 256 { // every single byte
+		s := string([]byte{byte(c)})
+		if got, want := appendString(nil, s), jsonString(t, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s; encoding/json writes %s", s, got, want)
+		}
+	}
+}
+
+// TestPlainPrefix puts every byte at every place of a string long enough
+// for plainPrefix's eight-byte steps.
+func TestPlainPrefix(t *testing.T) {
+	const plain = "value 11111111-1111-1111 does not exist"
+	for c := range 256 {
+		for at := range len(plain) {
+			s := []byte(plain)
+			s[at] = byte(c)
+			want := len(plain)
+			if !plainByte[c] {
+				want = at
+			}
+			if got := plainPrefix(string(s)); got != want {
+				t.Fatalf("plainPrefix(%q) = %d; want %d", s, got, want)
+			}
+		}
+	}
+}
+
+// FuzzAppendString:
+//
+//	go test -run XXX -fuzz FuzzAppendString ./domain
+func FuzzAppendString(f *testing.F) {
+	for _, s := range nastyStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := appendString(nil, s), jsonString(t, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendString(%q) = %s; encoding/json writes %s", s, got, want)
+		}
+	})
+}
+
+var nastyNumbers = []float64{
+	0, math.Copysign(0, -1), 1, -1, 0.1, 1.5, 1e-6, 1e-7, -1e-7, 1.234e-7, 1e20, 1e21, -1e21,
+	123456789012345678901234567890, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64,
+	0x1p-1022, math.MaxInt64, 1 << 53, 1<<53 + 1,
+}
+
+func TestAppendNumberAsEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	numbers := append([]float64(nil), nastyNumbers...)
+	for range 10000 {
+		numbers = append(numbers, randomNumber(rng))
+	}
+	for _, x := range numbers {
+		want, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendNumber(nil, x); !bytes.Equal(got, want) {
+			t.Fatalf("appendNumber(%v) = %s; encoding/json writes %s", x, got, want)
+		}
+	}
+}
+
+// FuzzAppendJSON builds commands and events from arbitrary field values and
+// checks their round trip:
+//
+//	go test -run XXX -fuzz FuzzAppendJSON ./domain
+func FuzzAppendJSON(f *testing.F) {
+	for i, s := range nastyStrings {
+		x := nastyNumbers[i%len(nastyNumbers)]
+		f.Add(uint8(i), string(ValueNotFound), s, x, -x, int64(i)*1e8, uint32(i)*1e7)
+		f.Add(uint8(i), s, "message", x, x/3, -int64(i)*1e9, uint32(0))
+	}
+	f.Fuzz(func(t *testing.T, op uint8, reason, message string, value, result float64, sec int64, nsec uint32) {
+		ts := time.Unix(sec, int64(nsec%1e9)).UTC()
+		if ts.Year() < 0 || ts.Year() > 9999 { // beyond RFC 3339
+			return
+		}
+		c := Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: value, Timestamp: ts}
+		e := Event{ID: EventID(cmdID), ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: value, Timestamp: ts}
+		if finite(value) {
+			checkCommandRoundTrip(t, c, c)
+			checkEventRoundTrip(t, e, e)
+			c.Action, c.Operation = UpdateValue, []Operation{Add, Subtract, Multiply, Divide}[op%4]
+			checkCommandRoundTrip(t, c, c)
+			if finite(result) {
+				e.Action, e.Operation, e.Result = ValueUpdated, c.Operation, result
+				checkEventRoundTrip(t, e, e)
+			}
+		}
+		// Text goes through JSON as encoding/json takes it: invalid UTF-8
+		// comes back as U+FFFD.
+		e = Event{ID: e.ID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: Reason(reason), Message: message, Timestamp: ts}
+		want := e
+		for _, s := range []*string{(*string)(&want.Reason), &want.Message} {
+			if err := json.Unmarshal(jsonString(t, *s), s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want.Reason != "" {
+			checkEventRoundTrip(t, e, want)
+		}
+	})
+}
+
+// checkCommandRoundTrip checks that c's wire form is valid JSON and that
+// encoding/json and DecodeCommand both read it as want.
+func checkCommandRoundTrip(t *testing.T, c, want Command) {
+	t.Helper()
+	same := func(a, b Command) bool {
+		a.Timestamp, b.Timestamp = a.Timestamp.UTC(), b.Timestamp.UTC()
+		return a == b && sameNumber(a.Value, b.Value)
+	}
+	checkRoundTrip(t, c, want, same, decodeCommandJSON, DecodeCommand)
+}
+
+// checkEventRoundTrip checks that e's wire form is valid JSON and that
+// encoding/json and DecodeEvent both read it as want.
+func checkEventRoundTrip(t *testing.T, e, want Event) {
+	t.Helper()
+	same := func(a, b Event) bool {
+		a.Timestamp, b.Timestamp = a.Timestamp.UTC(), b.Timestamp.UTC()
+		return a == b && sameNumber(a.Value, b.Value) && sameNumber(a.Result, b.Result)
+	}
+	checkRoundTrip(t, e, want, same, decodeEventJSON, DecodeEvent)
+}
+
+func checkRoundTrip[R interface{ AppendJSON([]byte) []byte }](t *testing.T, r, want R, same func(a, b R) bool, reference, decode func([]byte) (R, error)) {
+	t.Helper()
+	wire := r.AppendJSON(nil)
+	if !json.Valid(wire) {
+		t.Fatalf("AppendJSON(%+v) = %q: not valid JSON", r, wire)
+	}
+	if got, err := reference(wire); err != nil || !same(got, want) {
+		t.Fatalf("encoding/json reads AppendJSON(%+v) = %q as %+v, %v; want %+v", r, wire, got, err, want)
+	}
+	if got, err := decode(wire); err != nil || !same(got, want) {
+		t.Fatalf("decoding AppendJSON(%+v) = %q gives %+v, %v; want %+v", r, wire, got, err, want)
+	}
+}
+
+// sameNumber is true for the same float64, telling 0 from -0.
+func sameNumber(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
