@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,29 @@ func TestDurationsInTheLogCarryTheirUnit(t *testing.T) {
 	logger.Info().Dur("took", 1500*time.Millisecond).Msg("replayed")
 	if !strings.Contains(buf.String(), `"took":"1.5s"`) {
 		t.Errorf("log line %s, want took as 1.5s", buf.String())
+	}
+}
+
+// TestTheReadmeListsEveryFlag holds README.md's configuration table to the
+// flags: the same flags, each with its variable.
+func TestTheReadmeListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `-([a-z-]+)` \\| `([A-Z_]+)` \\|")
+	listed := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		listed[m[1]] = m[2]
+	}
+	for flag, variable := range environment {
+		if listed[flag] != variable {
+			t.Errorf("README.md lists -%s with %q, want %s", flag, listed[flag], variable)
+		}
+	}
+	for flag := range listed {
+		if _, ok := environment[flag]; !ok {
+			t.Errorf("README.md lists -%s, which is not a flag", flag)
+		}
 	}
 }
