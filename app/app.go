@@ -22,6 +22,7 @@ import (
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
+	"calculator/idempotency"
 	"calculator/internal/retry"
 	"calculator/metrics"
 	"calculator/processor"
@@ -41,6 +42,7 @@ type App struct {
 	subs      *subscriptions.Hub
 	metrics   *metrics.Metrics
 	router    chi.Router // the API's routes, before the server's connection handling
+	keys      *idempotency.Index
 	server    *http.Server
 
 	// kafka is the log when it is Kafka (nil for the embedded log).
@@ -87,6 +89,8 @@ func New(cfg Config) (*App, error) {
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
 	cmd := commander.New(a.metrics.TimeAppends(a.log), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
+	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
+	cmd.SetKeys(a.keys)
 	a.metrics.Watch(metrics.Parts{
 		End: a.log.End, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
 		Processor: a.processor, View: a.view, Subscriptions: a.subs,
@@ -124,7 +128,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { a.connect(gctx); return nil })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
-	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {
+	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {
 		g.Go(func() error {
 			if !a.waitLog(gctx) {
 				return nil

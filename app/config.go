@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/httpapi"
 	"calculator/subscriptions"
 )
 
@@ -47,7 +48,9 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request before it is closed.
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the size of a request's headers (431 above).
+	// MaxHeaderBytes is net/http's bound on a request's headers: past it
+	// net/http answers 431 in plain text. Below it, httpapi.LimitHeaders
+	// answers 431 as a problem, so it is twice httpapi.MaxHeaderBytes.
 	MaxHeaderBytes int
 	// MaxConns bounds the open HTTP connections, SSE streams included: the
 	// next ones wait in the kernel's accept queue until one closes. It is
@@ -79,7 +82,7 @@ func Defaults() Config {
 		ReadTimeout:       10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       90 * time.Second, // longer than a load balancer's usual 60 s, so that it closes first
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    2 * httpapi.MaxHeaderBytes,
 		MaxConns:          10_000,
 		DrainGrace:        500 * time.Millisecond,
 	}

@@ -42,7 +42,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		"log":       logStatus,
 	}
 	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
-	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
+	keys := a.keys.Stats()
+	progress["idempotency_keys"] = map[string]any{"ready": a.keys.Ready(), "keys": keys.Keys, "forgotten_early": keys.ForgottenEarly}
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && a.keys.Ready() && logErr == nil {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return

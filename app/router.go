@@ -25,7 +25,7 @@ import (
 // Metrics).
 func (a *App) routes(cmd *commander.Commander, m *metrics.Metrics) chi.Router {
 	r := chi.NewRouter()
-	r.Use(withRequestID, accessLog(a.logger), middleware.Recoverer, headAsGet)
+	r.Use(withRequestID, accessLog(a.logger), middleware.Recoverer, httpapi.LimitHeaders(httpapi.MaxHeaderBytes), headAsGet)
 	r.NotFound(httpapi.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 	r.Get("/healthz", a.healthz)

@@ -18,7 +18,10 @@ const (
 	InvalidID            Kind = "invalid-id"             // a path id that is not a UUID
 	InvalidWait          Kind = "invalid-wait"           // ?wait= that is not a duration from 0 to the most allowed
 	InvalidPosition      Kind = "invalid-position"       // ?from= or Last-Event-ID that is not a log position
+	InvalidHeader        Kind = "invalid-header"         // a request header that is not valid (an Idempotency-Key, say)
+	IdempotencyKeyReused Kind = "idempotency-key-reused" // an Idempotency-Key used before for another request
 	BodyTooLarge         Kind = "body-too-large"         // a body over the limit
+	HeadersTooLarge      Kind = "headers-too-large"      // a request header over the limit
 	UnsupportedMediaType Kind = "unsupported-media-type" // a Content-Type that is not JSON
 	Unauthorized         Kind = "unauthorized"           // a missing or wrong API token
 	CommandNotFound      Kind = "command-not-found"      // a command whose status is not known
@@ -35,7 +38,10 @@ var statuses = map[Kind]int{
 	InvalidID:            http.StatusBadRequest,
 	InvalidWait:          http.StatusBadRequest,
 	InvalidPosition:      http.StatusBadRequest,
+	InvalidHeader:        http.StatusBadRequest,
+	IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	BodyTooLarge:         http.StatusRequestEntityTooLarge,
+	HeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	Unauthorized:         http.StatusUnauthorized,
 	CommandNotFound:      http.StatusNotFound,
