@@ -171,9 +171,8 @@ func TestAccessLog(t *testing.T) {
 func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	_, base := start(t, Config{Logger: zerolog.Nop()})
 	for _, c := range []struct{ method, path, allow string }{
-		{"DELETE", "/values", "POST"},
-		{"GET", "/values", "POST"},
-		{"HEAD", "/values", "POST"},
+		{"DELETE", "/values", "GET, HEAD, POST"},
+		{"PATCH", "/values", "GET, HEAD, POST"},
 		{"POST", "/healthz", "GET, HEAD"},
 		{"DELETE", "/values/0b5e3cbe-bd5a-4d6c-9a0b-5b8e6f6c9d21", "GET, HEAD, PUT"},
 		{"PUT", "/session", "GET, HEAD, POST, DELETE"},

@@ -101,7 +101,7 @@ func TestPage(t *testing.T) {
 		}
 	}
 	if !regexp.MustCompile(`<section class="card" id="history" hidden>`).MatchString(page) {
-		t.Errorf("the history section must stay hidden until the history API exists")
+		t.Errorf("the history section must be hidden until a value is selected")
 	}
 }
 

@@ -10,6 +10,7 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Header is a key/value pair carried beside a record's value (a Kafka header).
@@ -63,6 +64,12 @@ type Batch struct {
 // ErrClosed is returned by the operations of a closed Log.
 var ErrClosed = errors.New("eventlog: log closed")
 
+// ErrNoRecord is wrapped by the error of a Read for an offset that holds no
+// record a reader can see: one past the end of the partition, a Kafka
+// transaction marker or a record of an aborted transaction, or a record
+// that retention has removed.
+var ErrNoRecord = errors.New("eventlog: no record at that offset")
+
 // ErrNoSpace is wrapped by the error of an Append for which the log has no
 // room: the disk is full, or the append would take the free space that the
 // file log keeps in reserve for the records that must still be written (see
@@ -101,6 +108,17 @@ type Log interface {
 	// error (which Follow returns). The records of a batch, and their byte
 	// slices, belong to fn: the log does not reuse them.
 	Follow(ctx context.Context, topic string, from Offsets, fn func(Batch) error) error
+	// Read returns the records at the given offsets of one partition of
+	// topic, in the order of offsets, which must be increasing (an error
+	// otherwise; none is no error and no records). It reads the log itself,
+	// not a copy: it is how a reader that kept only positions (the view,
+	// for a value's history) finds records again. Every offset must hold a
+	// record that Follow delivers: when one does not, Read returns an error
+	// wrapping ErrNoRecord, and no records. Like Follow it sees only durable
+	// records (committed ones, on Kafka), so an offset that Follow has
+	// delivered can always be read. A cancelled context makes it return
+	// ctx.Err(). The records and their byte slices belong to the caller.
+	Read(ctx context.Context, topic string, partition int32, offsets []int64) ([]Record, error)
 	// End returns, for each partition of topic, the offset the next record
 	// will get: the number of records (and transaction markers, on Kafka)
 	// it holds.
@@ -112,3 +130,17 @@ type Log interface {
 // ErrStopFollowing is a convenient error for a Follow callback that is done
 // reading; callers compare with errors.Is and treat it as success.
 var ErrStopFollowing = errors.New("eventlog: stop following")
+
+// CheckReadOffsets returns an error unless offsets are at least 0 and
+// increasing, as Read requires: the check both backends make first.
+func CheckReadOffsets(offsets []int64) error {
+	for i, o := range offsets {
+		if o < 0 {
+			return fmt.Errorf("eventlog: read at negative offset %d", o)
+		}
+		if i > 0 && o <= offsets[i-1] {
+			return fmt.Errorf("eventlog: read offsets must increase: %d after %d", o, offsets[i-1])
+		}
+	}
+	return nil
+}

@@ -29,6 +29,10 @@ const (
 	LogUnavailable       Kind = "log-unavailable"        // the log did not store a command in time
 	Replaying            Kind = "replaying"              // a part is rebuilding its state from the log
 	NotReady             Kind = "not-ready"              // the process has not finished its startup
+	InvalidQuery         Kind = "invalid-query"          // a query parameter that is not valid (the detail names it)
+	VersionNotFound      Kind = "version-not-found"      // ?version= of a value that has not reached it
+	HistoryUnavailable   Kind = "history-unavailable"    // the events log could not be read in time
+	Internal             Kind = "internal"               // a fault of the server: the log holds what it did not expect
 )
 
 // statuses maps each kind to its HTTP status.
@@ -49,6 +53,10 @@ var statuses = map[Kind]int{
 	LogUnavailable:       http.StatusServiceUnavailable,
 	Replaying:            http.StatusServiceUnavailable,
 	NotReady:             http.StatusServiceUnavailable,
+	InvalidQuery:         http.StatusBadRequest,
+	VersionNotFound:      http.StatusNotFound,
+	HistoryUnavailable:   http.StatusServiceUnavailable,
+	Internal:             http.StatusInternalServerError,
 }
 
 // Status returns the HTTP status of a kind of error: 500 for a kind the

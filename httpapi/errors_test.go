@@ -31,6 +31,10 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.LogUnavailable, 503},
 		{httpapi.Replaying, 503},
 		{httpapi.NotReady, 503},
+		{httpapi.InvalidQuery, 400},
+		{httpapi.VersionNotFound, 404},
+		{httpapi.HistoryUnavailable, 503},
+		{httpapi.Internal, 500},
 		{httpapi.Kind("no-such-kind"), 500},
 	}
 	for _, tt := range tests {

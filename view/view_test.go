@@ -3,6 +3,7 @@ package view_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -38,6 +39,10 @@ func (l *scriptedLog) Follow(ctx context.Context, _ string, _ eventlog.Offsets, 
 			return ctx.Err()
 		}
 	}
+}
+
+func (l *scriptedLog) Read(context.Context, string, int32, []int64) ([]eventlog.Record, error) {
+	return nil, errors.New("the scripted log keeps no records")
 }
 
 func record(offset int64, e domain.Event) eventlog.Record {

@@ -31,7 +31,7 @@
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
 //
-// The files: filelog.go (the Log), writer.go (group commit), recover.go
+// The files: filelog.go (the Log), read.go (Read, by offset), writer.go (group commit), recover.go
 // (Open's scan), frame.go (the format on disk), lock.go, space.go (the
 // reserve), fs.go (the file system, the tests' fault-injection seam).
 package filelog

@@ -16,6 +16,8 @@
 //     reported EOF since its last record: offsets are not counted, because
 //     transaction markers occupy offsets that no reader ever sees.
 //   - End asks the broker for each partition's high watermark.
+//   - Read assigns a pooled read_committed consumer at the first wanted
+//     offset and reads forward, seeking over large gaps (read.go).
 //   - TransactionalWriter gives the processor a transactional producer: see
 //     txn.go.
 //
@@ -24,7 +26,7 @@
 // lines go to the zerolog logger of Config.
 //
 // The files: kafkalog.go (the Log's life: New, Close), producer.go (Append
-// and the shared producer), follow.go, admin.go (topics and End), health.go
+// and the shared producer), follow.go, read.go, admin.go (topics and End), health.go
 // (the probe and the stall watchdog), txn.go, logs.go (librdkafka's logs).
 package kafkalog
 
@@ -122,6 +124,7 @@ type Log struct {
 	destroyed chan struct{}     // closed when the producer is gone
 	closeOnce sync.Once
 	follows   sync.WaitGroup // running Follow calls
+	readers   readerPool     // idle consumers of Read (read.go)
 
 	stopProbe context.CancelFunc // ends the prober
 	prober    sync.WaitGroup
@@ -239,6 +242,7 @@ func (l *Log) Close() error {
 			l.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
 		l.follows.Wait()
+		err = errors.Join(err, l.readers.close())
 		l.admin.Close()
 		l.producer.close()
 		close(l.destroyed)
