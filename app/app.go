@@ -13,21 +13,18 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
-	"calculator/dashboard"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
-	"calculator/httpapi"
 	"calculator/idempotency"
 	"calculator/internal/retry"
-	"calculator/openapi"
+	"calculator/metrics"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -44,6 +41,7 @@ type App struct {
 	gate      *commandsGate
 	view      *view.View
 	subs      *subscriptions.Hub
+	metrics   *metrics.Metrics
 	router    chi.Router // the API's routes, before the server's connection handling
 	keys      *idempotency.Index
 	server    *http.Server
@@ -98,31 +96,20 @@ func New(cfg Config) (*App, error) {
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
-	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
-	cmd := commander.New(a.gate, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	a.metrics = metrics.New()
+	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
+	cmd := commander.New(a.metrics.TimeAppends(a.gate), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
 	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
 	cmd.SetKeys(a.keys)
-
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, httpapi.LimitHeaders(httpapi.MaxHeaderBytes))
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.MethodNotAllowed)
-	r.Get("/healthz", a.healthz)
-	r.Get("/readyz", a.readyz)
-	r.Get("/openapi.json", openapi.Serve)
-	dashboard.Routes(r, cfg.AuthToken)
-	r.Group(func(r chi.Router) {
-		if cfg.AuthToken != "" {
-			r.Use(dashboard.RequireToken(cfg.AuthToken)) // the bearer header, or the dashboard's cookie
-		}
-		cmd.Routes(r)
-		a.view.Routes(r)
-		a.subs.Routes(r)
+	a.metrics.Watch(metrics.Parts{
+		End: a.log.End, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
+		Processor: a.processor, View: a.view, Subscriptions: a.subs,
 	})
-	a.router = r
+
+	a.router = a.routes(cmd, a.metrics)
 	a.drainer = newDrainer(cfg.DrainGrace)
-	a.server = a.newServer(r)
+	a.server = a.newServer(a.router)
 
 	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {

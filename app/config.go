@@ -20,7 +20,14 @@ type Config struct {
 	CommandsTopic string
 	EventsTopic   string
 	Partitions    int
-	AuthToken     string
+	// ReplicationFactor of the topics created on Kafka; 0 takes the
+	// broker's default (default.replication.factor).
+	ReplicationFactor int
+	// KafkaConfig are librdkafka properties given to every Kafka client
+	// (SASL, SSL, ...; see ReadKafkaConfig). Its bootstrap.servers is used
+	// when Brokers is empty.
+	KafkaConfig map[string]string
+	AuthToken   string
 	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
 	// diagnosing the Kafka clients; its lines are logged at trace level.
 	KafkaDebug string
@@ -88,9 +95,11 @@ func Defaults() Config {
 	}
 }
 
-// withDefaults fills the zero fields of cfg from Defaults.
+// withDefaults fills the zero fields of cfg from Defaults; Brokers from
+// the Kafka properties' bootstrap.servers when it is empty.
 func (cfg Config) withDefaults() Config {
 	d := Defaults()
+	cfg.Brokers = cmp.Or(cfg.Brokers, cfg.KafkaConfig["bootstrap.servers"])
 	cfg.Addr = cmp.Or(cfg.Addr, d.Addr)
 	cfg.DataDir = cmp.Or(cfg.DataDir, d.DataDir)
 	cfg.CommandsTopic = cmp.Or(cfg.CommandsTopic, d.CommandsTopic)

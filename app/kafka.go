@@ -22,10 +22,12 @@ import (
 // openKafka makes a.log a Kafka log, without contacting the brokers.
 func (a *App) openKafka() error {
 	log, err := kafkalog.New(kafkalog.Config{
-		Brokers:    a.cfg.Brokers,
-		Partitions: a.cfg.Partitions,
-		Debug:      a.cfg.KafkaDebug,
-		Logger:     a.cfg.Logger,
+		Brokers:           a.cfg.Brokers,
+		Partitions:        a.cfg.Partitions,
+		ReplicationFactor: a.cfg.ReplicationFactor,
+		Properties:        a.cfg.KafkaConfig,
+		Debug:             a.cfg.KafkaDebug,
+		Logger:            a.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("open the Kafka log: %w", err)

@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,8 +72,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Debug is librdkafka's debug property (e.g. "eos,broker"): its debug
 	// lines then reach the logger at trace level. Empty: none.
-	Debug  string
-	Logger zerolog.Logger
+	Debug string
+	// Properties are librdkafka properties given to every client: what a
+	// cluster asks of its clients (security.protocol, sasl.*, ssl.*, ...).
+	// They override the Log's defaults (client.id, reconnect.backoff.ms,
+	// ...), but neither Brokers nor what a client sets for its guarantees
+	// (idempotence, transactions, read_committed). A go.* key is refused.
+	Properties map[string]string
+	Logger     zerolog.Logger
 }
 
 func (cfg Config) withDefaults() Config {
@@ -141,6 +148,11 @@ func New(cfg Config) (*Log, error) {
 	if cfg.Brokers == "" {
 		return nil, errors.New("kafkalog: no brokers")
 	}
+	for k := range cfg.Properties {
+		if strings.HasPrefix(k, "go.") {
+			return nil, fmt.Errorf("kafkalog: %s is not a librdkafka property", k)
+		}
+	}
 	l := &Log{
 		cfg:       cfg,
 		logger:    cfg.Logger.With().Str("component", "kafkalog").Logger(),
@@ -201,6 +213,10 @@ func (l *Log) clientConfig(role string, props kafka.ConfigMap) *kafka.ConfigMap 
 	if l.cfg.Debug != "" {
 		cm["debug"] = l.cfg.Debug
 	}
+	for k, v := range l.cfg.Properties {
+		cm[k] = v
+	}
+	cm["bootstrap.servers"] = l.cfg.Brokers
 	for k, v := range props {
 		cm[k] = v
 	}
