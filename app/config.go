@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/eventlog/filelog"
 	"calculator/httpapi"
 	"calculator/subscriptions"
 )
@@ -26,7 +27,14 @@ type Config struct {
 	// the group gives its partitions to the others: it bounds the takeover
 	// after a crash.
 	GroupSessionTimeout time.Duration
-	AuthToken           string
+	// ReplicationFactor of the topics created on Kafka; 0 takes the
+	// broker's default (default.replication.factor).
+	ReplicationFactor int
+	// KafkaConfig are librdkafka properties given to every Kafka client
+	// (SASL, SSL, ...; see ReadKafkaConfig). Its bootstrap.servers is used
+	// when Brokers is empty.
+	KafkaConfig map[string]string
+	AuthToken   string
 	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
 	// diagnosing the Kafka clients; its lines are logged at trace level.
 	KafkaDebug string
@@ -61,6 +69,11 @@ type Config struct {
 	// no request in progress is kept open for one that may be on its way
 	// (see drain.go).
 	DrainGrace time.Duration
+	// DiskReserve is the free space, in bytes, that the embedded log keeps
+	// for the outcomes of the commands it accepted: below it, new commands
+	// are refused (503) while their outcomes are still written. Negative:
+	// no reserve.
+	DiskReserve int64
 	// Subscriptions tunes the SSE streams and the command statuses.
 	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
@@ -87,12 +100,15 @@ func Defaults() Config {
 		MaxHeaderBytes:    2 * httpapi.MaxHeaderBytes,
 		MaxConns:          10_000,
 		DrainGrace:        500 * time.Millisecond,
+		DiskReserve:       filelog.DefaultFreeSpaceReserve,
 	}
 }
 
-// withDefaults fills the zero fields of cfg from Defaults.
+// withDefaults fills the zero fields of cfg from Defaults; Brokers from
+// the Kafka properties' bootstrap.servers when it is empty.
 func (cfg Config) withDefaults() Config {
 	d := Defaults()
+	cfg.Brokers = cmp.Or(cfg.Brokers, cfg.KafkaConfig["bootstrap.servers"])
 	cfg.Addr = cmp.Or(cfg.Addr, d.Addr)
 	cfg.DataDir = cmp.Or(cfg.DataDir, d.DataDir)
 	cfg.CommandsTopic = cmp.Or(cfg.CommandsTopic, d.CommandsTopic)
@@ -109,5 +125,6 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, d.MaxHeaderBytes)
 	cfg.MaxConns = cmp.Or(cfg.MaxConns, d.MaxConns)
 	cfg.DrainGrace = cmp.Or(cfg.DrainGrace, d.DrainGrace)
+	cfg.DiskReserve = cmp.Or(cfg.DiskReserve, d.DiskReserve)
 	return cfg
 }

@@ -21,7 +21,7 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz answers 200 once the view, the processor and the subscriptions
 // have replayed the log and the log is usable, 503 with the progress before.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	read, target := a.view.Progress()
+	view := a.view.Progress()
 	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
 	own, partitioned := a.processor.Ownership()
@@ -30,9 +30,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		proc["partitions"] = nonNil(own.Partitions)
 		proc["replaying"] = nonNil(own.Replaying)
 	}
-	if a.processor.Ready() && logErr == nil {
+	if a.processor.Ready() && (logErr == nil || a.kafka == nil) {
 		// How many commands wait for an outcome: lets a client (or a test)
-		// see the processor catch up after a restart.
+		// see the processor catch up after a restart, or, with the disk
+		// below the reserve, finish the commands it accepted. (End of an
+		// unreachable Kafka would only time out.)
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
@@ -47,7 +49,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	progress := map[string]any{
-		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"view": map[string]any{
+			"ready": view.Ready, "events_read": view.EventsRead,
+			// Offsets, in which Kafka's transaction markers count too.
+			"position": view.Position, "end_at_start": view.EndAtStart,
+		},
 		"processor": proc,
 		"log":       logStatus,
 	}

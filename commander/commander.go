@@ -5,7 +5,8 @@
 // It validates the request, not the command: whether the value exists, or a
 // division is by zero, is for the processor to decide. A 202 is sent only
 // after the command is durable in the log; if the log cannot take it within
-// the append timeout, the answer is 503 with Retry-After.
+// the append timeout, the answer is 503 with Retry-After; when the log
+// refuses it for lack of disk space, 503 with an insufficient-storage problem.
 //
 // A request with an Idempotency-Key gets the command id (and, for POST, the
 // value id) that its key and its content determine (package idempotency),
@@ -201,7 +202,11 @@ func (c *Commander) store(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		if r.Context().Err() == nil { // else the client went away: nobody to answer
 			c.logger.Warn().Err(err).Stringer("command_id", cmd.ID).Msg("commands log unavailable; answering 503")
-			httpapi.Error(w, httpapi.LogUnavailable, unavailableDetail(c.appendTimeout, err, key != ""))
+			if errors.Is(err, eventlog.ErrNoSpace) { // refused, nothing stored
+				httpapi.Error(w, httpapi.InsufficientStorage, fmt.Sprintf("the disk is full: new commands are refused until there is room; this one was not stored (%v)", err))
+			} else {
+				httpapi.Error(w, httpapi.LogUnavailable, unavailableDetail(c.appendTimeout, err, key != ""))
+			}
 		}
 		return false
 	}

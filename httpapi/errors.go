@@ -27,8 +27,13 @@ const (
 	CommandNotFound      Kind = "command-not-found"      // a command whose status is not known
 	ValueNotFound        Kind = "value-not-found"        // a value that does not exist
 	LogUnavailable       Kind = "log-unavailable"        // the log did not store a command in time
+	InsufficientStorage  Kind = "insufficient-storage"   // the log's disk is below the reserve kept for outcomes
 	Replaying            Kind = "replaying"              // a part is rebuilding its state from the log
 	NotReady             Kind = "not-ready"              // the process has not finished its startup
+	InvalidQuery         Kind = "invalid-query"          // a query parameter that is not valid (the detail names it)
+	VersionNotFound      Kind = "version-not-found"      // ?version= of a value that has not reached it
+	HistoryUnavailable   Kind = "history-unavailable"    // the events log could not be read in time
+	Internal             Kind = "internal"               // a fault of the server: the log holds what it did not expect
 	NotYetApplied        Kind = "not-yet-applied"        // ?after=: the command's outcome is not in the view within the wait
 )
 
@@ -48,8 +53,13 @@ var statuses = map[Kind]int{
 	CommandNotFound:      http.StatusNotFound,
 	ValueNotFound:        http.StatusNotFound,
 	LogUnavailable:       http.StatusServiceUnavailable,
+	InsufficientStorage:  http.StatusServiceUnavailable, // not WebDAV's 507: a full disk passes, and clients retry a 503
 	Replaying:            http.StatusServiceUnavailable,
 	NotReady:             http.StatusServiceUnavailable,
+	InvalidQuery:         http.StatusBadRequest,
+	VersionNotFound:      http.StatusNotFound,
+	HistoryUnavailable:   http.StatusServiceUnavailable,
+	Internal:             http.StatusInternalServerError,
 	NotYetApplied:        http.StatusGatewayTimeout,
 }
 

@@ -29,8 +29,13 @@ func TestErrorAnswersWithTheKindsStatus(t *testing.T) {
 		{httpapi.CommandNotFound, 404},
 		{httpapi.ValueNotFound, 404},
 		{httpapi.LogUnavailable, 503},
+		{httpapi.InsufficientStorage, 503},
 		{httpapi.Replaying, 503},
 		{httpapi.NotReady, 503},
+		{httpapi.InvalidQuery, 400},
+		{httpapi.VersionNotFound, 404},
+		{httpapi.HistoryUnavailable, 503},
+		{httpapi.Internal, 500},
 		{httpapi.Kind("no-such-kind"), 500},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -116,12 +117,14 @@ func headerSize(r *http.Request) int {
 }
 
 // RequireBearer returns a middleware that answers 401 unless the request
-// carries "Authorization: Bearer <token>".
+// carries "Authorization: Bearer <token>" (the scheme in any case, as RFC
+// 9110 §11.1 says).
 func RequireBearer(token string) func(http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			scheme, credentials, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(credentials), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="calculator"`)
 				Error(w, Unauthorized, "send the API token as \"Authorization: Bearer <token>\"")
 				return

@@ -36,9 +36,12 @@ import (
 //     transactional producer whose id is the events topic and the partition:
 //     opening it fences the partition's former owner and aborts what it left
 //     open), then replays that events partition from offset 0 into a fresh
-//     state (as Run's step 1, for one partition), then decides the commands
-//     of that commands partition from just after the last one with an
-//     outcome, single-threaded and in order, one transaction per batch.
+//     state (as Run's step 1, for one partition), checks that the commands
+//     partition holds every command those events answer (Run's step 2; when
+//     it does not, ErrCommandsLost ends the whole Run), then decides the
+//     commands of that commands partition from just after the last one with
+//     an outcome, single-threaded and in order, one transaction per batch.
+//     Checked is closed when Ready first turns true.
 //  3. Revoked. The owner is cancelled; it finishes the batch in flight (its
 //     transaction commits or fails as a whole), closes its writer and ends
 //     before the group may give the partition to another instance. When the
@@ -94,6 +97,10 @@ type groupMode struct {
 	open       func(ctx context.Context, partition int32) (EventWriter, error)
 	fencedWait time.Duration
 	fenced     atomic.Int64
+	// stop ends the current runPartitioned (its Join) with fatal, when an
+	// owner finds an error that no new attempt can mend.
+	stop  context.CancelFunc
+	fatal atomic.Pointer[error]
 
 	mu     sync.Mutex
 	owners map[int32]*owner // the partitions this instance owns now
@@ -136,14 +143,17 @@ func (p *Processor) Ownership() (Ownership, bool) {
 }
 
 // runPartitioned is Run in partitioned mode.
-func (p *Processor) runPartitioned(ctx context.Context) error {
+func (p *Processor) runPartitioned(parent context.Context) error {
 	g := p.group
 	p.ready.Store(false)
 	defer p.ready.Store(false)
 	p.replayed.Store(0)
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
 	g.mu.Lock()
-	g.joined, g.pending = false, nil
+	g.joined, g.pending, g.stop = false, nil, stop
 	g.mu.Unlock()
+	g.fatal.Store(nil)
 	p.positionMu.Lock()
 	p.position = eventlog.Offsets{}
 	p.positionMu.Unlock()
@@ -152,8 +162,11 @@ func (p *Processor) runPartitioned(ctx context.Context) error {
 	revoked := func(partitions []int32, lost bool) { p.revoke(partitions, lost) }
 	err := g.group.Join(ctx, assigned, revoked)
 	p.revoke(p.ownedPartitions(), false) // Join revokes all; this is for a Join that failed early
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if fatal := g.fatal.Load(); fatal != nil {
+		return *fatal
+	}
+	if parent.Err() != nil {
+		return parent.Err()
 	}
 	return fmt.Errorf("consumer group: %w", err)
 }
@@ -244,6 +257,7 @@ func (p *Processor) updateReady() {
 	g := p.group
 	if g.joined && len(g.pending) == 0 {
 		p.ready.Store(true)
+		p.checkedOnce.Do(func() { close(p.checked) })
 	}
 }
 
@@ -269,6 +283,12 @@ func (p *Processor) own(ctx context.Context, partition int32, o *owner) {
 		err := p.runPartition(ctx, partition, o)
 		o.processing.Store(false)
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrCommandsLost) {
+			// The same logs would give the same answer: the instance stops.
+			p.group.fatal.CompareAndSwap(nil, &err)
+			p.group.stop()
 			return
 		}
 		if time.Since(started) > time.Minute {
@@ -314,6 +334,9 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 	})
 	if !errors.Is(err, eventlog.ErrStopFollowing) {
 		return fmt.Errorf("replay events partition %d: %w", partition, err)
+	}
+	if err := r.checkCommands(ctx); err != nil {
+		return err
 	}
 	resume := r.resume[partition]
 	p.logger.Info().Int32("partition", partition).Int64("events", events).Int("values", r.state.Len()).

@@ -12,10 +12,18 @@
 //     which command ids already have an outcome and, from each event's
 //     command-partition/command-offset headers, the position of the last
 //     command with an outcome in every commands partition.
-//  2. Caught up. Once the replay has reached the end of the events topic,
-//     Ready reports true and the processor starts reading commands exactly
-//     after those positions.
-//  3. Process. For each batch of commands: decode each record (an
+//  2. Check. The commands topic must hold every command the events refer
+//     to: its end must be past those positions. If it is not, commands
+//     that were acknowledged are gone (the file was damaged at its end,
+//     emptied or deleted; the topic was deleted and created again), and
+//     reading on from its end would skip every new command up to the old
+//     positions: Run returns an error wrapping ErrCommandsLost, which a
+//     new Run cannot mend (see LostCommandsError).
+//  3. Caught up. Once the replay has reached the end of the events topic
+//     as it was when the replay began, and the check passed, Ready reports
+//     true, Checked is closed, and the processor starts reading commands
+//     exactly after those positions.
+//  4. Process. For each batch of commands: decode each record (an
 //     undecodable one is logged with its position, counted and skipped),
 //     skip a command id that already has an outcome (a command written twice),
 //     Decide the outcome, Apply it to the state, and append the batch's events
@@ -25,10 +33,11 @@
 //     because the next Run starts from what the events topic holds. On
 //     Kafka each Append is one transaction, so a batch's events, and the
 //     positions they carry, become visible together or not at all.
-//  4. Shutdown. When ctx is done, Run finishes the append in flight and
+//  5. Shutdown. When ctx is done, Run finishes the append in flight and
 //     returns ctx.Err(). Any other error (the log failed) also ends Run;
 //     the state may then be ahead of the log, so the caller starts a new Run,
-//     which rebuilds everything from the log.
+//     which rebuilds everything from the log. ErrCommandsLost is the
+//     exception: a new Run would find the same logs, and the caller stops.
 //
 // That is the single-writer protocol, for the embedded log and one process.
 // With WithGroup, Run is in partitioned mode instead (partitioned.go):
@@ -41,6 +50,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +68,7 @@ import (
 type Log interface {
 	Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error
 	Append(ctx context.Context, topic string, msgs ...eventlog.Message) error
+	End(ctx context.Context, topic string) (eventlog.Offsets, error)
 }
 
 // Stats are the processor's counters since the process started.
@@ -90,6 +102,48 @@ func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option
 	return func(p *Processor) { p.openWriter = open }
 }
 
+// WithTopicNames gives the names that errors use for the topics: the file
+// of the embedded log, say. The default is "topic <name>".
+func WithTopicNames(name func(topic string) string) Option {
+	return func(p *Processor) { p.topicName = name }
+}
+
+// ErrCommandsLost is wrapped by the error of a Run that finds the events
+// topic answering commands that the commands topic does not hold (step 2
+// of the protocol). The error is a *LostCommandsError.
+var ErrCommandsLost = errors.New("the commands log lost acknowledged commands")
+
+// LostCommandsError says where the commands topic ends short of the
+// commands that the events answer. Starting again does not help: the logs
+// must be repaired (the commands restored from a backup) first.
+type LostCommandsError struct {
+	Commands, Events string // the topics, as WithTopicNames names them
+	Partitions       []LostCommands
+}
+
+// LostCommands is one commands partition that ends short of the events.
+type LostCommands struct {
+	Partition int32
+	// End is the commands partition's end; LastAnswered the offset of the
+	// last command in it that an event answers.
+	End, LastAnswered int64
+}
+
+func (e *LostCommandsError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Partitions {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s ends at offset %d in partition %d, but %s holds the outcomes of its commands up to offset %d (offsets %d to %d are missing)",
+			e.Commands, p.End, p.Partition, e.Events, p.LastAnswered, p.End, p.LastAnswered)
+	}
+	b.WriteString(": the commands log was damaged at its end, emptied, deleted or replaced; restore it from a backup (the process will not start until it holds those commands)")
+	return b.String()
+}
+
+func (e *LostCommandsError) Unwrap() error { return ErrCommandsLost }
+
 // Processor validates commands. Create it with New and call Run; Ready and
 // Stats may be called from any goroutine.
 type Processor struct {
@@ -108,6 +162,11 @@ type Processor struct {
 	malformed     atomic.Int64
 	commandsSeen  atomic.Int64
 
+	topicName func(topic string) string
+	// checked is closed when a Run has first passed the check of step 2.
+	checked     chan struct{}
+	checkedOnce sync.Once
+
 	positionMu sync.Mutex
 	position   eventlog.Offsets // next commands offset per partition, once handled
 
@@ -123,6 +182,8 @@ func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger, opts
 		logger:        logger.With().Str("component", "processor").Logger(),
 		now:           time.Now,
 		writeTimeout:  30 * time.Second,
+		topicName:     func(topic string) string { return "topic " + topic },
+		checked:       make(chan struct{}),
 	}
 	p.openWriter = func(context.Context) (EventWriter, error) { return logWriter{log}, nil }
 	for _, opt := range opts {
@@ -139,6 +200,12 @@ func (logWriter) Close() error { return nil }
 // Ready reports whether the last Run has replayed the events topic and is
 // processing commands.
 func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Checked is closed once a Run has replayed the events and found every
+// command they answer in the commands topic (step 2 of the protocol): from
+// then on, a command appended to the commands topic gets an offset after
+// every decided one. It stays closed.
+func (p *Processor) Checked() <-chan struct{} { return p.checked }
 
 // Position returns, for each commands partition, the offset of the next
 // command the processor will handle: everything before it has its outcome
@@ -208,12 +275,35 @@ func (p *Processor) Run(ctx context.Context) error {
 	if !errors.Is(err, eventlog.ErrStopFollowing) {
 		return fmt.Errorf("replay events: %w", err)
 	}
+	if err := r.checkCommands(ctx); err != nil {
+		return err
+	}
 	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
 	p.ready.Store(true)
+	p.checkedOnce.Do(func() { close(p.checked) })
 	err = p.log.Follow(ctx, p.commandsTopic, r.resume, r.processCommands)
 	return fmt.Errorf("process commands: %w", err)
+}
+
+// checkCommands is step 2 of the protocol: the commands topic must end
+// past every command that the replayed events answer.
+func (r *run) checkCommands(ctx context.Context) error {
+	end, err := r.log.End(ctx, r.commandsTopic)
+	if err != nil {
+		return fmt.Errorf("end of the commands topic: %w", err)
+	}
+	lost := &LostCommandsError{Commands: r.topicName(r.commandsTopic), Events: r.topicName(r.eventsTopic)}
+	for _, partition := range slices.Sorted(maps.Keys(r.resume)) {
+		if next := r.resume[partition]; end[partition] < next {
+			lost.Partitions = append(lost.Partitions, LostCommands{Partition: partition, End: end[partition], LastAnswered: next - 1})
+		}
+	}
+	if len(lost.Partitions) > 0 {
+		return lost
+	}
+	return nil
 }
 
 func (r *run) replayEvents(b eventlog.Batch) error {

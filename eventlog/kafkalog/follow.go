@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -30,6 +31,17 @@ const (
 // committed to: the position lives in the caller. Transient broker errors
 // are retried by librdkafka, so Follow only returns for ctx, Close, fn, or a
 // fatal error.
+//
+// The end of the replay: before it reads, Follow asks for the topic's end
+// (End: the last stable offset of each partition), and sets CaughtUp on the
+// first batch after which the consumer's position has reached it in every
+// partition. The position is the consumer's own (Consumer.Position), which
+// moves past transaction markers and aborted records that no reader ever
+// receives: the last offsets before the end are often such markers, so a
+// record count, or the offset of the last record, would never get there. A
+// partition-EOF event counts as reaching the end too. So a replay ends while
+// writers keep appending; waiting for an EOF in every partition alone did
+// not, because the consumer never sees one while records keep arriving.
 func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error {
 	return l.FollowPartitions(ctx, topic, nil, from, fn)
 }
@@ -85,6 +97,10 @@ func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, 
 		}
 		partitions = only
 	}
+	end, err := l.waitEnd(ctx, topic)
+	if err != nil {
+		return err
+	}
 	assignment := make([]kafka.TopicPartition, len(partitions))
 	for i, p := range partitions {
 		assignment[i] = kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.Offset(from[p])}
@@ -92,22 +108,100 @@ func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, 
 	if err := c.Assign(assignment); err != nil {
 		return fmt.Errorf("kafkalog: follow %s: assign: %w", topic, err)
 	}
-	f := follower{topic: topic, atEOF: make(map[int32]bool, len(partitions)), partitions: len(partitions)}
-	return l.followLoop(ctx, c, &f, fn)
+	f := newFollower(topic, assignment, end)
+	return l.followLoop(ctx, c, f, fn)
+}
+
+// waitEnd returns End(topic), asking again (metadataRetry) while the
+// brokers cannot answer, until ctx is done or the Log closed.
+func (l *Log) waitEnd(ctx context.Context, topic string) (eventlog.Offsets, error) {
+	for b := metadataRetry.New(); ; {
+		end, err := l.End(ctx, topic)
+		if err == nil || ctx.Err() != nil || errors.Is(err, eventlog.ErrClosed) {
+			return end, err
+		}
+		l.logger.Debug().Err(err).Str("topic", topic).Msg("no end of the topic yet")
+		if err := l.wait(ctx, b); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // follower is the state of one Follow call.
 type follower struct {
-	topic      string
-	partitions int
-	atEOF      map[int32]bool // partitions whose last event was PartitionEOF
-	eofCount   int
-	batch      []eventlog.Record
+	topic string
+	// assignment is every partition of the topic (the offsets are the
+	// starting points, unused after Assign).
+	assignment []kafka.TopicPartition
+	// next is the position per partition: one past the last record read, or
+	// the consumer's position when that is further.
+	next eventlog.Offsets
+	// endAtStart is the topic's end when Follow began; behind counts the
+	// partitions whose position has not reached it yet.
+	endAtStart eventlog.Offsets
+	behind     int
+	// replayed is true once the first CaughtUp is delivered.
+	replayed bool
+	atEOF    map[int32]bool // partitions whose last event was PartitionEOF
+	eofCount int
+	batch    []eventlog.Record
 	// signalled is true when CaughtUp was delivered and no record came since.
 	signalled bool
 }
 
-func (f *follower) caughtUp() bool { return f.eofCount == f.partitions }
+func newFollower(topic string, assignment []kafka.TopicPartition, end eventlog.Offsets) *follower {
+	f := &follower{
+		topic:      topic,
+		assignment: assignment,
+		next:       make(eventlog.Offsets, len(assignment)),
+		endAtStart: end,
+		atEOF:      make(map[int32]bool, len(assignment)),
+	}
+	for _, tp := range assignment {
+		f.next[tp.Partition] = int64(tp.Offset)
+		if f.next[tp.Partition] < end[tp.Partition] {
+			f.behind++
+		}
+	}
+	return f
+}
+
+// advance moves partition p's position to offset if that is further, and
+// notes when it reaches the end at start.
+func (f *follower) advance(p int32, offset int64) {
+	before := f.next[p]
+	if offset <= before {
+		return
+	}
+	f.next[p] = offset
+	if end := f.endAtStart[p]; before < end && offset >= end {
+		f.behind--
+	}
+}
+
+// readPositions advances every partition to the consumer's position, which
+// moves past transaction markers and aborted records as well as records.
+func (f *follower) readPositions(c *kafka.Consumer) {
+	positions, err := c.Position(f.assignment)
+	if err != nil {
+		return // the positions from the records stand; EOF still counts
+	}
+	for _, tp := range positions {
+		if tp.Offset >= 0 {
+			f.advance(tp.Partition, int64(tp.Offset))
+		}
+	}
+}
+
+// caughtUp tells whether the batch to deliver carries CaughtUp: the first
+// time once every partition has reached the end at start, and then each
+// time every partition has reported EOF since its last record.
+func (f *follower) caughtUp() bool {
+	if !f.replayed {
+		return f.behind == 0
+	}
+	return f.eofCount == len(f.assignment)
+}
 
 func (f *follower) setEOF(p int32, eof bool) {
 	if f.atEOF[p] == eof {
@@ -123,12 +217,18 @@ func (f *follower) setEOF(p int32, eof bool) {
 
 func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn func(eventlog.Batch) error) error {
 	deliver := func() error {
-		b := eventlog.Batch{Records: f.batch, CaughtUp: f.caughtUp()}
+		f.readPositions(c)
+		b := eventlog.Batch{Records: f.batch, Next: maps.Clone(f.next), CaughtUp: f.caughtUp()}
 		f.batch = nil
 		if b.CaughtUp {
-			f.signalled = true
+			f.signalled, f.replayed = true, true
 		}
 		return fn(b)
+	}
+	if f.caughtUp() { // nothing to replay: an empty topic, or from its end
+		if err := deliver(); err != nil {
+			return err
+		}
 	}
 	for {
 		select {
@@ -144,7 +244,12 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 		}
 		switch ev := c.Poll(timeout).(type) {
 		case nil:
-			if len(f.batch) > 0 {
+			if !f.replayed {
+				// The records before the end may all be delivered, with
+				// only markers left: the position says so.
+				f.readPositions(c)
+			}
+			if len(f.batch) > 0 || (!f.replayed && f.caughtUp()) {
 				if err := deliver(); err != nil {
 					return err
 				}
@@ -156,16 +261,26 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 				}
 				continue
 			}
-			f.setEOF(ev.TopicPartition.Partition, false)
+			rec := toRecord(ev)
+			f.setEOF(rec.Partition, false)
 			f.signalled = false
-			f.batch = append(f.batch, toRecord(ev))
-			if len(f.batch) >= maxBatchRecords {
+			f.advance(rec.Partition, rec.Offset+1)
+			f.batch = append(f.batch, rec)
+			if len(f.batch) >= maxBatchRecords || (!f.replayed && f.caughtUp()) {
 				if err := deliver(); err != nil {
 					return err
 				}
 			}
 		case kafka.PartitionEOF:
 			f.setEOF(ev.Partition, true)
+			if int64(ev.Offset) >= 0 {
+				f.advance(ev.Partition, int64(ev.Offset))
+			}
+			if f.endAtStart[ev.Partition] > f.next[ev.Partition] {
+				// At the end, so at least at the end at start: an EOF is
+				// proof enough even when no offset came with it.
+				f.advance(ev.Partition, f.endAtStart[ev.Partition])
+			}
 			if f.caughtUp() && (!f.signalled || len(f.batch) > 0) {
 				if err := deliver(); err != nil {
 					return err
