@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"net/http"
-	"slices"
 	"time"
 
 	"calculator/httpapi"
@@ -38,14 +37,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
-			position, behind := a.processor.Position(), int64(0)
-			for partition, offset := range end {
-				if partitioned && !slices.Contains(own.Partitions, partition) {
-					continue // another instance decides it
-				}
-				behind += max(0, offset-position[partition])
-			}
-			proc["commands_behind"] = behind
+			proc["commands_behind"] = a.processor.Behind(end) // in the partitions it decides
 		}
 	}
 	progress := map[string]any{

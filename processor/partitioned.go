@@ -142,6 +142,26 @@ func (p *Processor) Ownership() (Ownership, bool) {
 	return o, true
 }
 
+// Behind returns how many commands of end (the commands topic's end) this
+// processor has still to handle: in every partition before Position, or
+// in partitioned mode in the partitions it owns (the others are another
+// instance's). A partition missing from Position counts from offset 0.
+func (p *Processor) Behind(end eventlog.Offsets) int64 {
+	var owned []int32
+	if p.group != nil {
+		owned = p.ownedPartitions()
+	}
+	position := p.Position()
+	var n int64
+	for partition, offset := range end {
+		if p.group != nil && !slices.Contains(owned, partition) {
+			continue
+		}
+		n += max(0, offset-position[partition])
+	}
+	return n
+}
+
 // runPartitioned is Run in partitioned mode.
 func (p *Processor) runPartitioned(parent context.Context) error {
 	g := p.group

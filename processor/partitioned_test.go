@@ -198,6 +198,15 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	})
 	sent.send(domain.UpdateValue, domain.Add, 1, values...)
 	waitOutcomes(len(sent.commands))
+	// Each is behind by nothing in the partitions it owns, and does not
+	// count the other's.
+	end, err := producer.End(kafkatest.Context(t, 30*time.Second), commands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "neither processor is behind in its own partitions", func() bool {
+		return first.p.Behind(end) == 0 && second.p.Behind(end) == 0
+	})
 
 	first.stop()
 	waitUntil(t, "the second processor owns every partition", func() bool { return slices.Equal(second.owned(), all) })
