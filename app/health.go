@@ -26,10 +26,13 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	own, partitioned := a.processor.Ownership()
 	if partitioned {
 		proc["group"] = a.cfg.Group
+		proc["joined"] = own.Joined
 		proc["partitions"] = nonNil(own.Partitions)
 		proc["replaying"] = nonNil(own.Replaying)
 	}
-	if a.processor.Ready() && (logErr == nil || a.kafka == nil) {
+	// Before the group has given this instance its share, how far behind it
+	// is means nothing yet.
+	if a.processor.Ready() && (!partitioned || own.Joined) && (logErr == nil || a.kafka == nil) {
 		// How many commands wait for an outcome: lets a client (or a test)
 		// see the processor catch up after a restart, or, with the disk
 		// below the reserve, finish the commands it accepted. (End of an

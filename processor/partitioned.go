@@ -26,11 +26,14 @@ import (
 //
 // Protocol of Run in partitioned mode:
 //
-//  1. Join. Run joins the group and serves it until ctx is done. Ready
-//     turns true once every partition of the first assignment (possibly
-//     none) is replayed; later rebalances do not take it back (the instance
-//     serves the whole API throughout; Ownership says which partitions
-//     replay).
+//  1. Join. Run joins the group and serves it until ctx is done. Ready is
+//     true, and Checked closed, from the start: the partitions are the
+//     group's, not this instance's, and it may own none for a while (a
+//     group waits out the session timeout of a member that crashed before
+//     it gives its partitions to anyone, the crashed instance's successor
+//     included), while the instance serves the whole API. Ownership says
+//     whether it has joined, which partitions it owns and which of those
+//     still replay.
 //  2. Assigned. Each partition given to this instance gets an owner: a
 //     goroutine that opens the partition's writer first (on Kafka a
 //     transactional producer whose id is the events topic and the partition:
@@ -41,7 +44,6 @@ import (
 //     it does not, ErrCommandsLost ends the whole Run), then decides the
 //     commands of that commands partition from just after the last one with
 //     an outcome, single-threaded and in order, one transaction per batch.
-//     Checked is closed when Ready first turns true.
 //  3. Revoked. The owner is cancelled; it finishes the batch in flight (its
 //     transaction commits or fails as a whole), closes its writer and ends
 //     before the group may give the partition to another instance. When the
@@ -104,10 +106,8 @@ type groupMode struct {
 
 	mu     sync.Mutex
 	owners map[int32]*owner // the partitions this instance owns now
-	// pending holds the partitions of the first assignment not replayed
-	// yet; joined is set by the first assignment.
-	pending map[int32]bool
-	joined  bool
+	// joined is set by the first assignment (possibly of no partition).
+	joined bool
 }
 
 // owner is the goroutine that decides one partition.
@@ -119,6 +119,7 @@ type owner struct {
 
 // Ownership is what a processor in partitioned mode owns.
 type Ownership struct {
+	Joined     bool    // the group has assigned partitions (possibly none) to this instance
 	Partitions []int32 // owned now, in order
 	Replaying  []int32 // of those, the ones still replaying
 	Fenced     int64   // times an owner found its writer fenced, since start
@@ -133,7 +134,7 @@ func (p *Processor) Ownership() (Ownership, bool) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	o := Ownership{Partitions: slices.Sorted(maps.Keys(g.owners)), Fenced: g.fenced.Load()}
+	o := Ownership{Joined: g.joined, Partitions: slices.Sorted(maps.Keys(g.owners)), Fenced: g.fenced.Load()}
 	for _, partition := range o.Partitions {
 		if !g.owners[partition].processing.Load() {
 			o.Replaying = append(o.Replaying, partition)
@@ -171,12 +172,14 @@ func (p *Processor) runPartitioned(parent context.Context) error {
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
 	g.mu.Lock()
-	g.joined, g.pending, g.stop = false, nil, stop
+	g.joined, g.stop = false, stop
 	g.mu.Unlock()
 	g.fatal.Store(nil)
 	p.positionMu.Lock()
 	p.position = eventlog.Offsets{}
 	p.positionMu.Unlock()
+	p.ready.Store(true) // protocol, step 1
+	p.checkedOnce.Do(func() { close(p.checked) })
 
 	assigned := func(partitions []int32) { p.assign(ctx, partitions) }
 	revoked := func(partitions []int32, lost bool) { p.revoke(partitions, lost) }
@@ -214,15 +217,8 @@ func (p *Processor) assign(ctx context.Context, partitions []int32) {
 		}()
 	}
 	first := !g.joined
-	if first {
-		g.joined = true
-		g.pending = make(map[int32]bool, len(partitions))
-		for _, partition := range partitions {
-			g.pending[partition] = true
-		}
-	}
+	g.joined = true
 	owned := slices.Sorted(maps.Keys(g.owners))
-	p.updateReady()
 	g.mu.Unlock()
 	event := p.logger.Info()
 	if len(partitions) == 0 && !first {
@@ -254,10 +250,8 @@ func (p *Processor) revoke(partitions []int32, lost bool) {
 	g.mu.Lock()
 	for _, partition := range partitions {
 		delete(g.owners, partition)
-		delete(g.pending, partition)
 	}
 	owned := slices.Sorted(maps.Keys(g.owners))
-	p.updateReady()
 	g.mu.Unlock()
 	p.positionMu.Lock()
 	for _, partition := range partitions {
@@ -272,26 +266,12 @@ func (p *Processor) revoke(partitions []int32, lost bool) {
 		Dur("stopped_in", time.Since(began)).Msg("partitions revoked")
 }
 
-// updateReady sets Ready once the first assignment is replayed. g.mu is held.
-func (p *Processor) updateReady() {
-	g := p.group
-	if g.joined && len(g.pending) == 0 {
-		p.ready.Store(true)
-		p.checkedOnce.Do(func() { close(p.checked) })
-	}
-}
-
 // replayedPartition notes that an owner has replayed its partition.
 func (p *Processor) replayedPartition(partition int32, o *owner, resume int64) {
 	p.positionMu.Lock()
 	p.position[partition] = resume
 	p.positionMu.Unlock()
 	o.processing.Store(true)
-	g := p.group
-	g.mu.Lock()
-	delete(g.pending, partition)
-	p.updateReady()
-	g.mu.Unlock()
 }
 
 // own decides one partition until ctx is done (the partition is revoked),

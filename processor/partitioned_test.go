@@ -183,7 +183,7 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	}
 
 	first := startInstance(t, brokers, commands, events, inGroup, 0)
-	waitUntil(t, "the first processor owns every partition", func() bool { return first.p.Ready() && slices.Equal(first.owned(), all) })
+	waitUntil(t, "the first processor owns every partition", func() bool { return slices.Equal(first.owned(), all) })
 	values := make([]uuid.UUID, 40)
 	for i := range values {
 		values[i] = uuid.New()
@@ -253,12 +253,12 @@ func TestFencedOwnerAddsNoOutcome(t *testing.T) {
 	id := uuid.New()
 
 	zombie := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	waitUntil(t, "the first owner is ready", zombie.p.Ready)
+	waitUntil(t, "the first owner has replayed", func() bool { return len(zombie.owned()) == 1 })
 	sent.send(domain.CreateValue, "", 2, id)
 	waitUntil(t, "the first owner decided the create", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 1 })
 
 	current := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	waitUntil(t, "the new owner is ready", current.p.Ready)
+	waitUntil(t, "the new owner has opened its writer and replayed", func() bool { return len(current.owned()) == 1 })
 	// Both read this command; both decide it; only one may write.
 	sent.send(domain.UpdateValue, domain.Add, 3, id)
 	waitUntil(t, "the zombie found its writer fenced", func() bool {
