@@ -51,7 +51,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"calculator/domain"
@@ -101,6 +100,12 @@ func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option
 // of the embedded log, say. The default is "topic <name>".
 func WithTopicNames(name func(topic string) string) Option {
 	return func(p *Processor) { p.topicName = name }
+}
+
+// WithWindow bounds the decided command ids that a Run keeps (see Window
+// and the package comment); the default is the zero Window.
+func WithWindow(w Window) Option {
+	return func(p *Processor) { p.window = w }
 }
 
 // ErrCommandsLost is wrapped by the error of a Run that finds the events
@@ -158,6 +163,7 @@ type Processor struct {
 	commandsSeen  atomic.Int64
 
 	topicName func(topic string) string
+	window    Window // of the decided command ids
 	// checked is closed when a Run has first passed the check of step 2.
 	checked     chan struct{}
 	checkedOnce sync.Once
@@ -238,8 +244,8 @@ type run struct {
 	*Processor
 	writer  EventWriter
 	state   *domain.State
-	handled map[uuid.UUID]struct{} // command ids that have an outcome
-	resume  eventlog.Offsets       // next commands offset per partition
+	handled *decided         // command ids that have an outcome, in the Window
+	resume  eventlog.Offsets // next commands offset per partition
 }
 
 // Run replays, then processes commands until ctx is done or the log fails.
@@ -256,7 +262,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		Processor: p,
 		writer:    writer,
 		state:     domain.NewState(),
-		handled:   make(map[uuid.UUID]struct{}),
+		handled:   newDecided(p.window),
 		resume:    eventlog.Offsets{},
 	}
 	start := time.Now()
@@ -268,6 +274,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := r.checkCommands(ctx); err != nil {
 		return err
 	}
+	r.handled.Advance(p.now())
 	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
@@ -308,7 +315,7 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 		if _, _, err := r.state.Apply(e); err != nil {
 			r.logger.Warn().Err(err).Int64("offset", rec.Offset).Msg("skipping event that does not fit the state")
 		}
-		r.handled[e.ParentID] = struct{}{}
+		r.handled.Add(e.ParentID, e.Timestamp)
 		if partition, offset, ok := eventlog.CommandPosition(rec.Headers); ok && offset >= r.resume[partition] {
 			r.resume[partition] = offset + 1
 		}
@@ -338,7 +345,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 				Int64("offset", rec.Offset).Msg("skipping undecodable command")
 			continue
 		}
-		if _, done := r.handled[c.ID]; done {
+		if r.handled.Has(c.ID) {
 			r.duplicates.Add(1)
 			r.logger.Debug().Stringer("command_id", c.ID).Int64("offset", rec.Offset).
 				Msg("command already has an outcome; skipping the repeat")
@@ -349,7 +356,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 			// Decide only produces events that fit the state it saw.
 			return fmt.Errorf("apply own decision for command %s: %w", c.ID, err)
 		}
-		r.handled[c.ID] = struct{}{}
+		r.handled.Add(c.ID, e.Timestamp)
 		if e.Action == domain.CommandRejected {
 			rejected++
 		} else {
