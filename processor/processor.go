@@ -25,7 +25,8 @@
 //     exactly after those positions.
 //  4. Process. For each batch of commands: decode each record (an
 //     undecodable one is logged with its position, counted and skipped),
-//     skip a command id that already has an outcome (a command written twice),
+//     skip a command id that already has an outcome (a command written twice;
+//     see the window of decided command ids below),
 //     Decide the outcome, Apply it to the state, and append the batch's events
 //     with one Append. The events carry their command's position, so the
 //     events topic alone says how far the processor got: a crash between two
@@ -38,6 +39,36 @@
 //     the state may then be ahead of the log, so the caller starts a new Run,
 //     which rebuilds everything from the log. ErrCommandsLost is the
 //     exception: a new Run would find the same logs, and the caller stops.
+//
+// # The window of decided command ids
+//
+// Step 4 skips a command whose id already has an outcome, but a Run does not
+// keep every such id: it keeps those of the outcomes of the last 24 hours (by
+// the events' timestamps) and of the last 1,000,000 outcomes, whichever are
+// more, and never more than 5,000,000 (Window, WithWindow; about 30 bytes an
+// id: 30 MB for a million, 150 to 235 MB at the ceiling). The replay rebuilds
+// the same window from the events log.
+//
+// A command id is written twice only by a repeat: a log client that retried
+// an append, or a retry of a request sent with an Idempotency-Key (its
+// command id is computed from the key and the request). The Idempotency-Key
+// index (package idempotency) remembers a key for at least 24 hours or the
+// last 1,000,000 keys, at most 5,000,000, and while it remembers one it
+// appends a repeat only if it does not yet know the first command to be in
+// the log: while that append is in flight or ended in an error, until the
+// index reads the record (it follows the commands log, and reads it all
+// again at a start). That is seconds after the first append (its timeout is
+// 5 s), and the window covers at least 24 hours, or, at the ceiling, 5,000,000
+// outcomes, which even at 20,000 commands a second is more than 4 minutes.
+// So every repeat that can reach the log while its key is remembered finds
+// its id here and gets no second outcome.
+//
+// A repeat older than the window is decided again: a second outcome (applied
+// to the value's state as it is then, or rejected). This happens to a retry
+// of a keyed request after its key was forgotten (older than 24 hours and
+// more than 1,000,000 keys ago, or more than 5,000,000 keys ago), which the
+// index then appends as a new command, and to a command record copied into
+// the log by hand long after the first.
 package processor
 
 import (
