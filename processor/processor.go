@@ -46,7 +46,7 @@
 // keep every such id: it keeps those of the outcomes of the last 24 hours (by
 // the events' timestamps) and of the last 1,000,000 outcomes, whichever are
 // more, and never more than 5,000,000 (Window, WithWindow; about 30 bytes an
-// id: 30 MB for a million, 150 to 235 MB at the ceiling). The replay rebuilds
+// id: 30 MB for a million, about 235 MB at the ceiling). The replay rebuilds
 // the same window from the events log.
 //
 // A command id is written twice only by a repeat: a log client that retried
