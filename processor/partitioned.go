@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/internal/retry"
@@ -44,6 +42,10 @@ import (
 //     it does not, ErrCommandsLost ends the whole Run), then decides the
 //     commands of that commands partition from just after the last one with
 //     an outcome, single-threaded and in order, one transaction per batch.
+//     Each owner keeps its own window of decided command ids (Window, per
+//     partition: a repeat lands in the partition of its first, since both
+//     have the same key), so an instance owning k partitions may hold up to
+//     k windows.
 //  3. Revoked. The owner is cancelled; it finishes the batch in flight (its
 //     transaction commits or fails as a whole), closes its writer and ends
 //     before the group may give the partition to another instance. When the
@@ -323,7 +325,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 		Processor: p,
 		writer:    writer,
 		state:     domain.NewState(),
-		handled:   make(map[uuid.UUID]struct{}),
+		handled:   newDecided(p.window),
 		resume:    eventlog.Offsets{},
 	}
 	start := time.Now()
@@ -338,6 +340,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 	if err := r.checkCommands(ctx); err != nil {
 		return err
 	}
+	r.handled.Advance(p.now())
 	resume := r.resume[partition]
 	p.logger.Info().Int32("partition", partition).Int64("events", events).Int("values", r.state.Len()).
 		Int64("resume_at", resume).Dur("took", time.Since(start)).Msg("replayed events partition; processing its commands")

@@ -25,7 +25,8 @@
 //     exactly after those positions.
 //  4. Process. For each batch of commands: decode each record (an
 //     undecodable one is logged with its position, counted and skipped),
-//     skip a command id that already has an outcome (a command written twice),
+//     skip a command id that already has an outcome (a command written twice;
+//     see the window of decided command ids below),
 //     Decide the outcome, Apply it to the state, and append the batch's events
 //     with one Append. The events carry their command's position, so the
 //     events topic alone says how far the processor got: a crash between two
@@ -43,6 +44,36 @@
 // With WithGroup, Run is in partitioned mode instead (partitioned.go):
 // several instances split the partitions through a group, and each owned
 // partition goes through the same steps on its own.
+//
+// # The window of decided command ids
+//
+// Step 4 skips a command whose id already has an outcome, but a Run does not
+// keep every such id: it keeps those of the outcomes of the last 24 hours (by
+// the events' timestamps) and of the last 1,000,000 outcomes, whichever are
+// more, and never more than 5,000,000 (Window, WithWindow; about 30 bytes an
+// id: 30 MB for a million, about 235 MB at the ceiling). The replay rebuilds
+// the same window from the events log.
+//
+// A command id is written twice only by a repeat: a log client that retried
+// an append, or a retry of a request sent with an Idempotency-Key (its
+// command id is computed from the key and the request). The Idempotency-Key
+// index (package idempotency) remembers a key for at least 24 hours or the
+// last 1,000,000 keys, at most 5,000,000, and while it remembers one it
+// appends a repeat only if it does not yet know the first command to be in
+// the log: while that append is in flight or ended in an error, until the
+// index reads the record (it follows the commands log, and reads it all
+// again at a start). That is seconds after the first append (its timeout is
+// 5 s), and the window covers at least 24 hours, or, at the ceiling, 5,000,000
+// outcomes, which even at 20,000 commands a second is more than 4 minutes.
+// So every repeat that can reach the log while its key is remembered finds
+// its id here and gets no second outcome.
+//
+// A repeat older than the window is decided again: a second outcome (applied
+// to the value's state as it is then, or rejected). This happens to a retry
+// of a keyed request after its key was forgotten (older than 24 hours and
+// more than 1,000,000 keys ago, or more than 5,000,000 keys ago), which the
+// index then appends as a new command, and to a command record copied into
+// the log by hand long after the first.
 package processor
 
 import (
@@ -56,7 +87,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"calculator/domain"
@@ -106,6 +136,12 @@ func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option
 // of the embedded log, say. The default is "topic <name>".
 func WithTopicNames(name func(topic string) string) Option {
 	return func(p *Processor) { p.topicName = name }
+}
+
+// WithWindow bounds the decided command ids that a Run keeps (see Window
+// and the package comment); the default is the zero Window.
+func WithWindow(w Window) Option {
+	return func(p *Processor) { p.window = w }
 }
 
 // ErrCommandsLost is wrapped by the error of a Run that finds the events
@@ -163,6 +199,7 @@ type Processor struct {
 	commandsSeen  atomic.Int64
 
 	topicName func(topic string) string
+	window    Window // of the decided command ids
 	// checked is closed when a Run has first passed the check of step 2.
 	checked     chan struct{}
 	checkedOnce sync.Once
@@ -245,8 +282,8 @@ type run struct {
 	*Processor
 	writer  EventWriter
 	state   *domain.State
-	handled map[uuid.UUID]struct{} // command ids that have an outcome
-	resume  eventlog.Offsets       // next commands offset per partition
+	handled *decided         // command ids that have an outcome, in the Window
+	resume  eventlog.Offsets // next commands offset per partition
 }
 
 // Run replays, then processes commands until ctx is done or the log fails.
@@ -266,7 +303,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		Processor: p,
 		writer:    writer,
 		state:     domain.NewState(),
-		handled:   make(map[uuid.UUID]struct{}),
+		handled:   newDecided(p.window),
 		resume:    eventlog.Offsets{},
 	}
 	start := time.Now()
@@ -278,6 +315,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := r.checkCommands(ctx); err != nil {
 		return err
 	}
+	r.handled.Advance(p.now())
 	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
@@ -318,7 +356,7 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 		if _, _, err := r.state.Apply(e); err != nil {
 			r.logger.Warn().Err(err).Int64("offset", rec.Offset).Msg("skipping event that does not fit the state")
 		}
-		r.handled[e.ParentID] = struct{}{}
+		r.handled.Add(e.ParentID, e.Timestamp)
 		if partition, offset, ok := eventlog.CommandPosition(rec.Headers); ok && offset >= r.resume[partition] {
 			r.resume[partition] = offset + 1
 		}
@@ -348,7 +386,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 				Int64("offset", rec.Offset).Msg("skipping undecodable command")
 			continue
 		}
-		if _, done := r.handled[c.ID]; done {
+		if r.handled.Has(c.ID) {
 			r.duplicates.Add(1)
 			r.logger.Debug().Stringer("command_id", c.ID).Int64("offset", rec.Offset).
 				Msg("command already has an outcome; skipping the repeat")
@@ -359,7 +397,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 			// Decide only produces events that fit the state it saw.
 			return fmt.Errorf("apply own decision for command %s: %w", c.ID, err)
 		}
-		r.handled[c.ID] = struct{}{}
+		r.handled.Add(c.ID, e.Timestamp)
 		if e.Action == domain.CommandRejected {
 			rejected++
 		} else {

@@ -36,9 +36,9 @@ func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v flo
 
 // runUntilIdle runs a processor until it has handled every command in the
 // log, then stops it.
-func runUntilIdle(t *testing.T, l *filelog.Log) *processor.Processor {
+func runUntilIdle(t *testing.T, l *filelog.Log, opts ...processor.Option) *processor.Processor {
 	t.Helper()
-	p := processor.New(l, "commands", "events", zerolog.Nop())
+	p := processor.New(l, "commands", "events", zerolog.Nop(), opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -169,6 +169,71 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 	if v, _ := state.Get(id); v != (domain.Value{Value: 16, Version: 4}) {
 		t.Fatalf("value = %+v, want 16 at version 4", v)
 	}
+}
+
+// TestRepeatsAndTheWindow: after a restart, which rebuilds the window of
+// decided ids from the events log, a command written again is skipped while
+// its id is in the window, and decided a second time once the window has
+// moved past it (the documented limit of the window).
+func TestRepeatsAndTheWindow(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	window := processor.WithWindow(processor.Window{Age: time.Nanosecond, Min: 3, Max: 3})
+	id := uuid.New()
+	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
+	for range 4 {
+		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
+	}
+	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	runUntilIdle(t, l, window)
+
+	// The last 3 outcomes are in the window: their commands written again,
+	// each twice, after a restart, are skipped.
+	if err := l.Append(context.Background(), "commands", msgs[2], msgs[3], msgs[4], msgs[4], msgs[3], msgs[2]); err != nil {
+		t.Fatal(err)
+	}
+	p := runUntilIdle(t, l, window)
+	if st := p.Stats(); st.Duplicates != 6 || st.Succeeded != 0 {
+		t.Fatalf("stats %+v, want 6 duplicates and no new outcome", st)
+	}
+	byCommand, state := outcomes(t, l)
+	for c, n := range byCommand {
+		if n != 1 {
+			t.Errorf("command %s has %d outcomes, want 1", c, n)
+		}
+	}
+	if v, _ := state.Get(id); v != (domain.Value{Value: 5, Version: 5}) {
+		t.Fatalf("value = %+v, want 5 at version 5", v)
+	}
+
+	// The second update is out of the window: written again, it is decided
+	// again, once, and the copy after it is skipped. (The run reads the six
+	// repeats again too: no event records that they were read.)
+	if err := l.Append(context.Background(), "commands", msgs[1], msgs[1]); err != nil {
+		t.Fatal(err)
+	}
+	p = runUntilIdle(t, l, window)
+	if st := p.Stats(); st.Duplicates != 7 || st.Succeeded != 1 {
+		t.Fatalf("stats %+v, want 7 duplicates and 1 new outcome", st)
+	}
+	byCommand, state = outcomes(t, l)
+	if n := byCommand[commandID(t, msgs[1])]; n != 2 {
+		t.Fatalf("the command out of the window has %d outcomes, want 2", n)
+	}
+	if v, _ := state.Get(id); v != (domain.Value{Value: 6, Version: 6}) {
+		t.Fatalf("value = %+v, want 6 at version 6", v)
+	}
+}
+
+func commandID(t *testing.T, m eventlog.Message) uuid.UUID {
+	t.Helper()
+	c, err := domain.DecodeCommand(m.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
 }
 
 // TestLostCommandsStopTheRun: the commands log ends before commands that

@@ -66,24 +66,11 @@ func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, 
 	l.mu.RUnlock()
 	defer l.follows.Done()
 
-	c, err := kafka.NewConsumer(l.clientConfig("follow-"+topic, kafka.ConfigMap{
-		"group.id":                 "calculator-follow-" + uuid.NewString(),
-		"enable.auto.commit":       false,
-		"enable.auto.offset.store": false,
-		"enable.partition.eof":     true,
-		"isolation.level":          "read_committed",
-		"auto.offset.reset":        "earliest",
-		"fetch.wait.max.ms":        100,
-		// Prefetch up to 16 MiB; when the queue is that full, fetch again
-		// as soon as the reader drains it (librdkafka's default pause is 1s,
-		// which made replays crawl).
-		"queued.max.messages.kbytes": 16 << 10,
-		"fetch.queue.backoff.ms":     10,
-	}))
+	c, err := l.newFollowConsumer(topic)
 	if err != nil {
-		return fmt.Errorf("kafkalog: follow %s: create consumer: %w", topic, err)
+		return err
 	}
-	defer c.Close()
+	defer func() { c.Close() }() // c is replaced when it stalls
 
 	partitions, err := l.waitPartitions(ctx, c, topic)
 	if err != nil {
@@ -109,7 +96,77 @@ func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, 
 		return fmt.Errorf("kafkalog: follow %s: assign: %w", topic, err)
 	}
 	f := newFollower(topic, assignment, end)
-	return l.followLoop(ctx, c, f, fn)
+	for {
+		err := l.followLoop(ctx, c, f, fn)
+		if !errors.Is(err, errFollowStalled) {
+			return err
+		}
+		// A wedged consumer: go on from where the reader is, with a new one.
+		l.logger.Warn().Str("topic", topic).Any("position", f.next).Dur("silent_for", followStallAfter).
+			Msg("the topic's consumer delivers nothing while the topic holds records past it; replacing it")
+		c.Close()
+		if c, err = l.newFollowConsumer(topic); err != nil {
+			return err
+		}
+		resume := make([]kafka.TopicPartition, len(f.assignment))
+		for i, tp := range f.assignment {
+			resume[i] = kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition, Offset: kafka.Offset(f.next[tp.Partition])}
+		}
+		if err := c.Assign(resume); err != nil {
+			return fmt.Errorf("kafkalog: follow %s: assign: %w", topic, err)
+		}
+	}
+}
+
+// newFollowConsumer returns a consumer of its own for one Follow.
+func (l *Log) newFollowConsumer(topic string) (*kafka.Consumer, error) {
+	c, err := kafka.NewConsumer(l.clientConfig("follow-"+topic, kafka.ConfigMap{
+		"group.id":                 "calculator-follow-" + uuid.NewString(),
+		"enable.auto.commit":       false,
+		"enable.auto.offset.store": false,
+		"enable.partition.eof":     true,
+		"isolation.level":          "read_committed",
+		"auto.offset.reset":        "earliest",
+		"fetch.wait.max.ms":        100,
+		// Prefetch up to 16 MiB; when the queue is that full, fetch again
+		// as soon as the reader drains it (librdkafka's default pause is 1s,
+		// which made replays crawl).
+		"queued.max.messages.kbytes": 16 << 10,
+		"fetch.queue.backoff.ms":     10,
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("kafkalog: follow %s: create consumer: %w", topic, err)
+	}
+	return c, nil
+}
+
+// The follow watchdog. librdkafka 2.15's consumer can stay wedged after a
+// broker restart (seen in TestKafkaOutages: the processor's consumer
+// fetched nothing for 90 s with 241 commands past it). So when a Follow has
+// received nothing for followStallAfter, it asks for the topic's end every
+// followStallCheck; if some partition holds records past the reader's
+// position, the consumer is replaced by a new one at that position. Nothing
+// is delivered twice or skipped: the position is the follower's.
+const (
+	followStallAfter = 15 * time.Second
+	followStallCheck = 5 * time.Second
+)
+
+// errFollowStalled ends a followLoop whose consumer is wedged.
+var errFollowStalled = errors.New("kafkalog: follow: the consumer delivers nothing")
+
+// stalled tells whether the follower's consumer looks wedged: silent since
+// lastReceived, and the topic's end past its position in some partition.
+func (f *follower) stalled(now, lastReceived time.Time, end eventlog.Offsets) bool {
+	if now.Sub(lastReceived) < followStallAfter {
+		return false
+	}
+	for p, o := range end {
+		if o > f.next[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // waitEnd returns End(topic), asking again (metadataRetry) while the
@@ -230,6 +287,7 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 			return err
 		}
 	}
+	lastReceived, lastCheck := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -237,6 +295,12 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 		case <-l.closed:
 			return eventlog.ErrClosed
 		default:
+		}
+		if now := time.Now(); len(f.batch) == 0 && now.Sub(lastReceived) >= followStallAfter && now.Sub(lastCheck) >= followStallCheck {
+			lastCheck = now
+			if l.followStalled(ctx, c, f, lastReceived) {
+				return errFollowStalled
+			}
 		}
 		timeout := int(pollInterval.Milliseconds())
 		if len(f.batch) > 0 {
@@ -261,6 +325,7 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 				}
 				continue
 			}
+			lastReceived = time.Now()
 			rec := toRecord(ev)
 			f.setEOF(rec.Partition, false)
 			f.signalled = false
@@ -272,6 +337,7 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 				}
 			}
 		case kafka.PartitionEOF:
+			lastReceived = time.Now()
 			f.setEOF(ev.Partition, true)
 			if int64(ev.Offset) >= 0 {
 				f.advance(ev.Partition, int64(ev.Offset))
@@ -292,6 +358,19 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 			}
 		}
 	}
+}
+
+// followStalled asks for the topic's end (briefly: an unreachable broker is
+// not a wedged consumer) and tells whether f's consumer is wedged.
+func (l *Log) followStalled(ctx context.Context, c *kafka.Consumer, f *follower, lastReceived time.Time) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	end, err := l.End(ctx, f.topic)
+	if err != nil {
+		return false
+	}
+	f.readPositions(c) // past markers the consumer has skipped
+	return f.stalled(time.Now(), lastReceived, end)
 }
 
 // consumerError returns the error that ends a Follow (a fatal one), after
