@@ -370,7 +370,17 @@ func (l *Log) followStalled(ctx context.Context, c *kafka.Consumer, f *follower,
 		return false
 	}
 	f.readPositions(c) // past markers the consumer has skipped
-	return f.stalled(time.Now(), lastReceived, end)
+	return f.stalled(time.Now(), lastReceived, f.assigned(end))
+}
+
+// assigned is end restricted to the partitions f reads (FollowPartitions
+// may read some of the topic's only: the others are no sign of a wedge).
+func (f *follower) assigned(end eventlog.Offsets) eventlog.Offsets {
+	read := make(eventlog.Offsets, len(f.assignment))
+	for _, tp := range f.assignment {
+		read[tp.Partition] = end[tp.Partition]
+	}
+	return read
 }
 
 // consumerError returns the error that ends a Follow (a fatal one), after

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
 
 	"calculator/eventlog"
@@ -214,4 +215,18 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 		t.Fatalf("the member that left still owns %v: Join must revoke everything before it returns", got)
 	}
 	waitFor(t, "the first member owns every partition again", func() bool { return slices.Equal(first.partitions(), all) })
+}
+
+// The follow watchdog of a FollowPartitions looks at the partitions it
+// reads: records in the others are no sign that its consumer is wedged.
+func TestFollowerStalledOnItsPartitionsOnly(t *testing.T) {
+	topic := "t"
+	now := time.Now()
+	f := newFollower(topic, []kafka.TopicPartition{{Topic: &topic, Partition: 1, Offset: 4}}, eventlog.Offsets{0: 9, 1: 4})
+	if end := (eventlog.Offsets{0: 20, 1: 4}); f.stalled(now, now.Add(-2*followStallAfter), f.assigned(end)) {
+		t.Errorf("stalled with partition 1 at its end (4) and records in partition 0, which it does not read")
+	}
+	if end := (eventlog.Offsets{0: 20, 1: 6}); !f.stalled(now, now.Add(-2*followStallAfter), f.assigned(end)) {
+		t.Errorf("not stalled with records past the reader's position in partition 1")
+	}
 }
