@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/internal/retry"
 )
@@ -321,13 +320,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 		return fmt.Errorf("open the events writer of partition %d: %w", partition, err)
 	}
 	defer writer.Close()
-	r := &run{
-		Processor: p,
-		writer:    writer,
-		state:     domain.NewState(),
-		handled:   newDecided(p.window),
-		resume:    eventlog.Offsets{},
-	}
+	r := p.newRun(writer)
 	start := time.Now()
 	var events int64
 	err = g.log.FollowPartitions(ctx, p.eventsTopic, []int32{partition}, nil, func(b eventlog.Batch) error {

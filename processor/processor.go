@@ -286,6 +286,18 @@ type run struct {
 	resume  eventlog.Offsets // next commands offset per partition
 }
 
+// newRun returns the state of one run (or one owned partition's run) that
+// writes through writer: empty, to be rebuilt by its replay.
+func (p *Processor) newRun(writer EventWriter) *run {
+	return &run{
+		Processor: p,
+		writer:    writer,
+		state:     domain.NewState(),
+		handled:   newDecided(p.window),
+		resume:    eventlog.Offsets{},
+	}
+}
+
 // Run replays, then processes commands until ctx is done or the log fails.
 // See the package comment for the protocol.
 func (p *Processor) Run(ctx context.Context) error {
@@ -299,13 +311,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("open the events writer: %w", err)
 	}
 	defer writer.Close()
-	r := &run{
-		Processor: p,
-		writer:    writer,
-		state:     domain.NewState(),
-		handled:   newDecided(p.window),
-		resume:    eventlog.Offsets{},
-	}
+	r := p.newRun(writer)
 	start := time.Now()
 	p.replayed.Store(0)
 	err = p.log.Follow(ctx, p.eventsTopic, nil, r.replayEvents)
