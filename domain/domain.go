@@ -74,17 +74,25 @@ const (
 	ValueNotFound  Reason = "value_not_found"
 	DivisionByZero Reason = "division_by_zero"
 	Overflow       Reason = "overflow"
+	// VersionConflict rejects an UpdateValue whose ExpectedVersion is not
+	// the value's version when the processor decides it.
+	VersionConflict Reason = "version_conflict"
 )
 
 // Command asks the calculator to create a value (CreateValue) or to change one
 // (UpdateValue). Operation is empty for CreateValue.
+//
+// ExpectedVersion, on an UpdateValue, is the version the value must have
+// when the command is decided (optimistic concurrency, from If-Match); 0
+// asks for none. A CreateValue has none.
 type Command struct {
-	ID        uuid.UUID
-	Action    Action
-	ValueID   uuid.UUID
-	Operation Operation
-	Value     float64
-	Timestamp time.Time
+	ID              uuid.UUID
+	Action          Action
+	ValueID         uuid.UUID
+	Operation       Operation
+	Value           float64
+	ExpectedVersion int64
+	Timestamp       time.Time
 }
 
 // Event is the outcome of one command; ParentID is that command's ID.
@@ -183,6 +191,8 @@ func Decide(s *State, c Command, now time.Time) Event {
 		return reject(e, ValueNotFound, fmt.Sprintf("unknown action %q", c.Action))
 	case !exists:
 		return reject(e, ValueNotFound, fmt.Sprintf("value %s does not exist", c.ValueID))
+	case c.ExpectedVersion != 0 && c.ExpectedVersion != current.Version:
+		return reject(e, VersionConflict, fmt.Sprintf("value %s is at version %d, not the expected %d", c.ValueID, current.Version, c.ExpectedVersion))
 	case c.Operation == Divide && c.Value == 0:
 		return reject(e, DivisionByZero, fmt.Sprintf("cannot divide %v by zero", current.Value))
 	}
