@@ -61,12 +61,12 @@ func (c *Commander) Routes(r chi.Router) {
 }
 
 type createRequest struct {
-	Value *float64 `json:"value"`
+	Value *domain.Decimal `json:"value"`
 }
 
 type updateRequest struct {
-	Operation *string  `json:"operation"`
-	Value     *float64 `json:"value"`
+	Operation *string         `json:"operation"`
+	Value     *domain.Decimal `json:"value"`
 }
 
 func (c *Commander) createValue(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +122,7 @@ func (c *Commander) submit(w http.ResponseWriter, r *http.Request, cmd domain.Co
 	debug := c.logger.Debug().Enabled()
 	if debug {
 		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
-			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Msg("command received")
+			Str("operation", string(cmd.Operation)).Stringer("value", cmd.Value).Msg("command received")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), c.appendTimeout)
 	defer cancel()

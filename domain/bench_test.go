@@ -17,7 +17,7 @@ func benchState(n int) (*State, []uuid.UUID) {
 	ids := make([]uuid.UUID, n)
 	for i := range ids {
 		ids[i] = uuid.New()
-		if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: ids[i], Value: float64(i)}); err != nil {
+		if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: ids[i], Value: DecimalFromInt(int64(i))}); err != nil {
 			panic(err)
 		}
 	}
@@ -26,7 +26,7 @@ func benchState(n int) (*State, []uuid.UUID) {
 
 func BenchmarkDecide(b *testing.B) {
 	s, ids := benchState(1024)
-	c := Command{ID: cmdID, Action: UpdateValue, Operation: Add, Value: 2}
+	c := Command{ID: cmdID, Action: UpdateValue, Operation: Add, Value: num("2")}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -40,7 +40,7 @@ func BenchmarkDecide(b *testing.B) {
 
 func BenchmarkApply(b *testing.B) {
 	s, ids := benchState(1024)
-	e := Event{Action: ValueUpdated, Operation: Add, Value: 2, Result: 4}
+	e := Event{Action: ValueUpdated, Operation: Add, Value: num("2"), Result: num("4")}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -56,7 +56,7 @@ func BenchmarkApply(b *testing.B) {
 // included.
 func BenchmarkApplyCreate(b *testing.B) {
 	s := NewState()
-	e := Event{Action: ValueCreated, Value: 1}
+	e := Event{Action: ValueCreated, Value: num("1")}
 	b.ReportAllocs()
 	for b.Loop() {
 		e.ValueID = uuid.New()
@@ -68,12 +68,12 @@ func BenchmarkApplyCreate(b *testing.B) {
 
 var (
 	benchCommands = map[string]Command{
-		"CreateValue": {ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 3, Timestamp: time.Now()},
-		"UpdateValue": {ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: 1.5, Timestamp: time.Now()},
+		"CreateValue": {ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("3"), Timestamp: time.Now()},
+		"UpdateValue": {ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: num("1.5"), Timestamp: time.Now()},
 	}
 	benchEvents = map[string]Event{
-		"ValueCreated":    {ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 3, Timestamp: time.Now()},
-		"ValueUpdated":    {ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 1.5, Result: 4.5, Timestamp: time.Now()},
+		"ValueCreated":    {ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: num("3"), Timestamp: time.Now()},
+		"ValueUpdated":    {ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: num("1.5"), Result: num("4.5"), Timestamp: time.Now()},
 		"CommandRejected": {ID: valueID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: ValueNotFound, Message: "value 11111111-1111-1111-1111-111111111111 does not exist", Timestamp: time.Now()},
 	}
 )

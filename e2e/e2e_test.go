@@ -204,8 +204,8 @@ func TestUndecodableAndRepeatedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	valueID := uuid.New()
-	create := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: valueID, Value: 5, Timestamp: time.Now()}
-	add := domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: domain.Add, Value: 1, Timestamp: time.Now()}
+	create := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: valueID, Value: domain.DecimalFromInt(5), Timestamp: time.Now()}
+	add := domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: domain.Add, Value: domain.DecimalFromInt(1), Timestamp: time.Now()}
 	key := []byte(valueID.String())
 	err = l.Append(context.Background(), "commands",
 		eventlog.Message{Key: key, Value: []byte("this is not JSON")},

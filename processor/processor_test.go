@@ -26,8 +26,8 @@ func openLog(t *testing.T, dir string) *filelog.Log {
 	return l
 }
 
-func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v float64) eventlog.Message {
-	c := domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: v, Timestamp: time.Now()}
+func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v int64) eventlog.Message {
+	c := domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: domain.DecimalFromInt(v), Timestamp: time.Now()}
 	return eventlog.Message{Key: []byte(valueID.String()), Value: c.AppendJSON(nil)}
 }
 
@@ -135,7 +135,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 			t.Errorf("command %s has %d outcomes", c, n)
 		}
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 10, Version: 10}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(10), Version: 10}) {
 		t.Fatalf("value after replay = %+v, want 10 at version 10", v)
 	}
 }
@@ -172,7 +172,7 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 			t.Errorf("command %s has %d outcomes", c, n)
 		}
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 16, Version: 4}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(16), Version: 4}) {
 		t.Fatalf("value = %+v, want 16 at version 4", v)
 	}
 }

@@ -141,7 +141,7 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 		for _, a := range applied {
 			v.logger.Debug().Stringer("command_id", a.Event.ParentID).Stringer("event_id", a.Event.ID).
 				Stringer("value_id", a.Event.ValueID).Str("action", string(a.Event.Action)).
-				Float64("value", a.Value.Value).Int64("version", a.Value.Version).Msg("event applied")
+				Stringer("value", a.Value.Value).Int64("version", a.Value.Version).Msg("event applied")
 		}
 	}
 	return applied
@@ -176,9 +176,9 @@ func decodeEvents(records []eventlog.Record) (events []domain.Event, errs []erro
 
 // valueResponse is the JSON of GET /values/{id}.
 type valueResponse struct {
-	ValueID uuid.UUID `json:"value_id"`
-	Value   float64   `json:"value"`
-	Version int64     `json:"version"`
+	ValueID uuid.UUID      `json:"value_id"`
+	Value   domain.Decimal `json:"value"`
+	Version int64          `json:"version"`
 }
 
 // Routes registers the view's queries on r.
