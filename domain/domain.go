@@ -172,7 +172,7 @@ func Decide(s *State, c Command, now time.Time) Event {
 	case DivisionByZero:
 		return reject(e, reason, fmt.Sprintf("cannot divide %v by zero", current.Value))
 	case Underflow:
-		return reject(e, reason, fmt.Sprintf("%v %s %v is nearer to 0 than 1e%d, the smallest magnitude kept", current.Value, c.Operation, c.Value, TinyExponent))
+		return reject(e, reason, fmt.Sprintf("%v %s %v would round to 0: it is not 0, but nearer to 0 than half of 1e%d, the smallest magnitude kept", current.Value, c.Operation, c.Value, TinyExponent))
 	default:
 		return reject(e, reason, fmt.Sprintf("%v %s %v is beyond %v, the largest magnitude kept", current.Value, c.Operation, c.Value, MaxDecimal))
 	}

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"calculator/domain"
 )
 
 // DecodeJSON decodes a request's JSON object strictly into v: no unknown
@@ -45,9 +47,12 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) b
 	}
 	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
+	var numErr *domain.NumberError
 	switch {
 	case errors.As(err, &tooLarge):
 		Error(w, BodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBytes))
+	case errors.As(err, &numErr): // a number a Decimal cannot hold: never rounded
+		Error(w, InvalidBody, numErr.Error())
 	case errors.As(err, &typeErr):
 		Error(w, InvalidBody, fmt.Sprintf("%q must be a %s, not %s", typeErr.Field, typeName(typeErr.Type.String()), typeErr.Value))
 	case errors.Is(err, io.EOF):
@@ -62,6 +67,8 @@ func typeName(goType string) string {
 	switch strings.TrimPrefix(goType, "*") {
 	case "float64":
 		return "finite number"
+	case "domain.Decimal":
+		return "number"
 	case "string":
 		return "string"
 	}

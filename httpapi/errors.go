@@ -62,6 +62,7 @@ var rejections = map[domain.Reason]int{
 	domain.ValueNotFound:  http.StatusUnprocessableEntity,
 	domain.DivisionByZero: http.StatusUnprocessableEntity,
 	domain.Overflow:       http.StatusUnprocessableEntity,
+	domain.Underflow:      http.StatusUnprocessableEntity,
 }
 
 // RejectionStatus returns the HTTP status that reports a rejection with the
