@@ -161,3 +161,60 @@ func BenchmarkDecodeForeign(b *testing.B) {
 		})
 	}
 }
+
+// benchNumbers are numbers as the logs hold them: small integers (the load
+// generator's), a few decimals, a float64's shortest form, 34 digits.
+var benchNumbers = []string{"3", "1024", "2.5", "0.30000000000000004", "1.234567890123456789012345678901234e-7"}
+
+// BenchmarkParseDecimal reads a number from a record: what decoding costs
+// per number (strconv.ParseFloat did this before decimals).
+func BenchmarkParseDecimal(b *testing.B) {
+	for _, s := range benchNumbers {
+		in := []byte(s)
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, status := parseNumber(in); status != numberOK {
+					b.Fatal(status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendDecimal writes a number into a record.
+func BenchmarkAppendDecimal(b *testing.B) {
+	for _, s := range benchNumbers {
+		d := MustParseDecimal(s)
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = d.Append(buf[:0])
+			}
+		})
+	}
+}
+
+// BenchmarkApplyOperation is the arithmetic of Decide: the integer fast
+// path (2 + 3, 2.5 × 1.5, an exact DIVIDE) and apd (1 / 3, 34 digits).
+func BenchmarkApplyOperation(b *testing.B) {
+	for _, c := range []struct {
+		x  string
+		op Operation
+		y  string
+	}{
+		{"1024", Add, "2"}, {"2.5", Multiply, "1.5"}, {"1024", Divide, "1"},
+		{"1", Divide, "3"}, {"1.234567890123456789012345678901234", Add, "1e-9"},
+	} {
+		x, y := MustParseDecimal(c.x), MustParseDecimal(c.y)
+		b.Run(c.x+" "+string(c.op)+" "+c.y, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, reject := c.op.Apply(x, y); reject != "" {
+					b.Fatal(reject)
+				}
+			}
+		})
+	}
+}

@@ -130,37 +130,12 @@ const (
 // parseNumber reads the JSON number at the start of b, straight into a
 // Decimal (never through a float64), and returns it with the number of bytes
 // it took. It does not allocate.
-//
-// Trailing zeros never enter the coefficient: a run of zeros is counted, and
-// only multiplied in when a nonzero digit follows it, so the result is
-// canonical as it is read.
 func parseNumber(b []byte) (d Decimal, n int, status numberStatus) {
 	var (
-		i      int
-		neg    bool
-		c      u128  // the coefficient of the digits up to the last nonzero one
-		digits int   // significant digits in c
-		zeros  int   // zeros read since the last nonzero digit (or none before the first)
-		sig    int   // significant digits written, for the error
-		frac   int   // digits after the decimal point
-		exp    int64 // the exponent written after e or E
+		i   int
+		neg bool
+		acc coefficient
 	)
-	digit := func(x byte) {
-		if x == '0' {
-			if digits > 0 {
-				zeros++
-			}
-			return
-		}
-		sig = digits + zeros + 1
-		if sig > Precision {
-			digits = sig // keep counting for the error
-			zeros = 0
-			return
-		}
-		c = c.mulPow10(zeros + 1).add64(uint64(x - '0'))
-		digits, zeros = sig, 0
-	}
 	if i < len(b) && b[i] == '-' {
 		neg = true
 		i++
@@ -169,22 +144,19 @@ func parseNumber(b []byte) (d Decimal, n int, status numberStatus) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			digit(b[i])
-		}
+		i = acc.digits(b, i)
 	default:
 		return Decimal{}, i, numberSyntax
 	}
+	frac := 0 // digits after the decimal point
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			digit(b[i])
-		}
-		if frac = i - start; frac == 0 {
+		start := i + 1
+		if i = acc.digits(b, start); i == start {
 			return Decimal{}, i, numberSyntax
 		}
+		frac = i - start
 	}
+	var exp int64 // the exponent written after e or E
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		expNeg := false
@@ -205,20 +177,68 @@ func parseNumber(b []byte) (d Decimal, n int, status numberStatus) {
 			exp = -exp
 		}
 	}
-	if digits == 0 {
+	switch {
+	case acc.n == 0:
 		return Decimal{}, i, numberOK // 0, -0, 0.000e99: all 0
-	}
-	if sig > Precision {
+	case acc.n > Precision:
 		return Decimal{}, i, numberTooPrecise
 	}
-	q := exp - int64(frac) + int64(zeros) // the last nonzero digit's place
+	q := exp - int64(frac) + int64(acc.zeros) // the place of the last nonzero digit
 	switch {
-	case q+int64(digits)-1 > MaxExponent:
+	case q+int64(acc.n)-1 > MaxExponent:
 		return Decimal{}, i, numberTooLarge
 	case q < TinyExponent:
 		return Decimal{}, i, numberTooSmall
 	}
-	return makeDecimal(neg, c, int(q)), i, numberOK
+	return makeDecimal(neg, acc.value(), int(q)), i, numberOK
+}
+
+// coefficient accumulates the significant digits of a number as it is
+// read. Trailing zeros never enter it: a run of zeros is counted, and only
+// multiplied in when a nonzero digit follows, so the result is canonical as
+// it is read. The first 19 digits go in a uint64, the rest (up to 34) in a
+// u128.
+type coefficient struct {
+	lo    uint64 // the digits, while n <= 19
+	c     u128   // the digits, once n > 19
+	n     int    // significant digits up to the last nonzero one (more than Precision: too many)
+	zeros int    // zeros since the last nonzero digit
+}
+
+// digits reads the run of digits in b from i and returns where it ends.
+func (a *coefficient) digits(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		x := b[i] - '0'
+		switch {
+		case x > 9:
+			return i
+		case x == 0:
+			if a.n > 0 {
+				a.zeros++
+			}
+			continue
+		}
+		n := a.n + a.zeros + 1
+		switch {
+		case n <= 19:
+			a.lo = a.lo*pow10[a.zeros+1] + uint64(x)
+		case n <= Precision:
+			if a.n <= 19 {
+				a.c = u128{0, a.lo}
+			}
+			a.c = a.c.mulPow10(a.zeros + 1).add64(uint64(x))
+		}
+		a.n, a.zeros = n, 0
+	}
+	return i
+}
+
+// value is the coefficient read, if it has at most Precision digits.
+func (a *coefficient) value() u128 {
+	if a.n <= 19 {
+		return u128{0, a.lo}
+	}
+	return a.c
 }
 
 // NumberError says why a number is not a Decimal.
@@ -265,6 +285,9 @@ func (d Decimal) Append(b []byte) []byte {
 	}
 	if d.negative() {
 		b = append(b, '-')
+	}
+	if d.hi&^signBit == 0 { // an integer below 2^64 (exponent 0): the common case
+		return strconv.AppendUint(b, d.lo, 10)
 	}
 	var buf [40]byte
 	digits := d.coeff().appendDecimal(buf[:0])
