@@ -57,12 +57,6 @@ func (s *snapshot) add(h *histogram) {
 	}
 }
 
-func (s *snapshot) merge(o *snapshot) {
-	for i := range s {
-		s[i] += o[i]
-	}
-}
-
 // minus returns s - o (the samples taken between two snapshots).
 func (s *snapshot) minus(o *snapshot) *snapshot {
 	var d snapshot

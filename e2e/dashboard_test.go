@@ -10,31 +10,17 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"calculator/internal/browsertest"
 )
 
 var screenshot = flag.String("screenshot", "", "write a screenshot of the dashboard to this PNG file (go test ./e2e -run TestDashboard$ -args -screenshot $PWD/docs/dashboard.png)")
-
-// chromium finds the browser, or skips the test (fails it in CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed: the dashboard tests need it (apt-get install chromium)")
-	return ""
-}
 
 // browser is a headless Chromium showing the server's dashboard through a
 // proxy that holds every request the page sends, and every answer and
@@ -46,7 +32,7 @@ type browser struct {
 
 func openDashboard(t *testing.T, s *server) *browser {
 	t.Helper()
-	path := chromium(t)
+	path := browsertest.Chromium(t, "the dashboard tests")
 	target, err := url.Parse(s.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"calculator/internal/browsertest"
 	"calculator/subscriptions"
 )
 
@@ -49,20 +49,6 @@ for (const t of ['ValueCreated', 'ValueUpdated', 'CommandRejected']) {
 }
 </script>`
 
-// chromium finds the browser, or skips the test (fails it in CI).
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed: the EventSource test needs it (apt-get install chromium)")
-	return ""
-}
-
 type browserReport struct {
 	Kind       string         `json:"kind"`
 	Types      []string       `json:"types"`
@@ -76,7 +62,7 @@ type browserReport struct {
 // stream to the end and stops at the 204, and it resumes the events stream
 // after a server restart with Last-Event-ID, without a gap or a repeat.
 func TestBrowserEventSource(t *testing.T) {
-	browser := chromium(t)
+	browser := browsertest.Chromium(t, "the EventSource test")
 	dir := t.TempDir()
 	opt := subscriptions.Options{Retry: 100 * time.Millisecond}
 	s := start(t, dir, opt)

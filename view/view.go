@@ -44,10 +44,9 @@ type View struct {
 
 	listener func([]outcome.Applied) // called after each batch, outside the lock
 
-	ready    atomic.Bool
-	applied  atomic.Int64 // events read since start
-	target   atomic.Int64 // the events topic's end at startup
-	rejected atomic.Int64
+	ready   atomic.Bool
+	applied atomic.Int64 // events read since start
+	target  atomic.Int64 // the events topic's end at startup
 }
 
 // New returns a view of the events topic. listener, if not nil, is called

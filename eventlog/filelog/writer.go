@@ -62,7 +62,7 @@ func (t *topic) writeLoop(closed <-chan struct{}) {
 				break
 			}
 			if len(group) > 0 {
-				buf = t.commit(buf, group)
+				t.commit(buf, group)
 			}
 			return
 		}

@@ -39,7 +39,7 @@ func (l *Log) probe(ctx context.Context) {
 		case <-tick.C:
 		}
 		if _, err := l.admin.GetMetadata(nil, false, 2000); err != nil {
-			l.health.set(fmt.Errorf("Kafka brokers %s unreachable: %w", l.cfg.Brokers, err))
+			l.health.set(fmt.Errorf("brokers %s unreachable: %w", l.cfg.Brokers, err))
 			healthySince = time.Time{}
 			continue
 		}
@@ -71,7 +71,7 @@ func (l *Log) clientError(role string, e kafka.Error) {
 			l.health.setFatal(fmt.Errorf("the Kafka producer failed (restart the process): %w", e))
 		}
 	case e.Code() == kafka.ErrAllBrokersDown:
-		l.health.set(fmt.Errorf("Kafka brokers %s unreachable: %w", l.cfg.Brokers, e))
+		l.health.set(fmt.Errorf("brokers %s unreachable: %w", l.cfg.Brokers, e))
 		l.logger.Debug().Err(e).Str("client", role).Msg("Kafka client error")
 	default:
 		l.logger.Debug().Err(e).Str("client", role).Msg("Kafka client error")
