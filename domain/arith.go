@@ -10,12 +10,12 @@ import (
 // Decimal Arithmetic specification, as in CockroachDB), in a context with
 // decimal128's limits: every rounding, overflow and underflow is apd's.
 //
-// In front of it, exact returns the results that need none of these for
-// operands of at most 19 digits (a coefficient in a uint64): a sum, a
-// difference or a product that has at most 34 digits, a quotient that comes
-// out even. That is most of what a calculator is asked, and it costs a few
-// integer operations, where apd converts, rescales and allocates (apd
-// keeps coefficients below 2^64 inline, but its rescaling and long division
+// In front of it, exact returns the results that need none of these: a sum
+// or a difference that has at most 34 digits, a product of operands of at
+// most 19 digits that has at most 34, a quotient that comes out even. That
+// is most of what a calculator is asked, and it costs a few integer
+// operations, where apd converts, rescales and allocates (apd keeps
+// coefficients below 2^128 inline, but its rescaling and long division
 // allocate). TestExactAgreesWithAPD holds the two to the same results.
 var arithmetic = apd.Context{
 	Precision:   Precision,
@@ -63,6 +63,9 @@ func applyAPD(op Operation, x, operand Decimal) (result Decimal, reject Reason) 
 			return Decimal{}, DivisionByZero
 		}
 		cond, err = arithmetic.Quo(&z, &a, &b)
+		if err == nil && cond.Subnormal() && cond.Inexact() {
+			cond, err = quoSubnormal(&z, &a, &b)
+		}
 	default:
 		return Decimal{}, Overflow
 	}
@@ -73,6 +76,32 @@ func applyAPD(op Operation, x, operand Decimal) (result Decimal, reject Reason) 
 		return Decimal{}, Underflow
 	}
 	return fromAPD(&z), ""
+}
+
+// wide divides with two more digits than a Decimal holds and no exponent
+// limit, rounding 05up (toward 0, but away from 0 where the last digit
+// would be 0 or 5): rounding that quotient again to a Decimal's last place
+// gives the exact quotient rounded once.
+var wide = apd.Context{
+	Precision:   Precision + 2,
+	MaxExponent: apd.MaxExponent,
+	MinExponent: apd.MinExponent,
+	Rounding:    apd.Round05Up,
+}
+
+// quoSubnormal sets z to a / b for a quotient below 1e-6143, whose last
+// digit is at 1e-6176 and which therefore has fewer than 34 digits. apd's
+// Quo rounds such a quotient twice, to 34 digits and then to that place,
+// which can land a hair more than half a unit off (FuzzApply found
+// 1e-7 / -7.999999999999999999901999999999997e+6144); this rounds it once.
+func quoSubnormal(z, a, b *apd.Decimal) (apd.Condition, error) {
+	var q apd.Decimal
+	wideCond, err := wide.Quo(&q, a, b)
+	if err != nil {
+		return wideCond, err
+	}
+	cond, err := arithmetic.Round(z, &q)
+	return cond | wideCond&apd.Inexact, err
 }
 
 // toAPD sets z to d.
@@ -105,13 +134,13 @@ func fromAPD(z *apd.Decimal) Decimal {
 	return makeDecimal(z.Negative, c, int(z.Exponent)+zeros)
 }
 
-// exact returns x <op> y when both coefficients fit in a uint64 and the
-// exact result is a Decimal well inside the limits; ok is false for
+// exact returns x <op> y when the exact result is a Decimal well inside
+// the limits and cheap to find: a sum or a difference of at most 34 digits,
+// a product of two coefficients below 2^64 that has at most 34 digits, a
+// quotient by a coefficient below 2^64 that comes out even. ok is false for
 // anything else, which applyAPD then decides. y is not 0 for a Divide.
 func exact(op Operation, x, y Decimal) (z Decimal, ok bool) {
-	if (x.hi|y.hi)&coeffHiMask != 0 {
-		return Decimal{}, false
-	}
+	xc, yc := x.coeff(), y.coeff()
 	xn, yn := x.negative(), y.negative()
 	xe, ye := x.exponent(), y.exponent()
 	var c u128
@@ -123,17 +152,18 @@ func exact(op Operation, x, y Decimal) (z Decimal, ok bool) {
 	case Add:
 		switch {
 		case x.IsZero():
-			return makeDecimal(yn, u128{0, y.lo}, ye), true
+			return makeDecimal(yn, yc, ye), true
 		case y.IsZero():
 			return x, true
 		}
 		e = min(xe, ye)
-		if xe-e > 18 || ye-e > 18 {
+		a, aok := xc.scaled(xe - e)
+		b, bok := yc.scaled(ye - e)
+		if !aok || !bok {
 			return Decimal{}, false
 		}
-		a, b := u128{0, x.lo}.mulPow10(xe-e), u128{0, y.lo}.mulPow10(ye-e) // each below 2^64·10^18: no carry out of hi
 		if xn == yn {
-			lo, carry := bits.Add64(a.lo, b.lo, 0)
+			lo, carry := bits.Add64(a.lo, b.lo, 0) // both below 10^34: no carry out of hi
 			c = u128{a.hi + b.hi + carry, lo}
 		} else {
 			if a.less(b) {
@@ -143,13 +173,26 @@ func exact(op Operation, x, y Decimal) (z Decimal, ok bool) {
 			c = u128{a.hi - b.hi - borrow, lo}
 		}
 	case Multiply:
-		c.hi, c.lo = bits.Mul64(x.lo, y.lo)
+		if xc.hi|yc.hi != 0 {
+			return Decimal{}, false
+		}
+		c.hi, c.lo = bits.Mul64(xc.lo, yc.lo)
 		e, xn = xe+ye, xn != yn
 	case Divide:
+		if yc.hi != 0 {
+			return Decimal{}, false
+		}
+		if q, r := xc.divmod64(yc.lo); r == 0 { // the quotient has no more digits than x
+			c, e, xn = q, xe-ye, xn != yn
+			break
+		}
+		if xc.hi != 0 {
+			return Decimal{}, false
+		}
 		// Scale x's coefficient up to 34 digits; if y's divides it, the
 		// quotient is exact and has at most 34 digits.
-		k := Precision - digits64(x.lo)
-		q, r := u128{0, x.lo}.mulPow10(k).divmod64(y.lo)
+		k := Precision - digits64(xc.lo)
+		q, r := xc.mulPow10(k).divmod64(yc.lo)
 		if r != 0 {
 			return Decimal{}, false
 		}
@@ -165,14 +208,33 @@ func exact(op Operation, x, y Decimal) (z Decimal, ok bool) {
 	if c.isZero() {
 		return Decimal{}, true
 	}
-	if e < TinyExponent || e+digits128(c)-1 > MaxExponent {
+	if e < TinyExponent || e > MaxExponent-Precision && e+digits128(c)-1 > MaxExponent {
 		return Decimal{}, false
 	}
 	return makeDecimal(xn, c, e), true
 }
 
+// scaled returns x × 10^k if that is below 10^34.
+func (x u128) scaled(k int) (u128, bool) {
+	if k == 0 {
+		return x, true
+	}
+	if k > Precision || !x.less(tenTo[Precision-k]) {
+		return u128{}, false
+	}
+	return x.mulPow10(k), true
+}
+
+// tenTo holds 10^0 to 10^34.
+var tenTo = func() (t [Precision + 1]u128) {
+	for k := range t {
+		t[k] = u128{0, 1}.mulPow10(k)
+	}
+	return t
+}()
+
 // tenTo34 is 10^34: every coefficient is below it.
-var tenTo34 = u128{0, 1}.mulPow10(Precision)
+var tenTo34 = tenTo[Precision]
 
 func (x u128) less(y u128) bool { return x.hi < y.hi || x.hi == y.hi && x.lo < y.lo }
 

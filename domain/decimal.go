@@ -409,6 +409,16 @@ func (x u128) stripZeros() (u128, int) {
 	if x.isZero() {
 		return x, 0
 	}
+	if x.hi == 0 { // divisions by constants: multiplications
+		c, n := x.lo, 0
+		for c%10000 == 0 {
+			c, n = c/10000, n+4
+		}
+		for c%10 == 0 {
+			c, n = c/10, n+1
+		}
+		return u128{0, c}, n
+	}
 	n := 0
 	for _, k := range [...]int{16, 8, 4, 2, 1} {
 		for {

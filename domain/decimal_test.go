@@ -194,6 +194,7 @@ func TestApply(t *testing.T) {
 		{"1e-6176", Multiply, "0.6", "1e-6176", ""},
 		{"1e-6176", Subtract, "1e-6176", "0", ""}, // exactly 0: no underflow
 		{"1e-6176", Divide, "2", "", Underflow},   // 0.5e-6176: to even, 0
+		{"1e-7", Divide, "-7.999999999999999999901999999999997e+6144", "-1.250000000000000000015313e-6152", ""}, // rounded once, not twice (…312|5000000047…)
 		{"-1e-6176", Divide, "3", "", Underflow},
 		{"1e-3000", Multiply, "1e-3177", "", Underflow},
 		// No negative zero.
@@ -369,7 +370,11 @@ func TestExactAgreesWithAPD(t *testing.T) {
 	small := func() Decimal {
 		exp := []int{0, -1, -2, -5, 3, 20, -40, TinyExponent, TinyExponent + 10, MaxExponent - 5, MaxExponent - 40}[rng.IntN(11)]
 		c := []uint64{0, 1, 2, 5, 10, uint64(rng.IntN(1000)), rng.Uint64() >> rng.IntN(64), math.MaxUint64}[rng.IntN(8)]
-		d, _ := decimalOf(0, c, exp, rng.IntN(2) == 0)
+		hi := uint64(0)
+		if rng.IntN(4) == 0 { // a coefficient beyond 64 bits
+			hi = rng.Uint64() >> rng.IntN(64)
+		}
+		d, _ := decimalOf(hi, c, exp, rng.IntN(2) == 0)
 		return d
 	}
 	fast := 0
