@@ -5,6 +5,9 @@
 // It is plain Go without I/O. The processor uses Decide and Apply to validate
 // commands; the view uses Apply to answer queries. Both fold the same events
 // with the same code, so they cannot disagree about what an event means.
+//
+// Values are Decimals, held exactly (decimal.go), computed with
+// Operation.Apply (arith.go).
 package domain
 
 import (
