@@ -2,6 +2,12 @@
 // sourcing on a log: a REST commander, a single-threaded processor, an
 // in-memory view and Server-Sent Events subscriptions, all in one process,
 // on an embedded file log or on Apache Kafka. See README.md.
+//
+// main parses the command line and the environment (config.go), makes the
+// logger and runs the app until SIGINT or SIGTERM. Exit status: 0 after a
+// clean stop (or -h), 2 for a command line or environment it cannot use
+// (said once, on stderr, naming the flag or variable), 1 when the program
+// fails (said once, in the log).
 package main
 
 import (
@@ -9,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,97 +26,58 @@ import (
 	"calculator/app"
 )
 
+// The exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "calculator:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
-// environment names the environment variable of each flag; the flag wins.
-var environment = map[string]string{
-	"addr":           "CALC_ADDR",
-	"data-dir":       "CALC_DATA_DIR",
-	"brokers":        "KAFKA_BROKERS",
-	"commands-topic": "CALC_COMMANDS_TOPIC",
-	"events-topic":   "CALC_EVENTS_TOPIC",
-	"partitions":     "CALC_PARTITIONS",
-	"auth-token":     "CALC_AUTH_TOKEN",
-	"read-timeout":   "CALC_READ_TIMEOUT",
-	"idle-timeout":   "CALC_IDLE_TIMEOUT",
-	"max-conns":      "CALC_MAX_CONNS",
-	"log-level":      "CALC_LOG_LEVEL",
-}
-
-func run(args []string) error {
-	def := app.Defaults()
-	var cfg app.Config
-	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
-	fs.StringVar(&cfg.Addr, "addr", def.Addr, "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log")
-	fs.StringVar(&cfg.Brokers, "brokers", "", "Kafka bootstrap servers; empty uses the embedded log")
-	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
-	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")
-	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of the topics when they are created")
-	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required by the API; empty: no auth")
-	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", def.ReadTimeout, "most time a client may take to send a whole request")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request")
-	fs.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns, "most HTTP connections open at once, SSE streams included")
-	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
-	if err := fromEnvironment(fs); err != nil {
-		return err
+// run is the program: it returns the exit status.
+func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, level, err := parseConfig(args, lookupEnv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	level, err := zerolog.ParseLevel(*logLevel)
 	if err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+		fmt.Fprintf(stderr, "calculator: %v\nRun 'calculator -h' for the flags.\n", err)
+		return exitUsage
 	}
-	cfg.Logger = newLogger(level)
-	cfg.KafkaDebug = os.Getenv("KAFKA_DEBUG") // librdkafka debug contexts, logged at trace level
+	cfg.Logger = newLogger(stderr, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := app.New(cfg)
 	if err != nil {
 		cfg.Logger.Error().Err(err).Msg("cannot start")
-		return err
+		return exitFailed
 	}
-	return a.Run(ctx)
-}
-
-// fromEnvironment sets each flag whose environment variable is set, before
-// the command line is parsed (so that the flag wins), and names the variable
-// in the flag's help.
-func fromEnvironment(fs *flag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name, ok := environment[f.Name]
-		if !ok {
-			return
-		}
-		f.Usage += " (" + name + ")"
-		if v, set := os.LookupEnv(name); set && err == nil {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
-			}
-		}
-	})
-	return err
+	if err := a.Run(ctx); err != nil {
+		cfg.Logger.Error().Err(err).Msg("stopped on an error")
+		return exitFailed
+	}
+	return exitOK
 }
 
 // newLogger writes human-readable lines to a terminal and JSON otherwise.
-func newLogger(level zerolog.Level) zerolog.Logger {
+// Durations are written with their unit ("took":"1.52s").
+func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 	var logger zerolog.Logger
-	if info, err := os.Stderr.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
-		logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		logger = zerolog.New(zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"})
 	} else {
-		logger = zerolog.New(os.Stderr)
+		logger = zerolog.New(w)
 	}
 	return logger.Level(level).With().Timestamp().Logger()
+}
+
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

@@ -13,20 +13,18 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"calculator/commander"
-	"calculator/dashboard"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
 	"calculator/eventlog/kafkalog"
-	"calculator/httpapi"
+	"calculator/idempotency"
 	"calculator/internal/retry"
-	"calculator/openapi"
+	"calculator/metrics"
 	"calculator/processor"
 	"calculator/subscriptions"
 	"calculator/view"
@@ -40,13 +38,18 @@ type App struct {
 	listener  *listener
 	drainer   *drainer
 	processor *processor.Processor
+	gate      *commandsGate
 	view      *view.View
 	subs      *subscriptions.Hub
+	metrics   *metrics.Metrics
 	router    chi.Router // the API's routes, before the server's connection handling
+	keys      *idempotency.Index
 	server    *http.Server
 
-	// kafka is the log when it is Kafka (nil for the embedded log).
+	// kafka is the log when it is Kafka (nil for the embedded log), file
+	// when it is the embedded log.
 	kafka *kafkalog.Log
+	file  *filelog.Log
 	// logReady is closed once the log can be read and written: at once for
 	// the embedded log, once the topics exist on Kafka (see connect).
 	logReady chan struct{}
@@ -69,45 +72,44 @@ func New(cfg Config) (*App, error) {
 		processorOpts = append(processorOpts, processor.WithEventWriter(a.openEventWriter))
 		viewLog = patientEnd{Log: a.log, logger: a.logger}
 	} else {
-		log, err := filelog.Open(cfg.DataDir, cfg.Logger)
+		// The reserve keeps room for the outcomes of accepted commands: new
+		// commands are refused first (503), their outcomes never.
+		log, err := filelog.OpenWith(cfg.DataDir, filelog.Options{
+			Logger:             cfg.Logger,
+			RefuseBelowReserve: []string{cfg.CommandsTopic},
+			FreeSpaceReserve:   cfg.DiskReserve,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("open the embedded log: %w", err)
 		}
-		a.log, viewLog = log, log
+		a.log, a.file, viewLog = log, log, log
 		close(a.logReady)
-		a.logger.Info().Str("data_dir", cfg.DataDir).Msg("opened the embedded log")
+		a.logger.Info().Str("data_dir", cfg.DataDir).Int64("disk_reserve", max(cfg.DiskReserve, 0)).Msg("opened the embedded log")
 	}
 
+	processorOpts = append(processorOpts, processor.WithTopicNames(a.topicName))
 	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger, processorOpts...)
+	a.gate = newCommandsGate(a.log, a.processor.Checked())
 	a.subs = subscriptions.New(subscriptions.Config{
 		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
 		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})
-	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.subs.Apply)
-	cmd := commander.New(a.log, cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
+	a.metrics = metrics.New()
+	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
+	cmd := commander.New(a.metrics.TimeAppends(a.gate), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
-
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	r.NotFound(httpapi.NotFound)
-	r.MethodNotAllowed(httpapi.MethodNotAllowed)
-	r.Get("/healthz", a.healthz)
-	r.Get("/readyz", a.readyz)
-	r.Get("/openapi.json", openapi.Serve)
-	dashboard.Routes(r, cfg.AuthToken)
-	r.Group(func(r chi.Router) {
-		if cfg.AuthToken != "" {
-			r.Use(dashboard.RequireToken(cfg.AuthToken)) // the bearer header, or the dashboard's cookie
-		}
-		cmd.Routes(r)
-		a.view.Routes(r)
-		a.subs.Routes(r)
+	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
+	cmd.SetKeys(a.keys)
+	a.metrics.Watch(metrics.Parts{
+		End: a.log.End, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
+		Processor: a.processor, View: a.view, Subscriptions: a.subs,
 	})
-	a.router = r
+
+	a.router = a.routes(cmd, a.metrics)
 	a.drainer = newDrainer(cfg.DrainGrace)
-	a.server = a.newServer(r)
+	a.server = a.newServer(a.router)
 
 	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {
@@ -137,7 +139,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { a.connect(gctx); return nil })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
-	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run} {
+	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {
 		g.Go(func() error {
 			if !a.waitLog(gctx) {
 				return nil
@@ -151,6 +153,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { served <- a.server.Serve(a.listener) }()
 
 	var err error
+	workerStopped := false
 	select {
 	case <-ctx.Done():
 		a.logger.Info().Msg("shutting down")
@@ -158,7 +161,7 @@ func (a *App) Run(ctx context.Context) error {
 		err = fmt.Errorf("serve http: %w", serr)
 		served = nil
 	case <-gctx.Done():
-		err = errors.New("a worker stopped")
+		workerStopped = true
 	}
 	a.stopServing()
 	if served != nil {
@@ -167,6 +170,8 @@ func (a *App) Run(ctx context.Context) error {
 	stopWorkers()
 	if werr := g.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
 		err = errors.Join(err, werr)
+	} else if workerStopped {
+		err = errors.Join(err, errors.New("a worker stopped"))
 	}
 	if cerr := a.log.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close log: %w", cerr))
@@ -195,7 +200,9 @@ func (a *App) stopServing() {
 
 // runProcessor runs the processor and, when the log fails under it, starts
 // it again (with backoff): each Run rebuilds its state from the log, so a
-// restart neither loses nor repeats an outcome.
+// restart neither loses nor repeats an outcome. When the commands log has
+// lost acknowledged commands, starting again cannot help: it returns the
+// error, which stops the process.
 func (a *App) runProcessor(ctx context.Context) error {
 	backoff := retry.Default.New()
 	for {
@@ -203,6 +210,11 @@ func (a *App) runProcessor(ctx context.Context) error {
 		err := a.processor.Run(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, processor.ErrCommandsLost) {
+			a.gate.fail(fmt.Errorf("no command is accepted: %w", err))
+			a.logger.Error().Err(err).Msg("the commands log lost acknowledged commands; stopping")
+			return err
 		}
 		if time.Since(started) > time.Minute {
 			backoff.Reset() // it ran well for a while: this is a new problem

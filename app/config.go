@@ -6,6 +6,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/eventlog/filelog"
+	"calculator/httpapi"
 	"calculator/subscriptions"
 )
 
@@ -18,7 +20,14 @@ type Config struct {
 	CommandsTopic string
 	EventsTopic   string
 	Partitions    int
-	AuthToken     string
+	// ReplicationFactor of the topics created on Kafka; 0 takes the
+	// broker's default (default.replication.factor).
+	ReplicationFactor int
+	// KafkaConfig are librdkafka properties given to every Kafka client
+	// (SASL, SSL, ...; see ReadKafkaConfig). Its bootstrap.servers is used
+	// when Brokers is empty.
+	KafkaConfig map[string]string
+	AuthToken   string
 	// KafkaDebug is librdkafka's debug property (KAFKA_DEBUG), for
 	// diagnosing the Kafka clients; its lines are logged at trace level.
 	KafkaDebug string
@@ -40,7 +49,9 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request before it is closed.
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the size of a request's headers (431 above).
+	// MaxHeaderBytes is net/http's bound on a request's headers: past it
+	// net/http answers 431 in plain text. Below it, httpapi.LimitHeaders
+	// answers 431 as a problem, so it is twice httpapi.MaxHeaderBytes.
 	MaxHeaderBytes int
 	// MaxConns bounds the open HTTP connections, SSE streams included: the
 	// next ones wait in the kernel's accept queue until one closes. It is
@@ -51,6 +62,11 @@ type Config struct {
 	// no request in progress is kept open for one that may be on its way
 	// (see drain.go).
 	DrainGrace time.Duration
+	// DiskReserve is the free space, in bytes, that the embedded log keeps
+	// for the outcomes of the commands it accepted: below it, new commands
+	// are refused (503) while their outcomes are still written. Negative:
+	// no reserve.
+	DiskReserve int64
 	// Subscriptions tunes the SSE streams and the command statuses.
 	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
@@ -72,15 +88,18 @@ func Defaults() Config {
 		ReadTimeout:       10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       90 * time.Second, // longer than a load balancer's usual 60 s, so that it closes first
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    2 * httpapi.MaxHeaderBytes,
 		MaxConns:          10_000,
 		DrainGrace:        500 * time.Millisecond,
+		DiskReserve:       filelog.DefaultFreeSpaceReserve,
 	}
 }
 
-// withDefaults fills the zero fields of cfg from Defaults.
+// withDefaults fills the zero fields of cfg from Defaults; Brokers from
+// the Kafka properties' bootstrap.servers when it is empty.
 func (cfg Config) withDefaults() Config {
 	d := Defaults()
+	cfg.Brokers = cmp.Or(cfg.Brokers, cfg.KafkaConfig["bootstrap.servers"])
 	cfg.Addr = cmp.Or(cfg.Addr, d.Addr)
 	cfg.DataDir = cmp.Or(cfg.DataDir, d.DataDir)
 	cfg.CommandsTopic = cmp.Or(cfg.CommandsTopic, d.CommandsTopic)
@@ -95,5 +114,6 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, d.MaxHeaderBytes)
 	cfg.MaxConns = cmp.Or(cfg.MaxConns, d.MaxConns)
 	cfg.DrainGrace = cmp.Or(cfg.DrainGrace, d.DrainGrace)
+	cfg.DiskReserve = cmp.Or(cfg.DiskReserve, d.DiskReserve)
 	return cfg
 }

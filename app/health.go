@@ -20,12 +20,14 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 // readyz answers 200 once the view, the processor and the subscriptions
 // have replayed the log and the log is usable, 503 with the progress before.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	read, target := a.view.Progress()
+	view := a.view.Progress()
 	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
-	if a.processor.Ready() && logErr == nil {
+	if a.processor.Ready() && (logErr == nil || a.kafka == nil) {
 		// How many commands wait for an outcome: lets a client (or a test)
-		// see the processor catch up after a restart.
+		// see the processor catch up after a restart, or, with the disk
+		// below the reserve, finish the commands it accepted. (End of an
+		// unreachable Kafka would only time out.)
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
@@ -37,12 +39,18 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	progress := map[string]any{
-		"view":      map[string]any{"ready": a.view.Ready(), "events_read": read, "events_at_start": target},
+		"view": map[string]any{
+			"ready": view.Ready, "events_read": view.EventsRead,
+			// Offsets, in which Kafka's transaction markers count too.
+			"position": view.Position, "end_at_start": view.EndAtStart,
+		},
 		"processor": proc,
 		"log":       logStatus,
 	}
 	progress["subscriptions"] = map[string]any{"ready": a.subs.Ready(), "statuses": a.subs.Stats().Statuses}
-	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && logErr == nil {
+	keys := a.keys.Stats()
+	progress["idempotency_keys"] = map[string]any{"ready": a.keys.Ready(), "keys": keys.Keys, "forgotten_early": keys.ForgottenEarly}
+	if a.view.Ready() && a.processor.Ready() && a.subs.Ready() && a.keys.Ready() && logErr == nil {
 		progress["status"] = "ready"
 		httpapi.WriteJSON(w, http.StatusOK, progress)
 		return

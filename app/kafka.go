@@ -22,10 +22,12 @@ import (
 // openKafka makes a.log a Kafka log, without contacting the brokers.
 func (a *App) openKafka() error {
 	log, err := kafkalog.New(kafkalog.Config{
-		Brokers:    a.cfg.Brokers,
-		Partitions: a.cfg.Partitions,
-		Debug:      a.cfg.KafkaDebug,
-		Logger:     a.cfg.Logger,
+		Brokers:           a.cfg.Brokers,
+		Partitions:        a.cfg.Partitions,
+		ReplicationFactor: a.cfg.ReplicationFactor,
+		Properties:        a.cfg.KafkaConfig,
+		Debug:             a.cfg.KafkaDebug,
+		Logger:            a.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("open the Kafka log: %w", err)
@@ -77,7 +79,14 @@ func (a *App) waitLog(ctx context.Context) bool {
 // used now, if it cannot.
 func (a *App) logStatus() (map[string]any, error) {
 	if a.kafka == nil {
-		return map[string]any{"backend": "embedded", "data_dir": a.cfg.DataDir}, nil
+		status := map[string]any{"backend": "embedded", "data_dir": a.cfg.DataDir}
+		// Below the free-space reserve (new commands refused) or a topic
+		// file failed: that is what is wrong, not the replay.
+		err := a.file.Healthy()
+		if err != nil {
+			status["error"] = err.Error()
+		}
+		return status, err
 	}
 	status := map[string]any{"backend": "kafka", "brokers": a.cfg.Brokers}
 	var err error

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/eventlog"
+	"calculator/eventlog/filelog"
+	"calculator/idempotency"
 )
 
 // nopLog takes every append at once: the benchmarks measure the handler.
@@ -45,5 +48,42 @@ func BenchmarkHandlers(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkKeyedPOST is BenchmarkHandlers' POST with a new Idempotency-Key
+// each time: what deriving the ids and reserving the key add.
+func BenchmarkKeyedPOST(b *testing.B) {
+	log, err := filelog.Open(b.TempDir(), zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	keys := idempotency.New(log, "commands", zerolog.Nop(), idempotency.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { keys.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for !keys.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+	c := New(nopLog{}, "commands", time.Second, zerolog.New(io.Discard).Level(zerolog.InfoLevel))
+	c.SetKeys(keys)
+	r := chi.NewRouter()
+	c.Routes(r)
+	b.ReportAllocs()
+	body := strings.NewReader(`{"value":3}`)
+	i := 0
+	for b.Loop() {
+		i++
+		body.Reset(`{"value":3}`)
+		req := httptest.NewRequest(http.MethodPost, "/values", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "order-"+strconv.Itoa(i))
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != http.StatusAccepted {
+			b.Fatalf("POST = %d %s", w.Code, w.Body)
+		}
 	}
 }

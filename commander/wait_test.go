@@ -89,6 +89,12 @@ func serveWithOutcomes(t *testing.T, o *fixedOutcomes) (*httptest.Server, *order
 func send(t *testing.T, method, url, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	return sendRequest(t, req)
+}
+
+// sendRequest sends req and decodes the JSON object it gets back.
+func sendRequest(t *testing.T, req *http.Request) (int, http.Header, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +102,7 @@ func send(t *testing.T, method, url, body string) (int, http.Header, map[string]
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("%s %s: the body is not JSON: %v", method, url, err)
+		t.Fatalf("%s %s: the body is not JSON: %v", req.Method, req.URL, err)
 	}
 	return resp.StatusCode, resp.Header, out
 }

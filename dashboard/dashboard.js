@@ -6,6 +6,8 @@
 //   GET /readyz (every second)         ready, lag, throughput
 //   GET /subscriptions/events?from=N   the tail of the event log, then live
 //   GET /subscriptions/values/{id}     the selected value, live
+//   GET /values/{id}/history           its history (with rejections), page by page
+//   GET /values/{id}?version=N         the value as it was (the time-travel slider)
 //   POST /values, PUT /values/{id}     the forms
 //   GET /subscriptions/commands/{id}   each command's status as it moves
 // Every piece of data reaches the page through textContent, never as HTML.
@@ -14,13 +16,14 @@
 // and the page shows them with exactly the server's digits: it never holds
 // one as a JavaScript number, which is a double (JSON.parse would make
 // 9007199254740993 into 9007199254740992, and 1e+700 into Infinity). It
-// reads each "value" and "result" as its source text (parseExact), shows that
-// text, and sends what was typed in the forms as the JSON number's text
-// (jsonNumber).
+// reads each "value", "result", "operand" and "before" as its source text
+// (parseExact), shows that text, and sends what was typed in the forms as
+// the JSON number's text (jsonNumber).
 
 const TAIL = 50;          // events shown, and how far back the tail starts
 const MAX_VALUES = 200;   // values kept in the table
 const MAX_COMMANDS = 20;  // commands kept in the list
+const MAX_HISTORY = 100;  // history entries shown (the slider reaches every version)
 
 const $ = id => document.getElementById(id);
 
@@ -39,7 +42,7 @@ let renderQueued = false;
 function render() {
   if (renderQueued) return;
   renderQueued = true;
-  setTimeout(() => { renderQueued = false; renderValues(); renderEvents(); renderSelected(); }, 50);
+  setTimeout(() => { renderQueued = false; renderValues(); renderEvents(); renderSelected(); renderHistory(); }, 50);
 }
 
 function el(tag, props, ...children) {
@@ -52,7 +55,7 @@ function el(tag, props, ...children) {
 }
 
 // NUMBERS are the members that hold a calculator's number.
-const NUMBERS = new Set(['value', 'result']);
+const NUMBERS = new Set(['value', 'result', 'operand', 'before']);
 
 // hasSourceText: JSON.parse gives a reviver each value's source text
 // (Chromium 114, Firefox 135, Safari 18.4).
@@ -75,7 +78,7 @@ function parseExact(text) {
 }
 
 function quoteNumbers(text) {
-  return text.replace(/"(value|result)":(-?[0-9][0-9.eE+-]*)/g, '"$1":"$2"');
+  return text.replace(/"(value|result|operand|before)":(-?[0-9][0-9.eE+-]*)/g, '"$1":"$2"');
 }
 
 // jsonNumber returns the number typed in a form as a JSON number's text,
@@ -145,6 +148,73 @@ function renderSelected() {
   $('selected-position').textContent = s.value ? s.value.position : '…';
   $('selected-problem').textContent = s.problem || '';
 }
+
+// ---- the selected value's history, and time travel.
+function versionsOf(s) {
+  let n = 0;
+  for (const e of s.history) if (e.version) n = e.version;
+  return n;
+}
+
+function renderHistory() {
+  const s = state.selected;
+  $('history').hidden = !s;
+  if (!s) return;
+  const versions = versionsOf(s);
+  const slider = $('history-slider');
+  slider.max = String(Math.max(versions, 1));
+  slider.disabled = versions < 2;
+  const at = s.travel === null ? versions : s.travel;
+  if (document.activeElement !== slider) slider.value = String(at);
+  const entry = s.history.find(e => e.version === at);
+  const shown = s.travelValue && s.travelValue.version === at ? s.travelValue.value : (entry ? entry.value : null);
+  $('history-at').textContent = !entry ? '' :
+    'version ' + at + ' of ' + versions + (s.travel === null ? ' (now)' : '') + ': ' + fmt(shown) + ' · ' + time(entry.timestamp);
+  $('history-list').replaceChildren(...s.history.slice(-MAX_HISTORY).map(e => {
+    const what = e.action === 'CommandRejected' ? 'rejected ' + e.reason + ': ' + (e.message || '') :
+      e.action === 'ValueCreated' ? '= ' + fmt(e.value) : e.operation + ' ' + fmt(e.operand) + ': ' + fmt(e.before) + ' → ' + fmt(e.value);
+    const later = e.version ? e.version > at : s.history.indexOf(e) > s.history.findIndex(x => x.version === at);
+    return el('li', {'data-version': e.version || '', 'data-position': e.position,
+        class: (e.action === 'CommandRejected' ? 'rejected ' : '') + (e.version === at ? 'at' : later ? 'later' : '')},
+      el('span', {class: 'v', text: e.version ? 'v' + e.version : '·'}),
+      el('span', {text: what}),
+      el('span', {class: 'meta', text: time(e.timestamp)}));
+  }));
+}
+
+async function loadHistory(s) {
+  // The whole history once, then what follows the last entry read; one
+  // load at a time per value (a change during a load asks for another).
+  if (s.loading) { s.reload = true; return; }
+  s.loading = true;
+  try {
+    do {
+      s.reload = false;
+      const last = s.history[s.history.length - 1];
+      let url = '/values/' + encodeURIComponent(s.id) + '/history?include=rejected&limit=1000';
+      if (last) url += last.version ? '&after_version=' + last.version : '&after_position=' + encodeURIComponent(last.position);
+      while (url && state.selected === s) {
+        const r = await fetch(url, {cache: 'no-store'});
+        if (!r.ok) break;
+        const j = parseExact(await r.text());
+        s.history.push(...j.events);
+        url = j.next || null;
+      }
+    } while (s.reload && state.selected === s);
+  } catch (e) { /* the server is away: the value stream retries */ }
+  s.loading = false;
+  render();
+}
+
+$('history-slider').addEventListener('input', async e => {
+  const s = state.selected;
+  if (!s) return;
+  const version = Number(e.target.value);
+  s.travel = version >= versionsOf(s) ? null : version; // at the end: follow the value live
+  render();
+  const r = await fetch('/values/' + encodeURIComponent(s.id) + '?version=' + version, {cache: 'no-store'});
+  if (r.ok && state.selected === s) { s.travelValue = parseExact(await r.text()); render(); }
+});
 
 // ---- the process's state, from /readyz.
 let previous = null;
@@ -228,11 +298,12 @@ function nextPosition(id) {
 async function openEvents() {
   let from = state.lastPosition === null ? null : nextPosition(state.lastPosition);
   if (from === null) {
-    // The tail: /readyz counts the event records the view has read, which on
-    // a log of one partition is where the log ends.
+    // The tail: /readyz gives the view's position in the events log (an
+    // offset; on Kafka, transaction markers take offsets too), which on a log
+    // of one partition is where the log ends.
     const j = await pollReady();
-    const read = j && j.view ? j.view.events_read : 0;
-    from = String(Math.max(0, read - TAIL));
+    const position = j && j.view ? j.view.position : 0;
+    from = String(Math.max(0, position - TAIL));
   }
   const es = new EventSource('/subscriptions/events?from=' + encodeURIComponent(from));
   for (const action of ['ValueCreated', 'ValueUpdated', 'CommandRejected']) {
@@ -261,6 +332,7 @@ function onEvent(e) {
   if (state.events.length > TAIL) state.events.length = TAIL;
   state.fresh.add(position);
   const id = ev.data['value-id'];
+  if (state.selected && state.selected.id === id) loadHistory(state.selected); // rejections too
   if (ev.action === 'ValueCreated' || ev.action === 'ValueUpdated') {
     state.values.delete(id); // re-insert: most recently changed last
     state.values.set(id, {value: ev.action === 'ValueCreated' ? ev.data.value : ev.data.result, position});
@@ -274,11 +346,12 @@ function select(id) {
   if (state.selected && state.selected.id === id) return;
   if (state.selected) state.selected.stream.close();
   $('update-id').value = id;
-  const s = {id, value: null, problem: ''};
+  const s = {id, value: null, problem: '', history: [], travel: null, travelValue: null};
   s.stream = new EventSource('/subscriptions/values/' + encodeURIComponent(id));
   s.stream.addEventListener('value', e => {
     s.value = {...parseExact(e.data), position: e.lastEventId};
     s.problem = '';
+    if (s.value.version > versionsOf(s)) loadHistory(s);
     render();
   });
   s.stream.onerror = () => {

@@ -323,6 +323,15 @@ func (d Decimal) Append(b []byte) []byte {
 	}
 }
 
+// Digits appends d's significant digits to b (no sign, no leading or
+// trailing zero; "0" for 0) and returns them with the place of the last:
+// |d| is digits × 10^exp. It is for writing d in another layout.
+func (d Decimal) Digits(b []byte) (digits []byte, exp int) {
+	start := len(b)
+	b = d.coeff().appendDecimal(b)
+	return b[start:], d.exponent()
+}
+
 // String returns d as Append writes it.
 func (d Decimal) String() string {
 	var buf [64]byte

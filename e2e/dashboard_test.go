@@ -176,9 +176,16 @@ func TestDashboard(t *testing.T) {
 	// The process's state.
 	b.until("no command is behind", `document.querySelector('#lag').textContent === '0'`)
 	b.until("the page counts the 5 events and their rate", `document.querySelector('#events-read').textContent === '5' && document.querySelector('#throughput').textContent !== '–'`)
-	if hidden := eval[bool](b, `document.querySelector('#history').hidden`); !hidden {
-		t.Errorf("the history section is shown, but the history API does not exist yet")
-	}
+
+	// The selected value's history, and the time-travel slider.
+	b.pick(id)
+	b.until("the history shows the two versions and the rejection", `document.querySelectorAll('#history-list li').length === 3 && `+
+		`document.querySelector('#history-list li.rejected')?.textContent.includes('division_by_zero')`)
+	b.until("the slider is at the last version, live", `document.querySelector('#history-at').textContent.startsWith('version 2 of 2 (now): 42')`)
+	eval[bool](b, `(() => { const s = document.querySelector('#history-slider'); s.value = '1'; s.dispatchEvent(new Event('input')); return true; })()`)
+	b.until("the value as it was at version 1", `document.querySelector('#history-at').textContent.startsWith('version 1 of 2: 7') && `+
+		`document.querySelector('#history-list li[data-version="1"]').classList.contains('at') && `+
+		`document.querySelector('#history-list li[data-version="2"]').classList.contains('later')`)
 
 	b.pick(id)
 	shot := b.screenshot()

@@ -237,13 +237,24 @@ func (s *server) do(method, path, contentType, body string) (response, error) {
 
 // doContext is do with a context (for example openapitest.Departing).
 func (s *server) doContext(ctx context.Context, method, path, contentType, body string) (response, error) {
+	header := http.Header{}
+	if contentType != "" {
+		header.Set("Content-Type", contentType)
+	}
+	return s.doHeaderContext(ctx, method, path, body, header)
+}
+
+// doHeader sends a request with the given header.
+func (s *server) doHeader(method, path, body string, header http.Header) (response, error) {
+	return s.doHeaderContext(context.Background(), method, path, body, header)
+}
+
+func (s *server) doHeaderContext(ctx context.Context, method, path, body string, header http.Header) (response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, s.URL+path, strings.NewReader(body))
 	if err != nil {
 		return response{}, err
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
+	req.Header = header
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return response{}, err

@@ -197,6 +197,12 @@ func TestKafkaOutages(t *testing.T) {
 		t.Errorf("the slowest 503 took %s, want the 5s append timeout", slowest)
 	}
 	acksWhileDown := l.acks.Load()
+	// A keyed command sent during the outage gets a 503 that says how to
+	// retry; it may still be stored once the broker is back.
+	r = s.keyed("POST", "/values", `{"value":42}`, "during-the-outage")
+	if detail, _ := r.Body["detail"].(string); r.Status != http.StatusServiceUnavailable || !strings.Contains(detail, "same Idempotency-Key") {
+		t.Fatalf("keyed POST while the broker is down = %d %s, want 503 saying to retry with the same Idempotency-Key", r.Status, r.Raw)
+	}
 
 	// 4. The broker comes back on the same data: the process recovers by itself.
 	b.start()
@@ -205,6 +211,14 @@ func TestKafkaOutages(t *testing.T) {
 	t.Logf("202s again %s after the broker restarted; %d 503s during the outage, the slowest after %s",
 		time.Since(restartedAt).Round(time.Millisecond), l.unavailable.Load(), time.Duration(l.slowest503.Load()).Round(time.Millisecond))
 	l.stop()
+	// The client retries its keyed command until it is acknowledged.
+	var retried response
+	eventually(t, "the keyed command is acknowledged on retry", func() bool {
+		retried = s.keyed("POST", "/values", `{"value":42}`, "during-the-outage")
+		return retried.Status == http.StatusAccepted
+	})
+	keyedID := retried.Body["command_id"].(string)
+	acknowledged[keyedID] = true
 	waitCaughtUpLong(s, 90*time.Second)
 	// The view follows the processor's last transaction a moment later.
 	for _, id := range l.values {
@@ -216,6 +230,15 @@ func TestKafkaOutages(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	checkExactlyOnceKafka(t, b.addr, commandsTopic, eventsTopic, acknowledged)
+	// However often it reached the topic, the keyed command is one command
+	// (and checkExactlyOnceKafka found it one outcome).
+	ids := keyedCommands(t, kafkaRecords(kafkatest.ReadAll(t, b.addr, commandsTopic)))["during-the-outage"]
+	for _, id := range ids {
+		if id != keyedID {
+			t.Errorf("a record of the keyed command has id %s, the retry was answered with %s", id, keyedID)
+		}
+	}
+	t.Logf("the command sent during the outage and retried is %d record(s) of command %s", len(ids), keyedID)
 }
 
 // waitCaughtUpLong is waitCaughtUp with a longer deadline: after an outage

@@ -94,62 +94,114 @@ func checkExactlyOnceKafka(t *testing.T, brokers, commandsTopic, eventsTopic str
 // creates, the rest ADD 1 to a value created before. It remembers what was
 // acknowledged with 202 and counts the other answers.
 type load struct {
-	s            *server
+	target       atomic.Pointer[server] // where the commands go (retarget)
 	mu           sync.Mutex
 	acknowledged map[string]bool
 	values       []string
+	lastAccepted string // the command id of the latest 202
 	acks         atomic.Int64
 	unavailable  atomic.Int64 // 503s
 	// slowest503 is the longest a 503 took, in nanoseconds.
 	slowest503 atomic.Int64
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// tokens, when not nil, paces the clients: each command waits for one.
+	tokens chan struct{}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
+// startLoad sends commands from clients as fast as the server answers.
 func startLoad(s *server, clients int, acknowledged map[string]bool, values []string) *load {
+	return startPacedLoad(s, clients, 0, acknowledged, values)
+}
+
+// startPacedLoad is startLoad at a steady perSecond commands a second
+// overall (0: as fast as possible). A command whose turn comes while every
+// client waits for an answer is not sent.
+func startPacedLoad(s *server, clients, perSecond int, acknowledged map[string]bool, values []string) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{s: s, acknowledged: acknowledged, values: values, cancel: cancel}
-	for c := range clients {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				l.mu.Lock()
-				update := len(l.values) > 0 && i%4 != 0
-				target := ""
-				if update {
-					target = l.values[(c*31+i)%len(l.values)]
+	l := &load{acknowledged: acknowledged, values: values, cancel: cancel}
+	l.target.Store(s)
+	if perSecond > 0 {
+		l.tokens = make(chan struct{})
+		l.wg.Go(func() {
+			tick := time.NewTicker(time.Second / time.Duration(perSecond))
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
 				}
-				l.mu.Unlock()
-				began := time.Now()
-				var r response
-				var err error
-				if update {
-					r, err = l.s.do("PUT", "/values/"+target, "application/json", `{"operation":"ADD","value":1}`)
-				} else {
-					r, err = l.s.do("POST", "/values", "application/json", `{"value":1}`)
-				}
-				switch {
-				case err != nil:
-					time.Sleep(10 * time.Millisecond) // the process is gone; not acknowledged
-				case r.Status == http.StatusServiceUnavailable:
-					l.unavailable.Add(1)
-					if took := int64(time.Since(began)); took > l.slowest503.Load() {
-						l.slowest503.Store(took)
-					}
-				case r.Status == http.StatusAccepted:
-					l.mu.Lock()
-					l.acknowledged[r.Body["command_id"].(string)] = true
-					if !update {
-						l.values = append(l.values, r.Body["value_id"].(string))
-					}
-					l.mu.Unlock()
-					l.acks.Add(1)
+				select {
+				case l.tokens <- struct{}{}:
+				default: // every client is busy
 				}
 			}
-		}()
+		})
+	}
+	for c := range clients {
+		l.wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if l.tokens != nil {
+					select {
+					case <-l.tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
+				l.send(c, i)
+			}
+		})
 	}
 	return l
+}
+
+// send sends the i-th command of client c.
+func (l *load) send(c, i int) {
+	l.mu.Lock()
+	update := len(l.values) > 0 && i%4 != 0
+	target := ""
+	if update {
+		target = l.values[(c*31+i)%len(l.values)]
+	}
+	l.mu.Unlock()
+	s := l.target.Load()
+	began := time.Now()
+	var r response
+	var err error
+	if update {
+		r, err = s.do("PUT", "/values/"+target, "application/json", `{"operation":"ADD","value":1}`)
+	} else {
+		r, err = s.do("POST", "/values", "application/json", `{"value":1}`)
+	}
+	switch {
+	case err != nil:
+		time.Sleep(10 * time.Millisecond) // the process is gone; not acknowledged
+	case r.Status == http.StatusServiceUnavailable:
+		l.unavailable.Add(1)
+		if took := int64(time.Since(began)); took > l.slowest503.Load() {
+			l.slowest503.Store(took)
+		}
+	case r.Status == http.StatusAccepted:
+		l.mu.Lock()
+		l.acknowledged[r.Body["command_id"].(string)] = true
+		l.lastAccepted = r.Body["command_id"].(string)
+		if !update {
+			l.values = append(l.values, r.Body["value_id"].(string))
+		}
+		l.mu.Unlock()
+		l.acks.Add(1)
+	}
+}
+
+// retarget sends the next commands to s.
+func (l *load) retarget(s *server) { l.target.Store(s) }
+
+// latest returns the id of the last command acknowledged.
+func (l *load) latest() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastAccepted
 }
 
 func (l *load) stop() {

@@ -10,6 +10,7 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Header is a key/value pair carried beside a record's value (a Kafka header).
@@ -53,15 +54,31 @@ type Offsets map[int32]int64
 // each partition.
 type Batch struct {
 	Records []Record
-	// CaughtUp is true when, after these records, the reader has delivered
-	// everything the topic held when it last looked, in every partition.
-	// The first batch with CaughtUp set marks the end of a replay. A batch may
-	// be empty when it only carries that signal (an empty topic, say).
+	// Next is the reader's position after these records: for every
+	// partition of the topic, the offset it reads next. It is one past the
+	// last record delivered, or further where offsets that hold no record
+	// for a reader follow it (Kafka's transaction markers, and the records
+	// of aborted transactions). Compare it with End, not with a count of
+	// records.
+	Next Offsets
+	// CaughtUp marks the end of a replay: the first batch with CaughtUp set
+	// is the first after which Next has reached, in every partition, the
+	// end that the topic had when Follow began (End's answer then). Records
+	// appended since do not delay it, so a replay ends even while writers
+	// keep appending. Later batches set it again whenever the reader has
+	// delivered everything it knows of. A batch may be empty when it only
+	// carries the signal (an empty topic, say).
 	CaughtUp bool
 }
 
 // ErrClosed is returned by the operations of a closed Log.
 var ErrClosed = errors.New("eventlog: log closed")
+
+// ErrNoRecord is wrapped by the error of a Read for an offset that holds no
+// record a reader can see: one past the end of the partition, a Kafka
+// transaction marker or a record of an aborted transaction, or a record
+// that retention has removed.
+var ErrNoRecord = errors.New("eventlog: no record at that offset")
 
 // ErrNoSpace is wrapped by the error of an Append for which the log has no
 // room: the disk is full, or the append would take the free space that the
@@ -101,9 +118,24 @@ type Log interface {
 	// error (which Follow returns). The records of a batch, and their byte
 	// slices, belong to fn: the log does not reuse them.
 	Follow(ctx context.Context, topic string, from Offsets, fn func(Batch) error) error
-	// End returns, for each partition of topic, the offset the next record
-	// will get: the number of records (and transaction markers, on Kafka)
-	// it holds.
+	// Read returns the records at the given offsets of one partition of
+	// topic, in the order of offsets, which must be increasing (an error
+	// otherwise; none is no error and no records). It reads the log itself,
+	// not a copy: it is how a reader that kept only positions (the view,
+	// for a value's history) finds records again. Every offset must hold a
+	// record that Follow delivers: when one does not, Read returns an error
+	// wrapping ErrNoRecord, and no records. Like Follow it sees only durable
+	// records (committed ones, on Kafka), so an offset that Follow has
+	// delivered can always be read. A cancelled context makes it return
+	// ctx.Err(). The records and their byte slices belong to the caller.
+	Read(ctx context.Context, topic string, partition int32, offsets []int64) ([]Record, error)
+	// End returns, for each partition of topic, the end that a reader can
+	// reach now: the offset after the last record readable now, and after
+	// the offsets without a readable record that follow it. On the file
+	// log that is the number of records. On Kafka it is the last stable
+	// offset: it counts transaction markers and aborted records, and stops
+	// at the first record of a transaction still open, which a
+	// read_committed reader cannot read yet. A Follow's Next reaches it.
 	End(ctx context.Context, topic string) (Offsets, error)
 	// Close releases the log. See above.
 	Close() error
@@ -112,3 +144,17 @@ type Log interface {
 // ErrStopFollowing is a convenient error for a Follow callback that is done
 // reading; callers compare with errors.Is and treat it as success.
 var ErrStopFollowing = errors.New("eventlog: stop following")
+
+// CheckReadOffsets returns an error unless offsets are at least 0 and
+// increasing, as Read requires: the check both backends make first.
+func CheckReadOffsets(offsets []int64) error {
+	for i, o := range offsets {
+		if o < 0 {
+			return fmt.Errorf("eventlog: read at negative offset %d", o)
+		}
+		if i > 0 && o <= offsets[i-1] {
+			return fmt.Errorf("eventlog: read offsets must increase: %d after %d", o, offsets[i-1])
+		}
+	}
+	return nil
+}

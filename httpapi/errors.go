@@ -18,14 +18,22 @@ const (
 	InvalidID            Kind = "invalid-id"             // a path id that is not a UUID
 	InvalidWait          Kind = "invalid-wait"           // ?wait= that is not a duration from 0 to the most allowed
 	InvalidPosition      Kind = "invalid-position"       // ?from= or Last-Event-ID that is not a log position
+	InvalidHeader        Kind = "invalid-header"         // a request header that is not valid (an Idempotency-Key, say)
+	IdempotencyKeyReused Kind = "idempotency-key-reused" // an Idempotency-Key used before for another request
 	BodyTooLarge         Kind = "body-too-large"         // a body over the limit
+	HeadersTooLarge      Kind = "headers-too-large"      // a request header over the limit
 	UnsupportedMediaType Kind = "unsupported-media-type" // a Content-Type that is not JSON
 	Unauthorized         Kind = "unauthorized"           // a missing or wrong API token
 	CommandNotFound      Kind = "command-not-found"      // a command whose status is not known
 	ValueNotFound        Kind = "value-not-found"        // a value that does not exist
 	LogUnavailable       Kind = "log-unavailable"        // the log did not store a command in time
+	InsufficientStorage  Kind = "insufficient-storage"   // the log's disk is below the reserve kept for outcomes
 	Replaying            Kind = "replaying"              // a part is rebuilding its state from the log
 	NotReady             Kind = "not-ready"              // the process has not finished its startup
+	InvalidQuery         Kind = "invalid-query"          // a query parameter that is not valid (the detail names it)
+	VersionNotFound      Kind = "version-not-found"      // ?version= of a value that has not reached it
+	HistoryUnavailable   Kind = "history-unavailable"    // the events log could not be read in time
+	Internal             Kind = "internal"               // a fault of the server: the log holds what it did not expect
 )
 
 // statuses maps each kind to its HTTP status.
@@ -35,14 +43,22 @@ var statuses = map[Kind]int{
 	InvalidID:            http.StatusBadRequest,
 	InvalidWait:          http.StatusBadRequest,
 	InvalidPosition:      http.StatusBadRequest,
+	InvalidHeader:        http.StatusBadRequest,
+	IdempotencyKeyReused: http.StatusUnprocessableEntity,
 	BodyTooLarge:         http.StatusRequestEntityTooLarge,
+	HeadersTooLarge:      http.StatusRequestHeaderFieldsTooLarge,
 	UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	Unauthorized:         http.StatusUnauthorized,
 	CommandNotFound:      http.StatusNotFound,
 	ValueNotFound:        http.StatusNotFound,
 	LogUnavailable:       http.StatusServiceUnavailable,
+	InsufficientStorage:  http.StatusServiceUnavailable, // not WebDAV's 507: a full disk passes, and clients retry a 503
 	Replaying:            http.StatusServiceUnavailable,
 	NotReady:             http.StatusServiceUnavailable,
+	InvalidQuery:         http.StatusBadRequest,
+	VersionNotFound:      http.StatusNotFound,
+	HistoryUnavailable:   http.StatusServiceUnavailable,
+	Internal:             http.StatusInternalServerError,
 }
 
 // Status returns the HTTP status of a kind of error: 500 for a kind the

@@ -7,8 +7,10 @@ package httpapi
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -81,13 +83,48 @@ func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	WriteProblem(w, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 }
 
-// RequireBearer returns a middleware that answers 401 unless the request
-// carries "Authorization: Bearer <token>".
-func RequireBearer(token string) func(http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+// MaxHeaderBytes is the most that a request's header (its request line and
+// fields) may take before LimitHeaders answers 431 with a problem. The
+// http.Server's MaxHeaderBytes must be higher: past that one, net/http
+// answers 431 itself, in text/plain, before any handler runs.
+const MaxHeaderBytes = 32 << 10
+
+// LimitHeaders returns a middleware that answers 431 with a problem to a
+// request whose header takes more than limit bytes, counted as on the wire.
+func LimitHeaders(limit int) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			if size := headerSize(r); size > limit {
+				w.Header().Set("Connection", "close")
+				Error(w, HeadersTooLarge, fmt.Sprintf("the request's header takes %d bytes; at most %d are allowed", size, limit))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// headerSize is the size of r's request line and header fields on the wire
+// (HTTP/1.1), Host included.
+func headerSize(r *http.Request) int {
+	size := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + len("Host: ") + len(r.Host) + 2
+	for k, vv := range r.Header {
+		for _, v := range vv {
+			size += len(k) + 2 + len(v) + 2
+		}
+	}
+	return size
+}
+
+// RequireBearer returns a middleware that answers 401 unless the request
+// carries "Authorization: Bearer <token>" (the scheme in any case, as RFC
+// 9110 §11.1 says).
+func RequireBearer(token string) func(http.Handler) http.Handler {
+	want := []byte(token)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, credentials, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(credentials), want) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="calculator"`)
 				Error(w, Unauthorized, "send the API token as \"Authorization: Bearer <token>\"")
 				return
@@ -97,12 +134,15 @@ func RequireBearer(token string) func(http.Handler) http.Handler {
 	}
 }
 
-// ParseID parses a UUID from a path segment, writing a 400 problem and
-// returning false when it is not one.
+// ParseID parses a UUID in its canonical form from a path segment: 36
+// characters, hex digits (in either case) in groups of 8-4-4-4-12 joined by
+// dashes. It writes a 400 problem and returns false for anything else,
+// including the forms uuid.Parse also takes ({…}, urn:uuid:…, no dashes):
+// one value has one id, and the API answers with it in lower case.
 func ParseID(w http.ResponseWriter, s, what string) (uuid.UUID, bool) {
 	id, err := uuid.Parse(s)
-	if err != nil {
-		Error(w, InvalidID, what+" "+strconv.Quote(s)+" is not a UUID")
+	if err != nil || len(s) != 36 { // of uuid.Parse's forms, only the canonical one has 36 characters
+		Error(w, InvalidID, what+" "+strconv.Quote(s)+" is not a UUID in its canonical form (like 123e4567-e89b-12d3-a456-426614174000)")
 		return uuid.UUID{}, false
 	}
 	return id, true

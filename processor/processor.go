@@ -12,12 +12,21 @@
 //     which command ids already have an outcome and, from each event's
 //     command-partition/command-offset headers, the position of the last
 //     command with an outcome in every commands partition.
-//  2. Caught up. Once the replay has reached the end of the events topic,
-//     Ready reports true and the processor starts reading commands exactly
-//     after those positions.
-//  3. Process. For each batch of commands: decode each record (an
+//  2. Check. The commands topic must hold every command the events refer
+//     to: its end must be past those positions. If it is not, commands
+//     that were acknowledged are gone (the file was damaged at its end,
+//     emptied or deleted; the topic was deleted and created again), and
+//     reading on from its end would skip every new command up to the old
+//     positions: Run returns an error wrapping ErrCommandsLost, which a
+//     new Run cannot mend (see LostCommandsError).
+//  3. Caught up. Once the replay has reached the end of the events topic
+//     as it was when the replay began, and the check passed, Ready reports
+//     true, Checked is closed, and the processor starts reading commands
+//     exactly after those positions.
+//  4. Process. For each batch of commands: decode each record (an
 //     undecodable one is logged with its position, counted and skipped),
-//     skip a command id that already has an outcome (a command written twice),
+//     skip a command id that already has an outcome (a command written twice;
+//     see the window of decided command ids below),
 //     Decide the outcome, Apply it to the state, and append the batch's events
 //     with one Append. The events carry their command's position, so the
 //     events topic alone says how far the processor got: a crash between two
@@ -25,10 +34,41 @@
 //     because the next Run starts from what the events topic holds. On
 //     Kafka each Append is one transaction, so a batch's events, and the
 //     positions they carry, become visible together or not at all.
-//  4. Shutdown. When ctx is done, Run finishes the append in flight and
+//  5. Shutdown. When ctx is done, Run finishes the append in flight and
 //     returns ctx.Err(). Any other error (the log failed) also ends Run;
 //     the state may then be ahead of the log, so the caller starts a new Run,
-//     which rebuilds everything from the log.
+//     which rebuilds everything from the log. ErrCommandsLost is the
+//     exception: a new Run would find the same logs, and the caller stops.
+//
+// # The window of decided command ids
+//
+// Step 4 skips a command whose id already has an outcome, but a Run does not
+// keep every such id: it keeps those of the outcomes of the last 24 hours (by
+// the events' timestamps) and of the last 1,000,000 outcomes, whichever are
+// more, and never more than 5,000,000 (Window, WithWindow; about 30 bytes an
+// id: 30 MB for a million, about 235 MB at the ceiling). The replay rebuilds
+// the same window from the events log.
+//
+// A command id is written twice only by a repeat: a log client that retried
+// an append, or a retry of a request sent with an Idempotency-Key (its
+// command id is computed from the key and the request). The Idempotency-Key
+// index (package idempotency) remembers a key for at least 24 hours or the
+// last 1,000,000 keys, at most 5,000,000, and while it remembers one it
+// appends a repeat only if it does not yet know the first command to be in
+// the log: while that append is in flight or ended in an error, until the
+// index reads the record (it follows the commands log, and reads it all
+// again at a start). That is seconds after the first append (its timeout is
+// 5 s), and the window covers at least 24 hours, or, at the ceiling, 5,000,000
+// outcomes, which even at 20,000 commands a second is more than 4 minutes.
+// So every repeat that can reach the log while its key is remembered finds
+// its id here and gets no second outcome.
+//
+// A repeat older than the window is decided again: a second outcome (applied
+// to the value's state as it is then, or rejected). This happens to a retry
+// of a keyed request after its key was forgotten (older than 24 hours and
+// more than 1,000,000 keys ago, or more than 5,000,000 keys ago), which the
+// index then appends as a new command, and to a command record copied into
+// the log by hand long after the first.
 package processor
 
 import (
@@ -36,11 +76,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"calculator/domain"
@@ -52,6 +93,7 @@ import (
 type Log interface {
 	Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error
 	Append(ctx context.Context, topic string, msgs ...eventlog.Message) error
+	End(ctx context.Context, topic string) (eventlog.Offsets, error)
 }
 
 // Stats are the processor's counters since the process started.
@@ -85,6 +127,54 @@ func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option
 	return func(p *Processor) { p.openWriter = open }
 }
 
+// WithTopicNames gives the names that errors use for the topics: the file
+// of the embedded log, say. The default is "topic <name>".
+func WithTopicNames(name func(topic string) string) Option {
+	return func(p *Processor) { p.topicName = name }
+}
+
+// WithWindow bounds the decided command ids that a Run keeps (see Window
+// and the package comment); the default is the zero Window.
+func WithWindow(w Window) Option {
+	return func(p *Processor) { p.window = w }
+}
+
+// ErrCommandsLost is wrapped by the error of a Run that finds the events
+// topic answering commands that the commands topic does not hold (step 2
+// of the protocol). The error is a *LostCommandsError.
+var ErrCommandsLost = errors.New("the commands log lost acknowledged commands")
+
+// LostCommandsError says where the commands topic ends short of the
+// commands that the events answer. Starting again does not help: the logs
+// must be repaired (the commands restored from a backup) first.
+type LostCommandsError struct {
+	Commands, Events string // the topics, as WithTopicNames names them
+	Partitions       []LostCommands
+}
+
+// LostCommands is one commands partition that ends short of the events.
+type LostCommands struct {
+	Partition int32
+	// End is the commands partition's end; LastAnswered the offset of the
+	// last command in it that an event answers.
+	End, LastAnswered int64
+}
+
+func (e *LostCommandsError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Partitions {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s ends at offset %d in partition %d, but %s holds the outcomes of its commands up to offset %d (offsets %d to %d are missing)",
+			e.Commands, p.End, p.Partition, e.Events, p.LastAnswered, p.End, p.LastAnswered)
+	}
+	b.WriteString(": the commands log was damaged at its end, emptied, deleted or replaced; restore it from a backup (the process will not start until it holds those commands)")
+	return b.String()
+}
+
+func (e *LostCommandsError) Unwrap() error { return ErrCommandsLost }
+
 // Processor validates commands. Create it with New and call Run; Ready and
 // Stats may be called from any goroutine.
 type Processor struct {
@@ -103,6 +193,12 @@ type Processor struct {
 	malformed     atomic.Int64
 	commandsSeen  atomic.Int64
 
+	topicName func(topic string) string
+	window    Window // of the decided command ids
+	// checked is closed when a Run has first passed the check of step 2.
+	checked     chan struct{}
+	checkedOnce sync.Once
+
 	positionMu sync.Mutex
 	position   eventlog.Offsets // next commands offset per partition, once handled
 }
@@ -116,6 +212,8 @@ func New(log Log, commandsTopic, eventsTopic string, logger zerolog.Logger, opts
 		logger:        logger.With().Str("component", "processor").Logger(),
 		now:           time.Now,
 		writeTimeout:  30 * time.Second,
+		topicName:     func(topic string) string { return "topic " + topic },
+		checked:       make(chan struct{}),
 	}
 	p.openWriter = func(context.Context) (EventWriter, error) { return logWriter{log}, nil }
 	for _, opt := range opts {
@@ -132,6 +230,12 @@ func (logWriter) Close() error { return nil }
 // Ready reports whether the last Run has replayed the events topic and is
 // processing commands.
 func (p *Processor) Ready() bool { return p.ready.Load() }
+
+// Checked is closed once a Run has replayed the events and found every
+// command they answer in the commands topic (step 2 of the protocol): from
+// then on, a command appended to the commands topic gets an offset after
+// every decided one. It stays closed.
+func (p *Processor) Checked() <-chan struct{} { return p.checked }
 
 // Position returns, for each commands partition, the offset of the next
 // command the processor will handle: everything before it has its outcome
@@ -171,8 +275,8 @@ type run struct {
 	*Processor
 	writer  EventWriter
 	state   *domain.State
-	handled map[uuid.UUID]struct{} // command ids that have an outcome
-	resume  eventlog.Offsets       // next commands offset per partition
+	handled *decided         // command ids that have an outcome, in the Window
+	resume  eventlog.Offsets // next commands offset per partition
 }
 
 // Run replays, then processes commands until ctx is done or the log fails.
@@ -189,7 +293,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		Processor: p,
 		writer:    writer,
 		state:     domain.NewState(),
-		handled:   make(map[uuid.UUID]struct{}),
+		handled:   newDecided(p.window),
 		resume:    eventlog.Offsets{},
 	}
 	start := time.Now()
@@ -198,12 +302,36 @@ func (p *Processor) Run(ctx context.Context) error {
 	if !errors.Is(err, eventlog.ErrStopFollowing) {
 		return fmt.Errorf("replay events: %w", err)
 	}
+	if err := r.checkCommands(ctx); err != nil {
+		return err
+	}
+	r.handled.Advance(p.now())
 	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
 	p.ready.Store(true)
+	p.checkedOnce.Do(func() { close(p.checked) })
 	err = p.log.Follow(ctx, p.commandsTopic, r.resume, r.processCommands)
 	return fmt.Errorf("process commands: %w", err)
+}
+
+// checkCommands is step 2 of the protocol: the commands topic must end
+// past every command that the replayed events answer.
+func (r *run) checkCommands(ctx context.Context) error {
+	end, err := r.log.End(ctx, r.commandsTopic)
+	if err != nil {
+		return fmt.Errorf("end of the commands topic: %w", err)
+	}
+	lost := &LostCommandsError{Commands: r.topicName(r.commandsTopic), Events: r.topicName(r.eventsTopic)}
+	for _, partition := range slices.Sorted(maps.Keys(r.resume)) {
+		if next := r.resume[partition]; end[partition] < next {
+			lost.Partitions = append(lost.Partitions, LostCommands{Partition: partition, End: end[partition], LastAnswered: next - 1})
+		}
+	}
+	if len(lost.Partitions) > 0 {
+		return lost
+	}
+	return nil
 }
 
 func (r *run) replayEvents(b eventlog.Batch) error {
@@ -218,7 +346,7 @@ func (r *run) replayEvents(b eventlog.Batch) error {
 		if _, _, err := r.state.Apply(e); err != nil {
 			r.logger.Warn().Err(err).Int64("offset", rec.Offset).Msg("skipping event that does not fit the state")
 		}
-		r.handled[e.ParentID] = struct{}{}
+		r.handled.Add(e.ParentID, e.Timestamp)
 		if partition, offset, ok := eventlog.CommandPosition(rec.Headers); ok && offset >= r.resume[partition] {
 			r.resume[partition] = offset + 1
 		}
@@ -248,7 +376,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 				Int64("offset", rec.Offset).Msg("skipping undecodable command")
 			continue
 		}
-		if _, done := r.handled[c.ID]; done {
+		if r.handled.Has(c.ID) {
 			r.duplicates.Add(1)
 			r.logger.Debug().Stringer("command_id", c.ID).Int64("offset", rec.Offset).
 				Msg("command already has an outcome; skipping the repeat")
@@ -259,7 +387,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 			// Decide only produces events that fit the state it saw.
 			return fmt.Errorf("apply own decision for command %s: %w", c.ID, err)
 		}
-		r.handled[c.ID] = struct{}{}
+		r.handled.Add(c.ID, e.Timestamp)
 		if e.Action == domain.CommandRejected {
 			rejected++
 		} else {

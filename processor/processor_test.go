@@ -2,9 +2,12 @@ package processor_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,9 +36,9 @@ func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v int
 
 // runUntilIdle runs a processor until it has handled every command in the
 // log, then stops it.
-func runUntilIdle(t *testing.T, l *filelog.Log) {
+func runUntilIdle(t *testing.T, l *filelog.Log, opts ...processor.Option) *processor.Processor {
 	t.Helper()
-	p := processor.New(l, "commands", "events", zerolog.Nop())
+	p := processor.New(l, "commands", "events", zerolog.Nop(), opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -57,6 +60,7 @@ func runUntilIdle(t *testing.T, l *filelog.Log) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
+	return p
 }
 
 func outcomes(t *testing.T, l *filelog.Log) (byCommand map[uuid.UUID]int, state *domain.State) {
@@ -105,17 +109,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 
 	// Cut the events log in the middle of its 7th record: a torn write.
 	path := filepath.Join(dir, "events.log")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cut, records := 0, 0
-	for records < 6 {
-		size := int(uint32(data[cut]) | uint32(data[cut+1])<<8 | uint32(data[cut+2])<<16 | uint32(data[cut+3])<<24)
-		cut += 8 + size
-		records++
-	}
-	if err := os.WriteFile(path, data[:cut+10], 0o644); err != nil {
+	if err := os.Truncate(path, frameEnd(t, path, 6)+10); err != nil {
 		t.Fatal(err)
 	}
 
@@ -175,4 +169,142 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(16), Version: 4}) {
 		t.Fatalf("value = %+v, want 16 at version 4", v)
 	}
+}
+
+// TestRepeatsAndTheWindow: after a restart, which rebuilds the window of
+// decided ids from the events log, a command written again is skipped while
+// its id is in the window, and decided a second time once the window has
+// moved past it (the documented limit of the window).
+func TestRepeatsAndTheWindow(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	window := processor.WithWindow(processor.Window{Age: time.Nanosecond, Min: 3, Max: 3})
+	id := uuid.New()
+	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
+	for range 4 {
+		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
+	}
+	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	runUntilIdle(t, l, window)
+
+	// The last 3 outcomes are in the window: their commands written again,
+	// each twice, after a restart, are skipped.
+	if err := l.Append(context.Background(), "commands", msgs[2], msgs[3], msgs[4], msgs[4], msgs[3], msgs[2]); err != nil {
+		t.Fatal(err)
+	}
+	p := runUntilIdle(t, l, window)
+	if st := p.Stats(); st.Duplicates != 6 || st.Succeeded != 0 {
+		t.Fatalf("stats %+v, want 6 duplicates and no new outcome", st)
+	}
+	byCommand, state := outcomes(t, l)
+	for c, n := range byCommand {
+		if n != 1 {
+			t.Errorf("command %s has %d outcomes, want 1", c, n)
+		}
+	}
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(5), Version: 5}) {
+		t.Fatalf("value = %+v, want 5 at version 5", v)
+	}
+
+	// The second update is out of the window: written again, it is decided
+	// again, once, and the copy after it is skipped. (The run reads the six
+	// repeats again too: no event records that they were read.)
+	if err := l.Append(context.Background(), "commands", msgs[1], msgs[1]); err != nil {
+		t.Fatal(err)
+	}
+	p = runUntilIdle(t, l, window)
+	if st := p.Stats(); st.Duplicates != 7 || st.Succeeded != 1 {
+		t.Fatalf("stats %+v, want 7 duplicates and 1 new outcome", st)
+	}
+	byCommand, state = outcomes(t, l)
+	if n := byCommand[commandID(t, msgs[1])]; n != 2 {
+		t.Fatalf("the command out of the window has %d outcomes, want 2", n)
+	}
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(6), Version: 6}) {
+		t.Fatalf("value = %+v, want 6 at version 6", v)
+	}
+}
+
+func commandID(t *testing.T, m eventlog.Message) uuid.UUID {
+	t.Helper()
+	c, err := domain.DecodeCommand(m.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+// TestLostCommandsStopTheRun: the commands log ends before commands that
+// the events log answers (its end was lost). Run must return
+// ErrCommandsLost saying where, without becoming ready: reading on from
+// that end would skip every new command up to the old positions.
+func TestLostCommandsStopTheRun(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	id := uuid.New()
+	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
+	for range 4 {
+		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
+	}
+	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	p := runUntilIdle(t, l)
+	select {
+	case <-p.Checked():
+	default:
+		t.Fatal("Checked is not closed after a Run that processed commands")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Keep the first two commands: offsets 2 to 4 are answered but gone.
+	if err := os.Truncate(filepath.Join(dir, "commands.log"), frameEnd(t, filepath.Join(dir, "commands.log"), 2)); err != nil {
+		t.Fatal(err)
+	}
+
+	l = openLog(t, dir)
+	defer l.Close()
+	p = processor.New(l, "commands", "events", zerolog.Nop(),
+		processor.WithTopicNames(func(topic string) string { return topic + ".log" }))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := p.Run(ctx)
+	var lost *processor.LostCommandsError
+	if !errors.Is(err, processor.ErrCommandsLost) || !errors.As(err, &lost) {
+		t.Fatalf("Run = %v, want ErrCommandsLost", err)
+	}
+	want := []processor.LostCommands{{Partition: 0, End: 2, LastAnswered: 4}}
+	if fmt.Sprint(lost.Partitions) != fmt.Sprint(want) {
+		t.Errorf("lost %+v, want %+v", lost.Partitions, want)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "commands.log ends at offset 2 in partition 0, but events.log holds the outcomes of its commands up to offset 4") {
+		t.Errorf("the error does not say where: %s", msg)
+	}
+	if p.Ready() {
+		t.Error("Ready after a Run that found lost commands")
+	}
+	select {
+	case <-p.Checked():
+		t.Error("Checked is closed after a Run that found lost commands")
+	default:
+	}
+}
+
+// frameEnd returns the byte offset at which the n-th record of a file log
+// ends (each record: a 4-byte little-endian body length, a 4-byte checksum,
+// then the body).
+func frameEnd(t *testing.T, path string, n int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := 0
+	for range n {
+		end += 8 + int(binary.LittleEndian.Uint32(data[end:]))
+	}
+	return int64(end)
 }

@@ -35,7 +35,7 @@ func BenchmarkReplay(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	<-done
-	if read, _ := v.Progress(); read != int64(b.N) {
+	if read := v.Progress().EventsRead; read != int64(b.N) {
 		b.Fatalf("read %d events, want %d", read, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

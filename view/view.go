@@ -6,12 +6,20 @@
 // false and queries answer 503 rather than stale state. The view applies
 // events with domain's State.Apply, the same fold the processor uses, so a
 // value it shows is always the fold of the events log.
+//
+// Beside the values it keeps an index (index.go): the value ids in order,
+// for GET /values (list.go), and where each value's events are in the log,
+// packed a few bytes an event (trail.go), for GET /values/{id}/history
+// (history.go) and time travel, GET /values/{id}?version=N or ?at=T
+// (timetravel.go). Those read the events back from the log (Log.Read):
+// the view holds positions, the log holds the history.
 package view
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +38,9 @@ import (
 type Log interface {
 	Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error
 	End(ctx context.Context, topic string) (eventlog.Offsets, error)
+	// Read finds events again by their positions, for histories and time
+	// travel (history.go).
+	Read(ctx context.Context, topic string, partition int32, offsets []int64) ([]eventlog.Record, error)
 }
 
 // View is the materialized view. Create it with New, call Run once; Get,
@@ -41,12 +52,14 @@ type View struct {
 
 	mu    sync.RWMutex
 	state *domain.State
+	index index // where each value's events are, and the ids in order
 
 	listener func([]outcome.Applied) // called after each batch, outside the lock
 
-	ready   atomic.Bool
-	applied atomic.Int64 // events read since start
-	target  atomic.Int64 // the events topic's end at startup
+	ready      atomic.Bool
+	read       atomic.Int64 // event records read since start
+	position   atomic.Int64 // the reader's position, summed over the partitions
+	endAtStart atomic.Int64 // the events topic's end at startup, summed likewise
 }
 
 // New returns a view of the events topic. listener, if not nil, is called
@@ -58,6 +71,7 @@ func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]out
 		topic:    eventsTopic,
 		logger:   logger.With().Str("component", "view").Logger(),
 		state:    domain.NewState(),
+		index:    newIndex(),
 		listener: listener,
 	}
 }
@@ -66,9 +80,27 @@ func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]out
 // startup.
 func (v *View) Ready() bool { return v.ready.Load() }
 
-// Progress returns how many events the view has read, and the end of the
-// events topic at startup.
-func (v *View) Progress() (read, target int64) { return v.applied.Load(), v.target.Load() }
+// Progress is how far the view has read the events topic.
+type Progress struct {
+	Ready bool
+	// EventsRead counts the event records read since startup.
+	EventsRead int64
+	// Position is where the reader is, and EndAtStart the end of the topic
+	// when the view started, both as offsets summed over the partitions.
+	// On Kafka offsets also count transaction markers, so they run ahead
+	// of EventsRead; Position reaches EndAtStart when the replay is over.
+	Position, EndAtStart int64
+}
+
+// Progress returns how far the view has read.
+func (v *View) Progress() Progress {
+	return Progress{
+		Ready:      v.ready.Load(),
+		EventsRead: v.read.Load(),
+		Position:   v.position.Load(),
+		EndAtStart: v.endAtStart.Load(),
+	}
+}
 
 // Get returns the current value with the given id.
 func (v *View) Get(id uuid.UUID) (domain.Value, bool) {
@@ -84,24 +116,33 @@ func (v *View) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("view: end of %s: %w", v.topic, err)
 	}
-	var target int64
-	for _, o := range end {
-		target += o
-	}
-	v.target.Store(target)
+	v.endAtStart.Store(sum(end))
 	start := time.Now()
 	err = v.log.Follow(ctx, v.topic, nil, func(b eventlog.Batch) error {
 		applied := v.apply(b.Records)
+		if next := sum(b.Next); next > v.position.Load() {
+			v.position.Store(next) // only this goroutine writes it
+		}
 		if v.listener != nil && len(applied) > 0 {
 			v.listener(applied)
 		}
 		if b.CaughtUp && !v.ready.Load() {
 			v.ready.Store(true)
-			v.logger.Info().Int64("events", v.applied.Load()).Dur("took", time.Since(start)).Msg("view caught up")
+			v.logger.Info().Int64("events", v.read.Load()).Int64("position", v.position.Load()).
+				Int64("end_at_start", v.endAtStart.Load()).Dur("took", time.Since(start)).Msg("view caught up")
 		}
 		return nil
 	})
 	return fmt.Errorf("view: follow %s: %w", v.topic, err)
+}
+
+// sum adds up the offsets of every partition.
+func sum(o eventlog.Offsets) int64 {
+	var s int64
+	for _, v := range o {
+		s += v
+	}
+	return s
 }
 
 func (v *View) apply(records []eventlog.Record) []outcome.Applied {
@@ -111,21 +152,31 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 		applied = make([]outcome.Applied, 0, len(records))
 	}
 	events, errs := decodeEvents(records)
+	folded := make([]folded, len(events))
 	v.mu.Lock()
 	for i, e := range events {
 		if errs[i] != nil {
 			continue
 		}
-		value, _, err := v.state.Apply(e)
+		value, changed, err := v.state.Apply(e)
 		if err != nil {
 			v.logger.Warn().Err(err).Int64("offset", records[i].Offset).Msg("skipping event that does not fit the view")
 			continue
 		}
+		folded[i] = foldedAs(changed)
 		if applied != nil {
 			// A value that exists has a version (1 once created); Apply
 			// returns the zero Value for a rejection of a missing one.
 			exists := value.Version > 0
 			applied = append(applied, outcome.Applied{Record: records[i], Event: e, Value: value, Exists: exists, Replay: replay})
+		}
+	}
+	// The history index in a pass of its own: a short loop whose map
+	// lookups the processor can overlap.
+	for i := range events {
+		if folded[i] != notFolded && v.index.add(&records[i], &events[i], folded[i] == foldedChanged) {
+			v.logger.Error().Stringer("value_id", events[i].ValueID).Int32("partition", records[i].Partition).Int64("offset", records[i].Offset).
+				Msg("an event of this value is in another partition than its first: its history is not served")
 		}
 	}
 	v.mu.Unlock()
@@ -135,7 +186,7 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 			v.logger.Warn().Err(err).Int32("partition", rec.Partition).Int64("offset", rec.Offset).Msg("skipping undecodable event")
 		}
 	}
-	v.applied.Add(int64(len(records)))
+	v.read.Add(int64(len(records)))
 	if !replay && v.logger.Debug().Enabled() {
 		for _, a := range applied {
 			v.logger.Debug().Stringer("command_id", a.Event.ParentID).Stringer("event_id", a.Event.ID).
@@ -175,14 +226,21 @@ func decodeEvents(records []eventlog.Record) (events []domain.Event, errs []erro
 
 // valueResponse is the JSON of GET /values/{id}.
 type valueResponse struct {
-	ValueID uuid.UUID      `json:"value_id"`
-	Value   domain.Decimal `json:"value"`
-	Version int64          `json:"version"`
+	ValueID uuid.UUID `json:"value_id"`
+	Value   number    `json:"value"`
+	Version int64     `json:"version"`
 }
+
+// number is the type of domain.Value's number: the responses carry it as
+// it is, for encoding/json to write it as domain defines it (a
+// domain.Decimal is a JSON number with exactly its digits).
+type number = domain.Decimal
 
 // Routes registers the view's queries on r.
 func (v *View) Routes(r chi.Router) {
+	r.Get("/values", v.listValues)
 	r.Get("/values/{id}", v.getValue)
+	r.Get("/values/{id}/history", v.getHistory)
 }
 
 func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
@@ -190,9 +248,11 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !v.Ready() {
-		read, target := v.Progress()
-		httpapi.Error(w, httpapi.Replaying, fmt.Sprintf("the view is replaying the events log (%d of %d events)", read, target))
+	if v.replaying(w) {
+		return
+	}
+	if q := r.URL.Query(); q.Has("version") || q.Has("at") {
+		v.getPastValue(w, r, id, q)
 		return
 	}
 	value, ok := v.Get(id)
@@ -200,5 +260,7 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s does not exist", id))
 		return
 	}
+	// The version is the value's entity tag, for If-Match on PUT.
+	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(value.Version, 10)))
 	httpapi.WriteJSON(w, http.StatusOK, valueResponse{ValueID: id, Value: value.Value, Version: value.Version})
 }

@@ -3,6 +3,7 @@ package view_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -40,6 +41,10 @@ func (l *scriptedLog) Follow(ctx context.Context, _ string, _ eventlog.Offsets, 
 	}
 }
 
+func (l *scriptedLog) Read(context.Context, string, int32, []int64) ([]eventlog.Record, error) {
+	return nil, errors.New("the scripted log keeps no records")
+}
+
 func record(offset int64, e domain.Event) eventlog.Record {
 	return eventlog.Record{Offset: offset, Key: []byte(e.ValueID.String()), Value: e.AppendJSON(nil)}
 }
@@ -75,22 +80,26 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	id := uuid.New()
 	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: domain.DecimalFromInt(2), Timestamp: time.Now()}
 	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: domain.DecimalFromInt(2), Result: domain.DecimalFromInt(4), Timestamp: time.Now()}
-	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}}
+	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}, Next: eventlog.Offsets{0: 1}}
 	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
 
 	resp, body := get(t, srv.URL+"/values/"+id.String())
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("during replay: %d %v, want 503 with Retry-After", resp.StatusCode, body)
 	}
-	if read, target := v.Progress(); read != 1 || target != 2 {
-		t.Fatalf("Progress = %d of %d, want 1 of 2", read, target)
+	if got, want := v.Progress(), (view.Progress{EventsRead: 1, Position: 1, EndAtStart: 2}); got != want {
+		t.Fatalf("Progress = %+v, want %+v", got, want)
 	}
 
-	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(1, updated)}, CaughtUp: true}
+	// A transaction marker follows the last event: the position is past it.
+	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(1, updated)}, Next: eventlog.Offsets{0: 3}, CaughtUp: true}
 	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
 	resp, body = get(t, srv.URL+"/values/"+id.String())
 	if resp.StatusCode != http.StatusOK || body["value"] != 4.0 || body["version"] != 2.0 {
 		t.Fatalf("after replay: %d %v, want 200 value 4 version 2", resp.StatusCode, body)
+	}
+	if got, want := v.Progress(), (view.Progress{Ready: true, EventsRead: 2, Position: 3, EndAtStart: 2}); got != want {
+		t.Fatalf("Progress = %+v, want %+v", got, want)
 	}
 	if len(applied) != 2 || !applied[0].Replay || applied[1].Value.Value != domain.DecimalFromInt(4) {
 		t.Fatalf("listener saw %+v", applied)

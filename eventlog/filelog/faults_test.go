@@ -353,6 +353,12 @@ func TestAppendsBelowTheReserveAreRefused(t *testing.T) {
 		t.Errorf("the log does not say why commands are refused:\n%s", logs.String())
 	}
 
+	// Exactly the reserve free, as block-counted free space often stops:
+	// every append is refused, and Healthy says so.
+	setFree(reserve)
+	if health := l.Healthy(); !errors.Is(health, eventlog.ErrNoSpace) {
+		t.Fatalf("Healthy() = %v with exactly the reserve free, want ErrNoSpace", health)
+	}
 	setFree(reserve - 1)
 	health := l.Healthy()
 	if !errors.Is(health, eventlog.ErrNoSpace) || !strings.Contains(health.Error(), fmt.Sprintf("reserve of %d bytes", reserve)) {

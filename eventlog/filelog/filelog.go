@@ -31,7 +31,7 @@
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
 //
-// The files: filelog.go (the Log), writer.go (group commit), recover.go
+// The files: filelog.go (the Log), read.go (Read, by offset), writer.go (group commit), recover.go
 // (Open's scan), frame.go (the format on disk), lock.go, space.go (the
 // reserve), fs.go (the file system, the tests' fault-injection seam).
 package filelog
@@ -280,6 +280,10 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 		return fmt.Errorf("follow %s: negative offset %d", name, next)
 	}
 	signalled := false // whether the last batch delivered carried CaughtUp
+	replayed := false  // whether any batch carried CaughtUp yet
+	t.mu.Lock()
+	endAtStart := int64(len(t.index))
+	t.mu.Unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -298,8 +302,8 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 
 		if n == 0 {
 			if !signalled {
-				signalled = true
-				if err := fn(eventlog.Batch{CaughtUp: true}); err != nil {
+				signalled, replayed = true, true
+				if err := fn(eventlog.Batch{Next: eventlog.Offsets{0: next}, CaughtUp: true}); err != nil {
 					return err
 				}
 				continue
@@ -329,8 +333,11 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 			buf = buf[size:]
 		}
 		next += n
-		signalled = next == end
-		if err := fn(eventlog.Batch{Records: records, CaughtUp: signalled}); err != nil {
+		// The first CaughtUp comes at the end as it was when Follow began,
+		// later ones at the end as it is.
+		signalled = next == end || !replayed && next >= endAtStart
+		replayed = replayed || signalled
+		if err := fn(eventlog.Batch{Records: records, Next: eventlog.Offsets{0: next}, CaughtUp: signalled}); err != nil {
 			return err
 		}
 	}

@@ -24,9 +24,11 @@ type reserve struct {
 
 // room returns nil when writing need more bytes leaves the reserve free,
 // and otherwise an error wrapping eventlog.ErrNoSpace that says how many
-// bytes are free and how many are needed. When the free space cannot be
-// read, it lets the write go (a full disk still fails the write itself),
-// and logs why once.
+// bytes are free and how many are needed. With need 0 (Healthy) it asks for
+// more than the reserve: file systems count free space in blocks, so with
+// exactly the reserve free, every append is refused. When the free space
+// cannot be read, it lets the write go (a full disk still fails the write
+// itself), and logs why once.
 func (r *reserve) room(need int) error {
 	free, err := r.fs.FreeSpace(r.dir)
 	if err != nil {
@@ -37,11 +39,11 @@ func (r *reserve) room(need int) error {
 	}
 	r.unknown.Store(false)
 	needed := uint64(r.bytes) + uint64(need)
-	if free >= needed {
+	if need == 0 && free > needed || need > 0 && free >= needed {
 		return nil
 	}
 	if need == 0 {
-		return fmt.Errorf("%w: %d bytes free on %s, below the reserve of %d bytes kept for outcomes",
+		return fmt.Errorf("%w: %d bytes free on %s, at or below the reserve of %d bytes kept for outcomes",
 			eventlog.ErrNoSpace, free, r.dir, r.bytes)
 	}
 	return fmt.Errorf("%w: %d bytes free on %s, %d needed (%d for the records and the reserve of %d kept for outcomes)",

@@ -109,9 +109,10 @@ func (l *Log) checkRetention(ctx context.Context, names []string) error {
 	return nil
 }
 
-// End implements eventlog.Log: the high watermark of every partition
-// (ListOffsets, read uncommitted). It
-// retries what Kafka calls retriable (a partition without a leader yet,
+// End implements eventlog.Log: the last stable offset of every partition
+// (ListOffsets, read_committed), which is where a Follow's position ends up
+// once it has read every committed record: the high watermark, unless a
+// transaction is open. It retries what Kafka calls retriable (a partition without a leader yet,
 // just after the topic was created, say) until ctx's deadline, or for the
 // default request timeout, and then fails.
 func (l *Log) End(ctx context.Context, topic string) (eventlog.Offsets, error) {
@@ -145,8 +146,9 @@ func (l *Log) end(ctx context.Context, topic string) (eventlog.Offsets, error) {
 	for _, p := range partitions {
 		request[kafka.TopicPartition{Topic: &topic, Partition: p}] = kafka.LatestOffsetSpec
 	}
-	// Read uncommitted: the high watermark, counting every offset used.
-	res, err := l.admin.ListOffsets(ctx, request, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadUncommitted))
+	// Read committed: the last stable offset, what a read_committed reader
+	// can reach. It counts transaction markers and aborted records.
+	res, err := l.admin.ListOffsets(ctx, request, kafka.SetAdminIsolationLevel(kafka.IsolationLevelReadCommitted))
 	if err != nil {
 		return nil, fmt.Errorf("kafkalog: end of %s: %w", topic, err)
 	}

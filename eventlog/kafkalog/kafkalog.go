@@ -12,10 +12,14 @@
 //     shared produce requests; no lock is held while waiting.
 //   - Follow runs a consumer of its own with a manual assignment of every
 //     partition (no group membership, no rebalances), read_committed and
-//     partition-EOF events. CaughtUp is set once every partition has
-//     reported EOF since its last record: offsets are not counted, because
-//     transaction markers occupy offsets that no reader ever sees.
-//   - End asks the broker for each partition's high watermark.
+//     partition-EOF events. The replay ends (CaughtUp) once the consumer's
+//     position, which moves past the transaction markers that no reader
+//     ever sees, has reached in every partition the end the topic had when
+//     Follow began (or an EOF came): see follow.go.
+//   - End asks the broker for each partition's last stable offset, the end
+//     of what a read_committed reader can read.
+//   - Read assigns a pooled read_committed consumer at the first wanted
+//     offset and reads forward, seeking over large gaps (read.go).
 //   - TransactionalWriter gives the processor a transactional producer: see
 //     txn.go.
 //
@@ -24,7 +28,7 @@
 // lines go to the zerolog logger of Config.
 //
 // The files: kafkalog.go (the Log's life: New, Close), producer.go (Append
-// and the shared producer), follow.go, admin.go (topics and End), health.go
+// and the shared producer), follow.go, read.go, admin.go (topics and End), health.go
 // (the probe and the stall watchdog), txn.go, logs.go (librdkafka's logs).
 package kafkalog
 
@@ -32,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,8 +72,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Debug is librdkafka's debug property (e.g. "eos,broker"): its debug
 	// lines then reach the logger at trace level. Empty: none.
-	Debug  string
-	Logger zerolog.Logger
+	Debug string
+	// Properties are librdkafka properties given to every client: what a
+	// cluster asks of its clients (security.protocol, sasl.*, ssl.*, ...).
+	// They override the Log's defaults (client.id, reconnect.backoff.ms,
+	// ...), but neither Brokers nor what a client sets for its guarantees
+	// (idempotence, transactions, read_committed). A go.* key is refused.
+	Properties map[string]string
+	Logger     zerolog.Logger
 }
 
 func (cfg Config) withDefaults() Config {
@@ -115,6 +126,7 @@ type Log struct {
 	destroyed chan struct{}     // closed when the producer is gone
 	closeOnce sync.Once
 	follows   sync.WaitGroup // running Follow calls
+	readers   readerPool     // idle consumers of Read (read.go)
 
 	stopProbe context.CancelFunc // ends the prober
 	prober    sync.WaitGroup
@@ -135,6 +147,11 @@ func New(cfg Config) (*Log, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Brokers == "" {
 		return nil, errors.New("kafkalog: no brokers")
+	}
+	for k := range cfg.Properties {
+		if strings.HasPrefix(k, "go.") {
+			return nil, fmt.Errorf("kafkalog: %s is not a librdkafka property", k)
+		}
 	}
 	l := &Log{
 		cfg:       cfg,
@@ -196,6 +213,10 @@ func (l *Log) clientConfig(role string, props kafka.ConfigMap) *kafka.ConfigMap 
 	if l.cfg.Debug != "" {
 		cm["debug"] = l.cfg.Debug
 	}
+	for k, v := range l.cfg.Properties {
+		cm[k] = v
+	}
+	cm["bootstrap.servers"] = l.cfg.Brokers
 	for k, v := range props {
 		cm[k] = v
 	}
@@ -223,6 +244,7 @@ func (l *Log) Close() error {
 			l.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
 		l.follows.Wait()
+		err = errors.Join(err, l.readers.close())
 		l.admin.Close()
 		l.producer.close()
 		close(l.destroyed)

@@ -35,6 +35,10 @@ type Backend struct {
 // Timeout bounds every wait in the suite.
 var Timeout = 30 * time.Second
 
+// CatchUpWithin bounds how long a Follow from offset 0 of a short topic may
+// take to report CaughtUp while writers keep appending.
+var CatchUpWithin = 10 * time.Second
+
 var topicSeq atomic.Int64
 
 func (b Backend) topic(t *testing.T) string {
@@ -51,6 +55,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AppendThenFollowInOrder", func(t *testing.T) { testAppendThenFollow(t, b) })
 	t.Run("FollowFromOffset", func(t *testing.T) { testFollowFromOffset(t, b) })
 	t.Run("FollowSeesNewRecords", func(t *testing.T) { testFollowLive(t, b) })
+	t.Run("NextReachesEnd", func(t *testing.T) { testNextReachesEnd(t, b) })
+	t.Run("CaughtUpWhileAppending", func(t *testing.T) { testCaughtUpWhileAppending(t, b) })
 	t.Run("ConcurrentAppendsKeepEachCallersOrder", func(t *testing.T) { testConcurrentAppends(t, b) })
 	t.Run("EndCountsRecords", func(t *testing.T) { testEnd(t, b) })
 	t.Run("CancelStopsFollow", func(t *testing.T) { testCancelFollow(t, b) })
@@ -58,6 +64,11 @@ func Run(t *testing.T, b Backend) {
 	t.Run("CallbackErrorStopsFollow", func(t *testing.T) { testCallbackError(t, b) })
 	t.Run("AppendsSurviveReopen", func(t *testing.T) { testReopen(t, b) })
 	t.Run("CloseWakesFollowers", func(t *testing.T) { testCloseWakesFollow(t, b) })
+	t.Run("ReadFindsRecordsByOffset", func(t *testing.T) { testRead(t, b) })
+	t.Run("ReadOfAnOffsetWithoutARecord", func(t *testing.T) { testReadNoRecord(t, b) })
+	t.Run("ReadChecksItsArguments", func(t *testing.T) { testReadArguments(t, b) })
+	t.Run("ReadAfterReopen", func(t *testing.T) { testReadAfterReopen(t, b) })
+	t.Run("ReadAfterClose", func(t *testing.T) { testReadAfterClose(t, b) })
 }
 
 func msg(key string, i int) eventlog.Message {
@@ -80,6 +91,9 @@ func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets
 	t.Helper()
 	var got []eventlog.Record
 	err := l.Follow(ctxT(t), topic, from, func(b eventlog.Batch) error {
+		if err := checkNext(b); err != nil {
+			return err
+		}
 		got = append(got, b.Records...)
 		if done(got, b.CaughtUp) {
 			return eventlog.ErrStopFollowing
@@ -93,6 +107,27 @@ func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets
 }
 
 func caughtUp(_ []eventlog.Record, c bool) bool { return c }
+
+// checkNext checks that a batch's Next is past each of its records.
+func checkNext(b eventlog.Batch) error {
+	for _, r := range b.Records {
+		next, ok := b.Next[r.Partition]
+		if !ok || next <= r.Offset {
+			return fmt.Errorf("batch with a record at partition %d offset %d has Next %v, want past it", r.Partition, r.Offset, b.Next)
+		}
+	}
+	return nil
+}
+
+// checkReached checks that next has reached end in every partition.
+func checkReached(next, end eventlog.Offsets) error {
+	for p, e := range end {
+		if next[p] < e {
+			return fmt.Errorf("CaughtUp with Next %v, want at least the end at start %v in every partition", next, end)
+		}
+	}
+	return nil
+}
 
 func atLeast(n int) func([]eventlog.Record, bool) bool {
 	return func(r []eventlog.Record, _ bool) bool { return len(r) >= n }
@@ -368,5 +403,303 @@ func testCloseWakesFollow(t *testing.T, b Backend) {
 	}
 	if err := l.Append(ctxT(t), topic, msg("k", 0)); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
+	}
+}
+
+// testNextReachesEnd: the batch that says CaughtUp has Next at End, in End's
+// unit (offsets, transaction markers included), not short of it.
+func testNextReachesEnd(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 10)
+	if err := l.Append(ctxT(t), topic, msg("j", 10), msg("k", 11)); err != nil {
+		t.Fatal(err)
+	}
+	end, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		next eventlog.Offsets
+		got  []eventlog.Record
+	)
+	err = l.Follow(ctxT(t), topic, nil, func(batch eventlog.Batch) error {
+		if err := checkNext(batch); err != nil {
+			return err
+		}
+		got = append(got, batch.Records...)
+		if batch.CaughtUp {
+			next = batch.Next
+			return eventlog.ErrStopFollowing
+		}
+		return nil
+	})
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatalf("Follow = %v", err)
+	}
+	if len(got) != 12 {
+		t.Fatalf("read %d records before CaughtUp, want 12", len(got))
+	}
+	if err := checkReached(next, end); err != nil {
+		t.Fatal(err)
+	}
+	if b.ContiguousOffsets && sum(next) != 12 {
+		t.Fatalf("Next after 12 records = %v, want 12 in all", next)
+	}
+}
+
+// testCaughtUpWhileAppending is the replay of a restarted process while
+// clients keep writing: a Follow from offset 0 must report CaughtUp once it
+// has read what the topic held when it began, although the end keeps moving
+// (issue 13.1: on Kafka, waiting for the very end never ended under load).
+// The history is longer than one batch, so that the test can learn, at the
+// first batch, an end that is at least the one Follow began with: every
+// batch that reaches it must carry CaughtUp, or come after one that did.
+func testCaughtUpWhileAppending(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	const history, writers = 10000, 4
+	for i := 0; i < history; i += 500 {
+		batch := make([]eventlog.Message, 500)
+		for j := range batch {
+			batch[j] = msg("history", i+j)
+		}
+		if err := l.Append(ctxT(t), topic, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, stop := context.WithCancel(ctxT(t))
+	var (
+		appended atomic.Int64
+		wg       sync.WaitGroup
+		failed   = make(chan error, writers)
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				if err := l.Append(ctx, topic, msg(fmt.Sprintf("writer-%d", w), i)); err != nil {
+					if ctx.Err() == nil {
+						failed <- err
+					}
+					return
+				}
+				appended.Add(1)
+			}
+		})
+	}
+	defer func() {
+		stop()
+		wg.Wait()
+		select {
+		case err := <-failed:
+			t.Errorf("Append while following: %v", err)
+		default:
+		}
+	}()
+	for appended.Load() < 10 { // the writers are going
+		select {
+		case err := <-failed:
+			t.Fatalf("Append: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+
+	before := history + int(appended.Load()) // all stored before End is asked
+	endBefore, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	follow, cancel := context.WithTimeout(ctxT(t), CatchUpWithin)
+	defer cancel()
+	var (
+		read, batches int
+		endAfter      eventlog.Offsets // End once Follow has begun: at least the end it began with
+	)
+	err = l.Follow(follow, topic, nil, func(batch eventlog.Batch) error {
+		if err := checkNext(batch); err != nil {
+			return err
+		}
+		read += len(batch.Records)
+		batches++
+		if endAfter == nil {
+			var err error
+			if endAfter, err = l.End(follow, topic); err != nil {
+				return err
+			}
+		}
+		if !batch.CaughtUp {
+			if checkReached(batch.Next, endAfter) == nil {
+				return fmt.Errorf("batch %d reached %v, past the end Follow began with, without CaughtUp (Next %v)", batches, endAfter, batch.Next)
+			}
+			return nil
+		}
+		if err := checkReached(batch.Next, endBefore); err != nil {
+			return err
+		}
+		return eventlog.ErrStopFollowing
+	})
+	took := time.Since(began)
+	if !errors.Is(err, eventlog.ErrStopFollowing) {
+		t.Fatalf("Follow from 0 while %d writers append: %v after %s and %d records (%d appended meanwhile), want CaughtUp within %s",
+			writers, err, took.Round(time.Millisecond), read, int(appended.Load())+history-before, CatchUpWithin)
+	}
+	if read < before {
+		t.Fatalf("CaughtUp after %d records, want at least the %d stored before Follow began", read, before)
+	}
+	t.Logf("CaughtUp after %s, %d batches and %d records; %d appended before, %d by the time it was over",
+		took.Round(time.Millisecond), batches, read, before, int(appended.Load())+history-before)
+}
+
+// byPartition groups records by partition, in the order given.
+func byPartition(recs []eventlog.Record) map[int32][]eventlog.Record {
+	out := map[int32][]eventlog.Record{}
+	for _, r := range recs {
+		out[r.Partition] = append(out[r.Partition], r)
+	}
+	return out
+}
+
+// checkRead reads the records of want (all of one partition, in offset
+// order) again by their offsets and checks that Read gives back each one
+// as Follow delivered it.
+func checkRead(t *testing.T, l eventlog.Log, topic string, want []eventlog.Record) {
+	t.Helper()
+	if len(want) == 0 {
+		return
+	}
+	offsets := make([]int64, len(want))
+	for i, r := range want {
+		offsets[i] = r.Offset
+	}
+	got, err := l.Read(ctxT(t), topic, want[0].Partition, offsets)
+	if err != nil {
+		t.Fatalf("Read(partition %d, %d offsets from %d to %d): %v", want[0].Partition, len(offsets), offsets[0], offsets[len(offsets)-1], err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Read of %d offsets returned %d records", len(want), len(got))
+	}
+	for i, r := range got {
+		w := want[i]
+		if r.Partition != w.Partition || r.Offset != w.Offset || string(r.Key) != string(w.Key) || string(r.Value) != string(w.Value) {
+			t.Fatalf("Read record %d = partition %d offset %d key %q value %s, want partition %d offset %d key %q value %s",
+				i, r.Partition, r.Offset, r.Key, r.Value, w.Partition, w.Offset, w.Key, w.Value)
+		}
+		if fmt.Sprint(r.Headers) != fmt.Sprint(w.Headers) {
+			t.Fatalf("Read record %d headers %v, want %v", i, r.Headers, w.Headers)
+		}
+	}
+}
+
+// every returns every step-th record of recs, starting with the first,
+// and the last.
+func every(recs []eventlog.Record, step int) []eventlog.Record {
+	var out []eventlog.Record
+	for i := 0; i < len(recs); i += step {
+		out = append(out, recs[i])
+	}
+	if len(recs) > 0 && (len(recs)-1)%step != 0 {
+		out = append(out, recs[len(recs)-1])
+	}
+	return out
+}
+
+// testRead reads back, by offset, single records, runs of neighbours and
+// records far apart (600 records a partition: far enough for a backend to
+// seek between them rather than read through).
+func testRead(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	var msgs []eventlog.Message
+	for i := range 1800 {
+		msgs = append(msgs, msg(fmt.Sprintf("key-%d", i%3), i))
+	}
+	if err := l.Append(ctxT(t), topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	all := readUntil(t, l, topic, nil, atLeast(len(msgs)))
+	for p, recs := range byPartition(all) {
+		t.Logf("partition %d: %d records, offsets %d to %d", p, len(recs), recs[0].Offset, recs[len(recs)-1].Offset)
+		checkRead(t, l, topic, recs[:1])                        // the first
+		checkRead(t, l, topic, recs[len(recs)-1:])              // the last
+		checkRead(t, l, topic, recs[len(recs)/2:len(recs)/2+1]) // one in the middle
+		checkRead(t, l, topic, recs)                            // all of them
+		checkRead(t, l, topic, recs[10:40])                     // a run
+		checkRead(t, l, topic, every(recs, 7))                  // near neighbours
+		checkRead(t, l, topic, every(recs, 290))                // far apart
+	}
+}
+
+// testReadNoRecord reads offsets that hold no record: past the end, and
+// (where offsets are not contiguous) the gaps between records, which hold
+// transaction markers.
+func testReadNoRecord(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 5)
+	all := readUntil(t, l, topic, nil, atLeast(5))
+	p, last := all[0].Partition, all[len(all)-1]
+	end, err := l.End(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, offsets := range [][]int64{{end[p]}, {end[p] + 100}, {all[0].Offset, end[p] + 1}} {
+		if got, err := l.Read(ctxT(t), topic, p, offsets); !errors.Is(err, eventlog.ErrNoRecord) || got != nil {
+			t.Errorf("Read(%v) past the end (%d) = %d records, %v; want ErrNoRecord and none", offsets, end[p], len(got), err)
+		}
+	}
+	gaps := 0
+	for i := 1; i < len(all); i++ {
+		for o := all[i-1].Offset + 1; o < all[i].Offset; o++ {
+			gaps++
+			if _, err := l.Read(ctxT(t), topic, p, []int64{o}); !errors.Is(err, eventlog.ErrNoRecord) {
+				t.Errorf("Read(%d), between records at %d and %d, = %v; want ErrNoRecord", o, all[i-1].Offset, all[i].Offset, err)
+			}
+			if _, err := l.Read(ctxT(t), topic, p, []int64{o, last.Offset}); !errors.Is(err, eventlog.ErrNoRecord) {
+				t.Errorf("Read(%d, %d) = %v; want ErrNoRecord", o, last.Offset, err)
+			}
+		}
+	}
+	if b.ContiguousOffsets != (gaps == 0) {
+		t.Errorf("%d offsets between records; the backend says contiguous: %v", gaps, b.ContiguousOffsets)
+	}
+	checkRead(t, l, topic, all) // and the records themselves are still there
+}
+
+func testReadArguments(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 3)
+	all := readUntil(t, l, topic, nil, atLeast(3))
+	p := all[0].Partition
+	if got, err := l.Read(ctxT(t), topic, p, nil); err != nil || len(got) != 0 {
+		t.Errorf("Read of no offsets = %d records, %v; want none and no error", len(got), err)
+	}
+	for _, offsets := range [][]int64{{all[1].Offset, all[0].Offset}, {all[0].Offset, all[0].Offset}, {-1}} {
+		got, err := l.Read(ctxT(t), topic, p, offsets)
+		if err == nil || errors.Is(err, eventlog.ErrNoRecord) || got != nil {
+			t.Errorf("Read(%v) = %d records, %v; want an error about the offsets", offsets, len(got), err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Read(ctx, topic, p, []int64{all[0].Offset}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Read with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+func testReadAfterReopen(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 10)
+	all := readUntil(t, l, topic, nil, atLeast(10))
+	l = b.Reopen(t, l)
+	checkRead(t, l, topic, every(all, 3))
+}
+
+func testReadAfterClose(t *testing.T, b Backend) {
+	l, topic := b.Open(t), b.topic(t)
+	appendN(t, l, topic, "k", 0, 2)
+	all := readUntil(t, l, topic, nil, atLeast(2))
+	checkRead(t, l, topic, all) // a backend that keeps readers now has one
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := l.Read(ctxT(t), topic, all[0].Partition, []int64{all[0].Offset}); !errors.Is(err, eventlog.ErrClosed) {
+		t.Fatalf("Read after Close = %v, want ErrClosed", err)
 	}
 }

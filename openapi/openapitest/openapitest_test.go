@@ -25,7 +25,7 @@ type answer struct {
 	status      int
 	contentType string
 	body        string
-	header      map[string]string
+	header      map[string]string // an empty value removes the header
 }
 
 // roundTrip sends one request through a checking transport to a server that
@@ -38,8 +38,13 @@ func roundTrip(t *testing.T, ctx context.Context, method, path, contentType, bod
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-ID", "cv1ll5ibbj6s73a8fo5g") // as the calculator's every answer
 		for k, v := range a.header {
-			w.Header().Set(k, v)
+			if v == "" {
+				w.Header().Del(k)
+			} else {
+				w.Header().Set(k, v)
+			}
 		}
 		if a.contentType != "" {
 			w.Header().Set("Content-Type", a.contentType)
@@ -120,6 +125,8 @@ func TestTransport(t *testing.T) {
 			answer{404, "application/json", problem(404, "value-not-found"), nil}, "Content-Type"},
 		{"a 503 without Retry-After", nil, "GET", "/values/" + valueID, "", "",
 			answer{503, "application/problem+json", problem(503, "replaying"), nil}, "Retry-After"},
+		{"an answer without X-Request-ID", nil, "GET", "/values/" + valueID, "", "",
+			answer{200, "application/json", value, map[string]string{"X-Request-ID": ""}}, "X-Request-ID"},
 		{"an accepted command", nil, "POST", "/values", "application/json", `{"value":3}`,
 			answer{202, "application/json", accepted, map[string]string{"Location": "/commands/" + commandID}}, ""},
 		{"a lower-case operation", nil, "PUT", "/values/" + valueID, "application/json", `{"operation":"multiply","value":3}`,
@@ -140,7 +147,7 @@ func TestTransport(t *testing.T) {
 			answer{200, "text/event-stream", stream("id: 0\nevent: ValueCreated\ndata: " + strings.Replace(created, eventID, "e1", 1) + "\n\n"), sse}, `"ValueCreated" does not match`},
 		{"an unknown route", nil, "GET", "/nothing", "", "",
 			answer{404, "application/problem+json", `{"type":"about:blank","title":"Not Found","status":404,"detail":"no route"}`, nil}, ""},
-		{"a route the document lacks", nil, "GET", "/metrics", "", "",
+		{"a route the document lacks", nil, "GET", "/debug/vars", "", "",
 			answer{200, "text/plain", "up 1\n", nil}, "a route the document lacks"},
 		{"a method the path lacks", nil, "DELETE", "/values/" + valueID, "", "",
 			answer{405, "application/problem+json", `{"type":"about:blank","title":"Method Not Allowed","status":405}`, nil}, ""},

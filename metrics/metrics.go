@@ -1,0 +1,135 @@
+// Package metrics is what GET /metrics shows: the calculator's Prometheus
+// metrics, in a registry of their own (not the global one), served in the
+// text exposition format by prometheus/client_golang.
+//
+// Nothing here is called by the commander, the processor or the view: every
+// figure comes from a decorator that the app puts around a part, or from an
+// accessor the part already has, read at scrape time.
+//
+//   - CountCommands, an HTTP middleware on the command routes, counts the
+//     POSTs and PUTs by HTTP status (202 accepted, 4xx refused, 503 log
+//     unavailable): calculator_command_requests_total.
+//   - TimeAppends wraps the log the commander appends to: the append latency
+//     (calculator_command_append_duration_seconds), and the moment each
+//     command was accepted, kept in a bounded table until its outcome is
+//     applied.
+//   - Applied wraps the view's listener of applied events: the events the
+//     view folded in (calculator_view_events_applied_total), the outcomes by
+//     kind and rejection reason (calculator_outcomes_total, live events only:
+//     a replay re-reads outcomes decided before this process started), and
+//     from accept to applied (calculator_command_accept_to_applied_seconds,
+//     for the commands this process accepted).
+//   - CountStreams, an HTTP middleware on the subscription routes, counts
+//     the SSE streams open by stream (calculator_sse_subscribers).
+//   - Watch registers the collectors that read the parts at each scrape:
+//     readiness, replay progress, the processor's and the view's lag (records
+//     behind the end of their topic, asked of the log at scrape time), the
+//     processor's counters, the subscriptions' drops and statuses.
+//
+// The Go runtime and process collectors are registered too.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"calculator/eventlog"
+)
+
+// Namespace prefixes every metric of the calculator.
+const Namespace = "calculator"
+
+// latencyBuckets are the histogram buckets of the latencies, in seconds:
+// from 100 µs (an append to the file log shares an fsync of about a
+// millisecond) to 10 s (beyond the 5 s append timeout).
+var latencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// Metrics holds the calculator's metrics and their registry. Create it with
+// New; its methods may be called from any goroutine.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	commandRequests *prometheus.CounterVec
+	appendSeconds   prometheus.Histogram
+	acceptToApplied prometheus.Histogram
+	eventsApplied   prometheus.Counter
+	outcomes        *prometheus.CounterVec
+	subscribers     *prometheus.GaugeVec
+
+	// accepted holds when each command this process accepted was accepted,
+	// until the view applies its outcome.
+	accepted *acceptTimes
+	// epoch is the origin of the monotonic times in accepted.
+	epoch time.Time
+
+	// viewMu guards viewNext: the offset after the last event the view
+	// applied, per partition of the events topic.
+	viewMu   sync.Mutex
+	viewNext eventlog.Offsets
+}
+
+// New returns the metrics, registered with a new registry together with the
+// Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		commandRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "command_requests_total",
+			Help: "POST /values and PUT /values/{id} requests answered, by method and HTTP status: 202 (or 200, 201, 409, 422 with ?wait) accepted, 4xx refused, 503 the commands log did not store the command.",
+		}, []string{"method", "code"}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "command_append_duration_seconds",
+			Help:    "Time the commander waited for the commands log to store a command (durable), failures included.",
+			Buckets: latencyBuckets,
+		}),
+		acceptToApplied: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "command_accept_to_applied_seconds",
+			Help:    "Time from a command's acceptance (stored in the commands log) to the view's applying its outcome, for the commands this process accepted.",
+			Buckets: latencyBuckets,
+		}),
+		eventsApplied: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "view_events_applied_total",
+			Help: "Events the view folded in since the process started, the startup replay included.",
+		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "outcomes_total",
+			Help: "Outcomes the view applied live (not replayed) since the process started, by kind (ValueCreated, ValueUpdated, CommandRejected) and rejection reason (empty for a success).",
+		}, []string{"kind", "reason"}),
+		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "sse_subscribers",
+			Help: "Server-Sent Events streams open, by stream (commands, events, values).",
+		}, []string{"stream"}),
+		accepted: newAcceptTimes(acceptTimesLimit),
+		epoch:    time.Now(),
+		viewNext: eventlog.Offsets{},
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.commandRequests, m.appendSeconds, m.acceptToApplied, m.eventsApplied, m.outcomes, m.subscribers,
+	)
+	return m
+}
+
+// Registry is the registry of the metrics, for more collectors (and tests).
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves the metrics in the Prometheus text format (or OpenMetrics
+// when the scraper asks for it), and counts its own scrapes
+// (promhttp_metric_handler_requests_total).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.registry, promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorHandling:     promhttp.ContinueOnError, // a failing collector does not hide the others
+		EnableOpenMetrics: true,
+	}))
+}
+
+// now is the monotonic time since m was created.
+func (m *Metrics) now() time.Duration { return time.Since(m.epoch) }

@@ -1,0 +1,184 @@
+package processor
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func newID(rng *rand.Rand) uuid.UUID {
+	var id uuid.UUID
+	for i := range id {
+		id[i] = byte(rng.Uint32())
+	}
+	return id
+}
+
+// An id is forgotten only when it is both older than Age and more than Min
+// newer ids are held, or when more than Max are held.
+func TestDecidedWindow(t *testing.T) {
+	d := newDecided(Window{Age: time.Hour, Min: 3, Max: 6})
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	var ids []uuid.UUID
+	add := func(at time.Time) {
+		id := newID(rng)
+		ids = append(ids, id)
+		d.Add(id, at)
+	}
+	held := func(want ...int) {
+		t.Helper()
+		var got []int
+		for i, id := range ids {
+			if d.Has(id) {
+				got = append(got, i)
+			}
+		}
+		if !slices.Equal(got, want) || d.Len() != len(want) {
+			t.Fatalf("held %v (Len %d), want %v", got, d.Len(), want)
+		}
+	}
+	for range 5 {
+		add(start) // 0..4 at the start
+	}
+	held(0, 1, 2, 3, 4)
+	d.Advance(start.Add(2 * time.Hour)) // all out of Age: the 3 newest stay
+	held(2, 3, 4)
+	add(start.Add(2 * time.Hour)) // 5: 2 goes (older than Age, 3 newer held)
+	held(3, 4, 5)
+	for k := range 4 {
+		add(start.Add(2*time.Hour + time.Duration(k)*time.Second)) // 6..9, inside Age
+	}
+	// 3 and 4 are out of Age and 5 newer are held; then 5..9 and one more
+	// make 6 inside Age, and a seventh pushes the oldest out over Max.
+	held(5, 6, 7, 8, 9)
+	add(start.Add(2*time.Hour + 10*time.Second)) // 10
+	held(5, 6, 7, 8, 9, 10)
+	add(start.Add(2*time.Hour + 11*time.Second)) // 11: over Max
+	held(6, 7, 8, 9, 10, 11)
+	if d.early != 1 || d.forgotten != 6 {
+		t.Fatalf("forgotten %d, early %d; want 6 and 1", d.forgotten, d.early)
+	}
+	// Adding a held id again changes nothing.
+	d.Add(ids[6], start.Add(2*time.Hour+12*time.Second))
+	held(6, 7, 8, 9, 10, 11)
+	// The clock does not go back: an old timestamp does not bring anything back.
+	d.Advance(start)
+	held(6, 7, 8, 9, 10, 11)
+}
+
+// TestDecidedIndex checks the ring and the index against a plain model
+// through growth, wrap-around and deletions, with lookups of held,
+// forgotten and unknown ids.
+func TestDecidedIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const maxIDs = 5000
+	d := newDecided(Window{Age: time.Minute, Min: 100, Max: maxIDs})
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	var model []uuid.UUID // the ids in the order they were added
+	var times []time.Time
+	now := start
+	for i := range 60_000 {
+		// Bursts and pauses, so that both bounds take turns.
+		if i%7000 < 3500 {
+			now = now.Add(time.Millisecond)
+		} else {
+			now = now.Add(50 * time.Millisecond)
+		}
+		id := newID(rng)
+		if rng.IntN(10) == 0 && len(model) > 0 {
+			id = model[rng.IntN(len(model))] // a repeat, maybe forgotten
+		}
+		d.Add(id, now)
+		if !slices.Contains(model, id) {
+			model, times = append(model, id), append(times, now)
+		}
+		for len(model) > 0 && (len(model) > maxIDs || len(model) > 100 && times[0].Unix() < now.Unix()-60) {
+			model, times = model[1:], times[1:]
+		}
+		if d.Len() != len(model) {
+			t.Fatalf("after %d adds: Len %d, want %d", i+1, d.Len(), len(model))
+		}
+		if i%97 == 0 {
+			for _, id := range model {
+				if !d.Has(id) {
+					t.Fatalf("after %d adds: %s is missing", i+1, id)
+				}
+			}
+			if d.Has(newID(rng)) {
+				t.Fatal("an id never added is held")
+			}
+		}
+	}
+}
+
+// TestDecidedMemory reports the heap bytes an id costs in a window of
+// 1,000,000 ids, and those of the map that held every id before.
+func TestDecidedMemory(t *testing.T) {
+	if testing.Short() || raceDetector {
+		t.Skip("holds a million ids and measures the heap: not with -short or -race")
+	}
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(5, 6))
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = newID(rng)
+	}
+	start := time.Now()
+
+	before := heapInUse()
+	d := newDecided(Window{Min: n, Max: n})
+	for i, id := range ids {
+		d.Add(id, start.Add(time.Duration(i)*time.Millisecond))
+	}
+	perID := float64(heapInUse()-before) / n
+	runtime.KeepAlive(d)
+	d = nil
+
+	before = heapInUse()
+	m := make(map[uuid.UUID]struct{})
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	perMapID := float64(heapInUse()-before) / n
+	runtime.KeepAlive(m)
+
+	t.Logf("1,000,000 decided ids: %.1f bytes an id (a map[uuid.UUID]struct{}: %.1f)", perID, perMapID)
+	if perID > 64 {
+		t.Errorf("%.1f bytes an id, want at most 64", perID)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkDecided is a lookup and an add of a new id in a full window of
+// 1,000,000 ids (each add forgets the oldest).
+func BenchmarkDecided(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(7, 8))
+	d := newDecided(Window{Min: n, Max: n})
+	start := time.Now()
+	for range n {
+		d.Add(newID(rng), start)
+	}
+	ids := make([]uuid.UUID, b.N)
+	for i := range ids {
+		ids[i] = newID(rng)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if !d.Has(ids[i]) {
+			d.Add(ids[i], start)
+		}
+	}
+}

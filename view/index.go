@@ -1,0 +1,118 @@
+package view
+
+import (
+	"github.com/google/uuid"
+
+	"calculator/domain"
+	"calculator/eventlog"
+)
+
+// index is what the view keeps, beside domain's State and under the same
+// lock, to read each value's events again from the events log: their
+// positions, not the events, and the value ids in order. Every event of a
+// value is in one partition (the record key is the value id), so a
+// partition and offsets say where each is.
+type index struct {
+	// versions holds each value's ValueCreated and ValueUpdated events:
+	// entry i is version i+1, with its timestamp (for ?at=). The trail's
+	// partition is the value's, or splitPartition.
+	versions map[uuid.UUID]trail
+	// versionMarks are the marks of the values with more than markEvery
+	// versions.
+	versionMarks map[uuid.UUID][]mark
+	// rejected holds the CommandRejected events concerning a value since
+	// it was created, for the values that have some: their offsets (their
+	// times are not used).
+	rejected map[uuid.UUID]*lookup
+	ids      sortedIDs
+}
+
+// splitPartition is the partition of a value one of whose events came in
+// another partition than its first: a foreign writer that does not key by
+// value id. Its positions are then incomplete, and its history is not
+// served.
+const splitPartition = -1
+
+func newIndex() index {
+	return index{
+		versions:     make(map[uuid.UUID]trail),
+		versionMarks: make(map[uuid.UUID][]mark),
+		rejected:     make(map[uuid.UUID]*lookup),
+	}
+}
+
+// add records an event that the view applied to its state; changed is what
+// State.Apply said (false for a rejection). It reports whether the event
+// made the value's history split (see splitPartition).
+//
+// A rejection concerning a value that does not exist (an update of an
+// unknown id) belongs to no history: it is in the events log, and
+// GET /commands/{id} tells it, but a history starts when its value is
+// created.
+func (x *index) add(rec *eventlog.Record, e *domain.Event, changed bool) (split bool) {
+	t, found := x.versions[e.ValueID]
+	if !found {
+		if !changed || e.Action != domain.ValueCreated {
+			return false
+		}
+		t.partition = rec.Partition
+		x.ids.insert(e.ValueID)
+	}
+	if rec.Partition != t.partition {
+		if t.partition == splitPartition {
+			return false
+		}
+		t.partition = splitPartition
+		x.versions[e.ValueID] = t
+		return true
+	}
+	p := point{offset: rec.Offset, time: e.Timestamp.UnixNano()}
+	switch {
+	case changed:
+		if m, marked := t.add(p); marked {
+			x.versionMarks[e.ValueID] = append(x.versionMarks[e.ValueID], m)
+		}
+		x.versions[e.ValueID] = t
+	case e.Action == domain.CommandRejected:
+		r := x.rejected[e.ValueID]
+		if r == nil {
+			r = &lookup{trail: trail{partition: t.partition}}
+			x.rejected[e.ValueID] = r
+		}
+		if m, marked := r.add(point{offset: p.offset}); marked {
+			r.marks = append(r.marks, m)
+		}
+	}
+	return false
+}
+
+// history returns the lookups of a value's versions and rejections (the
+// latter empty without include or without rejections), and whether the
+// value exists.
+func (x *index) history(id uuid.UUID) (versions, rejected lookup, found bool) {
+	t, found := x.versions[id]
+	if !found {
+		return versions, rejected, false
+	}
+	versions = lookup{trail: t, marks: x.versionMarks[id]}
+	if r := x.rejected[id]; r != nil {
+		rejected = *r
+	}
+	return versions, rejected, true
+}
+
+// folded is what became of an event in the view's fold, for the index.
+type folded uint8
+
+const (
+	notFolded     folded = iota // undecodable, or it did not fit the state
+	foldedChanged               // it changed a value
+	foldedSame                  // it changed nothing (a rejection)
+)
+
+func foldedAs(changed bool) folded {
+	if changed {
+		return foldedChanged
+	}
+	return foldedSame
+}

@@ -1,0 +1,142 @@
+package view
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"calculator/domain"
+	"calculator/eventlog"
+)
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// indexOf builds the index of n events as the view would, in log order
+// (offset i is the i-th event), 100 µs apart (10,000 events a second):
+// values creates first, then updates spread at random over them, and every
+// rejectEvery-th update a rejection instead (none when 0).
+func indexOf(n, values, rejectEvery int) *index {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := newIndex()
+	ids := make([]uuid.UUID, values)
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		e := domain.Event{Action: domain.ValueUpdated, Timestamp: start.Add(time.Duration(i) * 100 * time.Microsecond)}
+		switch {
+		case i < values:
+			ids[i] = uuid.UUID{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
+			e.Action, e.ValueID = domain.ValueCreated, ids[i]
+		case rejectEvery > 0 && i%rejectEvery == 0:
+			e.Action, e.ValueID = domain.CommandRejected, ids[rng.IntN(values)]
+		default:
+			e.ValueID = ids[rng.IntN(values)]
+		}
+		x.add(&eventlog.Record{Offset: int64(i)}, &e, e.Action != domain.CommandRejected)
+	}
+	return &x
+}
+
+// TestIndexMemory measures what the view keeps, beside the values, to find
+// each event again (the history index: positions, timestamps, the ids in
+// order), at 1,000,000 events, and holds it to a bound. The figures are in
+// BENCHMARKS.md; go test -v -run TestIndexMemory ./view/ prints them.
+func TestIndexMemory(t *testing.T) {
+	if testing.Short() || raceDetector {
+		t.Skip("builds indexes of a million events, and measures their heap: not with -short or -race")
+	}
+	const n = 1_000_000
+	for _, tt := range []struct {
+		name                string
+		values, rejectEvery int
+		maxBytesPerEvent    float64
+	}{
+		// The replay benchmark's mix: a tenth of the events create values,
+		// the rest update them at random (10 events a value).
+		{"100,000 values of 10 events", n / 10, 0, 25},
+		// The same with one rejection in 20 events.
+		{"100,000 values, 5% rejections", n / 10, 20, 28},
+		// One value with a long history: its events are neighbours.
+		{"one value of 1,000,000 events", 1, 0, 6},
+	} {
+		before := heapInUse()
+		x := indexOf(n, tt.values, tt.rejectEvery)
+		perEvent := float64(heapInUse()-before) / n
+		runtime.KeepAlive(x)
+		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, len(x.versions))
+		if perEvent > tt.maxBytesPerEvent {
+			t.Errorf("%s: %.1f bytes an event, want at most %v", tt.name, perEvent, tt.maxBytesPerEvent)
+		}
+	}
+}
+
+// BenchmarkIndexAdd is the history index's share of applying an event, in
+// the replay benchmark's mix: a tenth creates, the rest updates at random
+// over the values (see BenchmarkReplay for the whole).
+func BenchmarkIndexAdd(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	values := max(1, b.N/10)
+	ids := make([]uuid.UUID, values)
+	events := make([]domain.Event, b.N)
+	start := time.Now()
+	for i := range events {
+		e := domain.Event{Action: domain.ValueUpdated, Timestamp: start.Add(time.Duration(i) * 100 * time.Microsecond)}
+		if i < values {
+			ids[i] = uuid.UUID{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
+			e.Action, e.ValueID = domain.ValueCreated, ids[i]
+		} else {
+			e.ValueID = ids[rng.IntN(values)]
+		}
+		events[i] = e
+	}
+	x := newIndex()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range events {
+		x.add(&eventlog.Record{Offset: int64(i)}, &events[i], true)
+	}
+}
+
+// A value whose events come in two partitions (a writer that does not key
+// them by value id) has no history to serve: the index says so once, and
+// the queries answer 500 rather than a wrong history.
+func TestSplitHistory(t *testing.T) {
+	x := newIndex()
+	id := uuid.New()
+	created := domain.Event{Action: domain.ValueCreated, ValueID: id, Timestamp: time.Now()}
+	updated := domain.Event{Action: domain.ValueUpdated, ValueID: id, Timestamp: time.Now()}
+	for i, tt := range []struct {
+		partition int32
+		e         *domain.Event
+		wantSplit bool
+	}{
+		{0, &created, false},
+		{0, &updated, false},
+		{1, &updated, true},
+		{0, &updated, false}, // said once
+		{1, &updated, false},
+	} {
+		if split := x.add(&eventlog.Record{Partition: tt.partition, Offset: int64(i)}, tt.e, true); split != tt.wantSplit {
+			t.Errorf("event %d in partition %d: split %v, want %v", i, tt.partition, split, tt.wantSplit)
+		}
+	}
+	versions, _, found := x.history(id)
+	if !found || versions.partition != splitPartition {
+		t.Fatalf("history: found %v, partition %d; want found and split", found, versions.partition)
+	}
+	w := httptest.NewRecorder()
+	if !noHistory(w, id, found, versions.partition) || w.Code != http.StatusInternalServerError {
+		t.Errorf("noHistory answered %d, want 500", w.Code)
+	}
+}

@@ -1,0 +1,80 @@
+package view
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+
+	"calculator/domain"
+	"calculator/httpapi"
+)
+
+// getPastValue answers GET /values/{id}?version=N (the value right after
+// its N-th event) and GET /values/{id}?at=<RFC 3339> (the value after its
+// last event stamped at or before that instant). The index finds the
+// event's position (for ?at=, by binary search over the timestamps it
+// keeps: see trail), and the value is read from that event in the log.
+func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID, q url.Values) {
+	var version int
+	var at time.Time
+	var err error
+	switch {
+	case q.Has("version") && q.Has("at"):
+		queryError(w, fmt.Errorf("give version or at, not both"))
+		return
+	case q.Has("version"):
+		version, err = parseCount(q, "version", 1)
+	default:
+		if at, err = time.Parse(time.RFC3339Nano, q.Get("at")); err != nil {
+			err = fmt.Errorf("at=%q: want an instant in RFC 3339, like 2006-01-02T15:04:05.999Z", q.Get("at"))
+		}
+	}
+	if err != nil {
+		queryError(w, err)
+		return
+	}
+
+	v.mu.RLock()
+	trail, _, found := v.index.history(id)
+	versions, partition := trail.len(), trail.partition
+	var created, p point
+	if found && partition != splitPartition {
+		created = trail.at(0)
+		if !at.IsZero() {
+			version = trail.countUntil(at.UnixNano())
+		}
+		if version > 0 && version <= versions {
+			p = trail.at(version - 1)
+		}
+	}
+	v.mu.RUnlock()
+	if noHistory(w, id, found, partition) {
+		return
+	}
+	switch {
+	case version == 0:
+		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s did not exist at %s: it was created at %s",
+			id, at.UTC().Format(time.RFC3339Nano), time.Unix(0, created.time).UTC().Format(time.RFC3339Nano)))
+		return
+	case version > versions:
+		httpapi.Error(w, httpapi.VersionNotFound, fmt.Sprintf("value %s has %d versions: version %d does not exist yet", id, versions, version))
+		return
+	}
+	events, err := v.readEvents(r.Context(), id, partition, []int64{p.offset})
+	if err != nil {
+		v.readError(w, id, err)
+		return
+	}
+	want := domain.ValueUpdated
+	if version == 1 {
+		want = domain.ValueCreated
+	}
+	if events[0].Action != want {
+		v.readError(w, id, fmt.Errorf("%w: a %s event at version %d", errUnexpected, events[0].Action, version))
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, valueResponse{ValueID: id, Value: valueAfter(events[0]), Version: int64(version)})
+}
