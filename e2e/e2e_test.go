@@ -95,9 +95,9 @@ func TestAcceptedAnswer(t *testing.T) {
 func TestRejections(t *testing.T) {
 	s := start(t, t.TempDir())
 	_, id := s.create(8)
-	s.update(id, "DIVIDE", 0)                        // division_by_zero
-	s.update(id, "MULTIPLY", 1.7976931348623157e308) // overflow
-	s.update(uuid.NewString(), "ADD", 1)             // value_not_found
+	s.update(id, "DIVIDE", 0)            // division_by_zero
+	s.update(id, "MULTIPLY", "2e6144")   // overflow: 1.6e6145
+	s.update(uuid.NewString(), "ADD", 1) // value_not_found
 	s.update(id, "DIVIDE", 2)
 	if got := s.waitValue(id, 2); got["value"] != 4.0 || got["version"] != 2.0 {
 		t.Fatalf("after two rejections and DIVIDE 2: %v, want value 4 version 2", got)
