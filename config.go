@@ -25,6 +25,7 @@ var environment = map[string]string{
 	"commands-topic":     "CALC_COMMANDS_TOPIC",
 	"events-topic":       "CALC_EVENTS_TOPIC",
 	"partitions":         "CALC_PARTITIONS",
+	"group":              "CALC_GROUP",
 	"replication-factor": "CALC_REPLICATION_FACTOR",
 	"kafka-config":       "CALC_KAFKA_CONFIG",
 	"auth-token":         "CALC_AUTH_TOKEN",
@@ -60,6 +61,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
 	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")
 	fs.IntVar(&cfg.Partitions, "partitions", def.Partitions, "partitions of the topics when they are created")
+	fs.StringVar(&cfg.Group, "group", def.Group, "Kafka consumer group through which the instances on the same topics share the partitions (SPEC §6)")
 	fs.IntVar(&cfg.ReplicationFactor, "replication-factor", 0, "replication factor of the topics when they are created on Kafka; 0: the broker's default")
 	fs.StringVar(&kafkaConfig, "kafka-config", "", "a `file` of librdkafka properties (key=value lines: SASL, SSL, ...) for every Kafka client")
 	fs.StringVar(&cfg.AuthToken, "auth-token", "", "bearer token required by the API; empty: no auth")
@@ -89,6 +91,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 	switch {
 	case cfg.Partitions < 1:
 		return cfg, level, fmt.Errorf("%s must be at least 1, not %d", from("partitions"), cfg.Partitions)
+	case cfg.Group == "":
+		return cfg, level, fmt.Errorf("%s must not be empty", from("group"))
 	case cfg.ReplicationFactor < 0:
 		return cfg, level, fmt.Errorf("%s must be 0 (the broker's default) or more, not %d", from("replication-factor"), cfg.ReplicationFactor)
 	case cfg.MaxConns < 1:

@@ -69,7 +69,7 @@ func New(cfg Config) (*App, error) {
 		if err := a.openKafka(); err != nil {
 			return nil, err
 		}
-		processorOpts = append(processorOpts, processor.WithEventWriter(a.openEventWriter))
+		processorOpts = append(processorOpts, a.processorGroup())
 		viewLog = patientEnd{Log: a.log, logger: a.logger}
 	} else {
 		// The reserve keeps room for the outcomes of accepted commands: new
@@ -100,6 +100,7 @@ func New(cfg Config) (*App, error) {
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
 	cmd := commander.New(a.metrics.TimeAppends(a.gate), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
+	a.view.SetOutcomes(a.subs)
 	a.keys = idempotency.New(a.log, cfg.CommandsTopic, cfg.Logger, idempotency.Options{})
 	cmd.SetKeys(a.keys)
 	a.metrics.Watch(metrics.Parts{
@@ -136,7 +137,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopWorkers()
 	g, gctx := errgroup.WithContext(workers)
 	if a.kafka != nil {
-		g.Go(func() error { a.connect(gctx); return nil })
+		g.Go(func() error { return a.connect(gctx) })
 	}
 	// The parts start once the log can be used (at once on the embedded log).
 	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {

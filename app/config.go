@@ -20,6 +20,13 @@ type Config struct {
 	CommandsTopic string
 	EventsTopic   string
 	Partitions    int
+	// Group is the consumer group through which the processors of every
+	// instance on the same Kafka topics share the partitions (SPEC §6).
+	Group string
+	// GroupSessionTimeout is how long an instance may stay silent before
+	// the group gives its partitions to the others: it bounds the takeover
+	// after a crash.
+	GroupSessionTimeout time.Duration
 	// ReplicationFactor of the topics created on Kafka; 0 takes the
 	// broker's default (default.replication.factor).
 	ReplicationFactor int
@@ -76,14 +83,16 @@ type Config struct {
 // these values in its flags' help; they are written nowhere else.
 func Defaults() Config {
 	return Config{
-		Addr:            "localhost:3030",
-		DataDir:         "./data",
-		CommandsTopic:   "commands",
-		EventsTopic:     "events",
-		Partitions:      1,
-		AppendTimeout:   5 * time.Second,
-		ShutdownTimeout: 5 * time.Second,
-		StatsInterval:   10 * time.Second,
+		Addr:                "localhost:3030",
+		DataDir:             "./data",
+		CommandsTopic:       "commands",
+		EventsTopic:         "events",
+		Partitions:          1,
+		Group:               "calculator",
+		GroupSessionTimeout: 10 * time.Second,
+		AppendTimeout:       5 * time.Second,
+		ShutdownTimeout:     5 * time.Second,
+		StatsInterval:       10 * time.Second,
 
 		ReadTimeout:       10 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -105,6 +114,8 @@ func (cfg Config) withDefaults() Config {
 	cfg.CommandsTopic = cmp.Or(cfg.CommandsTopic, d.CommandsTopic)
 	cfg.EventsTopic = cmp.Or(cfg.EventsTopic, d.EventsTopic)
 	cfg.Partitions = cmp.Or(cfg.Partitions, d.Partitions)
+	cfg.Group = cmp.Or(cfg.Group, d.Group)
+	cfg.GroupSessionTimeout = cmp.Or(cfg.GroupSessionTimeout, d.GroupSessionTimeout)
 	cfg.AppendTimeout = cmp.Or(cfg.AppendTimeout, d.AppendTimeout)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, d.ShutdownTimeout)
 	cfg.StatsInterval = cmp.Or(cfg.StatsInterval, d.StatsInterval)

@@ -23,7 +23,16 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	view := a.view.Progress()
 	logStatus, logErr := a.logStatus()
 	proc := map[string]any{"ready": a.processor.Ready(), "events_replayed": a.processor.Stats().EventsReplay}
-	if a.processor.Ready() && (logErr == nil || a.kafka == nil) {
+	own, partitioned := a.processor.Ownership()
+	if partitioned {
+		proc["group"] = a.cfg.Group
+		proc["joined"] = own.Joined
+		proc["partitions"] = nonNil(own.Partitions)
+		proc["replaying"] = nonNil(own.Replaying)
+	}
+	// Before the group has given this instance its share, how far behind it
+	// is means nothing yet.
+	if a.processor.Ready() && (!partitioned || own.Joined) && (logErr == nil || a.kafka == nil) {
 		// How many commands wait for an outcome: lets a client (or a test)
 		// see the processor catch up after a restart, or, with the disk
 		// below the reserve, finish the commands it accepted. (End of an
@@ -31,11 +40,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if end, err := a.log.End(ctx, a.cfg.CommandsTopic); err == nil {
-			position, behind := a.processor.Position(), int64(0)
-			for partition, offset := range end {
-				behind += max(0, offset-position[partition])
-			}
-			proc["commands_behind"] = behind
+			proc["commands_behind"] = a.processor.Behind(end) // in the partitions it decides
 		}
 	}
 	progress := map[string]any{
@@ -62,4 +67,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	p := httpapi.NewProblem(httpapi.NotReady, detail)
 	p.Extra = progress
 	httpapi.WriteProblem(w, p)
+}
+
+// nonNil makes an empty list a JSON [], not null.
+func nonNil[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,8 +40,11 @@ func (a *App) openKafka() error {
 }
 
 // connect creates the topics if they are missing, retrying until the
-// brokers answer or ctx is done, and then opens a.logReady.
-func (a *App) connect(ctx context.Context) {
+// brokers answer or ctx is done, and then opens a.logReady. Topics that
+// cannot be used as they are (kafkalog.ErrMisconfigured: partition counts
+// that differ, compaction) are not retried: connect returns the error, and
+// the process stops with it.
+func (a *App) connect(ctx context.Context) error {
 	backoff := retry.Default.New()
 	for {
 		attempt, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -50,17 +54,23 @@ func (a *App) connect(ctx context.Context) {
 			a.connectErr.Store(nil)
 			close(a.logReady)
 			a.logger.Info().Msg("connected to Kafka")
-			return
+			return nil
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if errors.Is(err, kafkalog.ErrMisconfigured) {
+			err = fmt.Errorf("cannot use the Kafka topics on %s: %w", a.cfg.Brokers, err)
+			a.connectErr.Store(&err)
+			a.logger.Error().Err(err).Msg("cannot start")
+			return err
 		}
 		err = fmt.Errorf("cannot prepare the Kafka topics on %s: %w", a.cfg.Brokers, err)
 		a.connectErr.Store(&err)
 		wait := backoff.Next()
 		a.logger.Warn().Err(err).Dur("retry_in", wait).Msg("Kafka not available yet; retrying")
 		if retry.Sleep(ctx, wait) != nil {
-			return
+			return nil
 		}
 	}
 }
@@ -107,25 +117,37 @@ func (a *App) logStatus() (map[string]any, error) {
 	return status, err
 }
 
-// ProcessorTransactionalID is the transactional id of the processor of a
-// commands topic. Every instance uses the same one, so a new processor
-// fences the old.
-func ProcessorTransactionalID(commandsTopic string) string {
-	return "calculator-processor-" + commandsTopic
+// PartitionTransactionalID is the transactional id of the writer of one
+// events partition: every instance derives the same from the events topic
+// and the partition, so the next owner of a partition fences the last.
+func PartitionTransactionalID(eventsTopic string, partition int32) string {
+	return "calculator-" + eventsTopic + "-" + strconv.Itoa(int(partition))
 }
 
-// openEventWriter gives each processor Run a transactional writer of the
-// events topic; opening it fences the previous one (see processor's
-// protocol and docs/kafka.md).
+// processorGroup puts the processor in partitioned mode (SPEC §6): it
+// decides the commands partitions that the consumer group a.cfg.Group gives
+// this instance, each through its own transactional writer.
+func (a *App) processorGroup() processor.Option {
+	group := a.kafka.Group(kafkalog.GroupConfig{
+		ID: a.cfg.Group, Topic: a.cfg.CommandsTopic, SessionTimeout: a.cfg.GroupSessionTimeout,
+	})
+	return processor.WithGroup(group, a.kafka, a.openPartitionWriter, 2*a.cfg.GroupSessionTimeout)
+}
+
+// openPartitionWriter gives the owner of a partition a transactional writer
+// of the events partition of the same number; opening it fences the
+// partition's former owner (see processor's partitioned mode and
+// docs/scaling.md).
 //
-// The processor's position is in the events themselves, so the writer does
-// not also send offsets to a consumer group (TxnConfig.OffsetsGroup): with
+// The owner's position is in the events themselves, so the writer does not
+// also send offsets to a consumer group (TxnConfig.OffsetsGroup): with
 // librdkafka 2.15 that call can hang for good after a broker restart
 // (librdkafka issue #5511, reproduced by TestKafkaOutages). /readyz reports
 // the processor's lag instead (commands_behind).
-func (a *App) openEventWriter(ctx context.Context) (processor.EventWriter, error) {
+func (a *App) openPartitionWriter(ctx context.Context, partition int32) (processor.EventWriter, error) {
 	w, err := a.kafka.TransactionalWriter(ctx, kafkalog.TxnConfig{
-		TransactionalID: ProcessorTransactionalID(a.cfg.CommandsTopic),
+		TransactionalID: PartitionTransactionalID(a.cfg.EventsTopic, partition),
+		Partition:       &partition,
 	})
 	if err != nil {
 		return nil, err

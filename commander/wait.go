@@ -2,10 +2,7 @@ package commander
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +13,7 @@ import (
 )
 
 // MaxWait bounds ?wait= on POST and PUT.
-const MaxWait = 30 * time.Second
+const MaxWait = httpapi.MaxWait
 
 // Outcomes tells the commander the outcome of a command, for ?wait=. The
 // subscriptions part implements it (subscriptions.Hub.Await); the app wires
@@ -38,28 +35,9 @@ type Outcomes interface {
 // the answer is always 202.
 func (c *Commander) SetOutcomes(o Outcomes) { c.outcomes = o }
 
-// parseWait reads ?wait=: a Go duration ("5s", "1500ms") or a number of
-// seconds, from 0 to MaxWait. It writes a 400 and returns false when the
-// parameter is there but not valid.
+// parseWait reads ?wait= (see httpapi.ParseWait).
 func parseWait(w http.ResponseWriter, r *http.Request) (time.Duration, bool) {
-	s := r.URL.Query().Get("wait")
-	if s == "" {
-		return 0, true
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(s, 64)
-		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
-			httpapi.Error(w, httpapi.InvalidWait, fmt.Sprintf("wait=%q is not a duration (like 5s or 500ms)", s))
-			return 0, false
-		}
-		d = time.Duration(max(-1, min(secs, 2*MaxWait.Seconds())) * float64(time.Second))
-	}
-	if d < 0 || d > MaxWait {
-		httpapi.Error(w, httpapi.InvalidWait, fmt.Sprintf("wait=%q is out of range: it must be between 0s and %s", s, MaxWait))
-		return 0, false
-	}
-	return d, true
+	return httpapi.ParseWait(w, r)
 }
 
 // writeOutcome answers a ?wait= that got its outcome: 201 (a created value)

@@ -114,7 +114,10 @@ func startSASLBroker(t *testing.T, user, password string) string {
 
 	dir := t.TempDir()
 	port, controller := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
-	props := strings.NewReplacer("@PORT@", port, "@CONTROLLER_PORT@", controller, "@DATA_DIR@", filepath.Join(dir, "data")).Replace(string(template))
+	// The template rendered for one node, as scripts/kafka-up.sh does.
+	props := strings.NewReplacer("@NODE_ID@", "1", "@PORT@", port, "@CONTROLLER_PORT@", controller,
+		"@QUORUM@", "controller.quorum.bootstrap.servers=127.0.0.1:"+controller, "@DATA_DIR@", filepath.Join(dir, "data"),
+		"@REPLICATION@", "1", "@MIN_ISR@", "1").Replace(string(template))
 	// Later lines win: the template's PLAINTEXT listener becomes SASL.
 	props += fmt.Sprintf(`
 listeners=SASL_PLAINTEXT://127.0.0.1:%[1]s,CONTROLLER://127.0.0.1:%[2]s

@@ -22,10 +22,11 @@ import (
 // internal/kafkatest for when they skip).
 
 // kafkaTopics returns the flags that point the binary at brokers, with new
-// topics.
+// topics and a consumer group of their own: members of one group on other
+// topics would share its rebalances (and wait out each other's crashes).
 func kafkaTopics(brokers string) (commands, events string, args []string) {
 	commands, events = kafkatest.Topic("e2e-commands"), kafkatest.Topic("e2e-events")
-	return commands, events, []string{"-brokers", brokers, "-commands-topic", commands, "-events-topic", events}
+	return commands, events, []string{"-brokers", brokers, "-commands-topic", commands, "-events-topic", events, "-group", commands}
 }
 
 // TestKafkaWalkthrough is the README's walk-through on Kafka, then a

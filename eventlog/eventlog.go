@@ -88,6 +88,13 @@ var ErrNoRecord = errors.New("eventlog: no record at that offset")
 // It is a condition to wait out, not a bad request: answer 503.
 var ErrNoSpace = errors.New("eventlog: no space left for new records")
 
+// ErrFenced is wrapped by the error of a writer's Append when a newer
+// writer with the same identity has been opened since: this one can never
+// write again (Kafka fences a transactional producer this way). An owner of
+// a partition whose writer is fenced has lost the partition to another
+// owner, whether it has been told so yet or not.
+var ErrFenced = errors.New("eventlog: writer fenced by a newer one")
+
 // Log is an ordered, durable, replayable log of topics.
 //
 // Ordering: records appended by one Append call, and by Append calls that

@@ -34,6 +34,7 @@ const (
 	VersionNotFound      Kind = "version-not-found"      // ?version= of a value that has not reached it
 	HistoryUnavailable   Kind = "history-unavailable"    // the events log could not be read in time
 	Internal             Kind = "internal"               // a fault of the server: the log holds what it did not expect
+	NotYetApplied        Kind = "not-yet-applied"        // ?after=: the command's outcome is not in the view within the wait
 )
 
 // statuses maps each kind to its HTTP status.
@@ -59,6 +60,7 @@ var statuses = map[Kind]int{
 	VersionNotFound:      http.StatusNotFound,
 	HistoryUnavailable:   http.StatusServiceUnavailable,
 	Internal:             http.StatusInternalServerError,
+	NotYetApplied:        http.StatusGatewayTimeout,
 }
 
 // Status returns the HTTP status of a kind of error: 500 for a kind the

@@ -200,8 +200,8 @@ func TestAcceptTimesStayBounded(t *testing.T) {
 // parts are accessors with fixed answers.
 type fakeProcessor struct{ position eventlog.Offsets }
 
-func (fakeProcessor) Ready() bool                  { return true }
-func (p fakeProcessor) Position() eventlog.Offsets { return p.position }
+func (fakeProcessor) Ready() bool                         { return true }
+func (p fakeProcessor) Behind(end eventlog.Offsets) int64 { return behind(end, p.position) }
 func (fakeProcessor) Stats() processor.Stats {
 	return processor.Stats{Succeeded: 5, Rejected: 2, Duplicates: 1, EventsReplay: 4}
 }

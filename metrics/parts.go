@@ -26,7 +26,9 @@ type Parts struct {
 // Processor is what the metrics read of the processor.
 type Processor interface {
 	Ready() bool
-	Position() eventlog.Offsets
+	// Behind is how many commands of the commands topic's end the
+	// processor has still to handle (in the partitions it decides).
+	Behind(end eventlog.Offsets) int64
 	Stats() processor.Stats
 }
 
@@ -113,7 +115,7 @@ func (m *Metrics) lagCollector(p Parts) prometheus.Collector {
 		ctx, cancel := context.WithTimeout(context.Background(), endTimeout)
 		defer cancel()
 		if end, err := p.End(ctx, p.CommandsTopic); err == nil {
-			ch <- prometheus.MustNewConstMetric(processorLag, prometheus.GaugeValue, float64(behind(end, p.Processor.Position())))
+			ch <- prometheus.MustNewConstMetric(processorLag, prometheus.GaugeValue, float64(p.Processor.Behind(end)))
 		}
 		if end, err := p.End(ctx, p.EventsTopic); err == nil {
 			var size int64

@@ -16,7 +16,9 @@ import (
 // from Run until Ready: the processor's share of a restart.
 func BenchmarkReplay(b *testing.B) {
 	spec := loggen.Mix(b.N)
-	spec.EventsTopic = "events"
+	// Both topics: the processor checks that the commands log holds every
+	// command the events answer before it is ready.
+	spec.CommandsTopic, spec.EventsTopic = "commands", "events"
 	l := loggen.FileLog(b, b.TempDir(), spec)
 	p := processor.New(l, "commands", "events", zerolog.Nop())
 	ctx, cancel := context.WithCancel(context.Background())

@@ -40,6 +40,11 @@
 //     which rebuilds everything from the log. ErrCommandsLost is the
 //     exception: a new Run would find the same logs, and the caller stops.
 //
+// That is the single-writer protocol, for the embedded log and one process.
+// With WithGroup, Run is in partitioned mode instead (partitioned.go):
+// several instances split the partitions through a group, and each owned
+// partition goes through the same steps on its own.
+//
 // # The window of decided command ids
 //
 // Step 4 skips a command whose id already has an outcome, but a Run does not
@@ -201,6 +206,8 @@ type Processor struct {
 
 	positionMu sync.Mutex
 	position   eventlog.Offsets // next commands offset per partition, once handled
+
+	group *groupMode // partitioned mode (WithGroup, partitioned.go); nil: Run decides every partition
 }
 
 // New returns a processor that reads commandsTopic and writes eventsTopic.
@@ -279,9 +286,24 @@ type run struct {
 	resume  eventlog.Offsets // next commands offset per partition
 }
 
+// newRun returns the state of one run (or one owned partition's run) that
+// writes through writer: empty, to be rebuilt by its replay.
+func (p *Processor) newRun(writer EventWriter) *run {
+	return &run{
+		Processor: p,
+		writer:    writer,
+		state:     domain.NewState(),
+		handled:   newDecided(p.window),
+		resume:    eventlog.Offsets{},
+	}
+}
+
 // Run replays, then processes commands until ctx is done or the log fails.
 // See the package comment for the protocol.
 func (p *Processor) Run(ctx context.Context) error {
+	if p.group != nil {
+		return p.runPartitioned(ctx)
+	}
 	p.ready.Store(false)
 	defer p.ready.Store(false)
 	writer, err := p.openWriter(ctx)
@@ -289,13 +311,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("open the events writer: %w", err)
 	}
 	defer writer.Close()
-	r := &run{
-		Processor: p,
-		writer:    writer,
-		state:     domain.NewState(),
-		handled:   newDecided(p.window),
-		resume:    eventlog.Offsets{},
-	}
+	r := p.newRun(writer)
 	start := time.Now()
 	p.replayed.Store(0)
 	err = p.log.Follow(ctx, p.eventsTopic, nil, r.replayEvents)

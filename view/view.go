@@ -55,6 +55,7 @@ type View struct {
 	index index // where each value's events are, and the ids in order
 
 	listener func([]outcome.Applied) // called after each batch, outside the lock
+	outcomes Outcomes                // for ?after= (after.go); nil until SetOutcomes
 
 	ready      atomic.Bool
 	read       atomic.Int64 // event records read since start
@@ -249,6 +250,9 @@ func (v *View) getValue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.replaying(w) {
+		return
+	}
+	if !v.awaitAfter(w, r) {
 		return
 	}
 	if q := r.URL.Query(); q.Has("version") || q.Has("at") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -14,8 +15,11 @@ import (
 
 // CreateTopics creates the named topics that do not exist yet, with
 // cfg.Partitions partitions and retention.ms=-1 (replay needs every record
-// forever). An existing topic is accepted as it is; if it would delete
-// records (finite retention, compaction) a warning says so.
+// forever). Existing topics must have cfg.Partitions partitions, as must
+// topics another process creates meanwhile, and must not be compacted: if
+// not, nothing is created and the error wraps ErrMisconfigured (see
+// check.go). An existing topic that would delete records by retention is
+// accepted with a warning.
 func (l *Log) CreateTopics(ctx context.Context, names ...string) error {
 	if len(names) == 0 {
 		return nil
@@ -25,28 +29,52 @@ func (l *Log) CreateTopics(ctx context.Context, names ...string) error {
 	}
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
-	specs := make([]kafka.TopicSpecification, len(names))
-	for i, name := range names {
-		specs[i] = kafka.TopicSpecification{
+	counts, err := l.partitionCounts(ctx, names, false)
+	if err != nil {
+		return err
+	}
+	if err := checkPartitions(counts, l.cfg.Partitions); err != nil {
+		return err
+	}
+	var specs []kafka.TopicSpecification
+	for _, name := range names {
+		if _, ok := counts[name]; ok {
+			continue
+		}
+		specs = append(specs, kafka.TopicSpecification{
 			Topic:             name,
 			NumPartitions:     l.cfg.Partitions,
 			ReplicationFactor: l.cfg.ReplicationFactor,
 			Config:            map[string]string{"retention.ms": "-1", "retention.bytes": "-1"},
+		})
+	}
+	existing := slices.Collect(maps.Keys(counts))
+	if len(specs) > 0 {
+		results, err := l.admin.CreateTopics(ctx, specs)
+		if err != nil {
+			return fmt.Errorf("create topics %v: %w", names, err)
 		}
-	}
-	results, err := l.admin.CreateTopics(ctx, specs)
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", names, err)
-	}
-	var existing []string
-	for _, r := range results {
-		switch r.Error.Code() {
-		case kafka.ErrNoError:
-			l.logger.Info().Str("topic", r.Topic).Int("partitions", l.cfg.Partitions).Msg("created topic (retention.ms=-1)")
-		case kafka.ErrTopicAlreadyExists:
-			existing = append(existing, r.Topic)
-		default:
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Error)
+		var raced []string // created by another process since we looked
+		for _, r := range results {
+			switch r.Error.Code() {
+			case kafka.ErrNoError:
+				l.logger.Info().Str("topic", r.Topic).Int("partitions", l.cfg.Partitions).Msg("created topic (retention.ms=-1)")
+			case kafka.ErrTopicAlreadyExists:
+				raced = append(raced, r.Topic)
+			default:
+				return fmt.Errorf("create topic %s: %w", r.Topic, r.Error)
+			}
+		}
+		if len(raced) > 0 {
+			more, err := l.partitionCounts(ctx, raced, true)
+			if err != nil {
+				return err
+			}
+			maps.Copy(counts, more)
+			if err := checkPartitions(counts, l.cfg.Partitions); err != nil {
+				return err
+			}
+			existing = append(existing, raced...)
 		}
 	}
 	if len(existing) > 0 {
@@ -58,7 +86,9 @@ func (l *Log) CreateTopics(ctx context.Context, names ...string) error {
 	return nil
 }
 
-// checkRetention warns about existing topics that Kafka would prune.
+// checkRetention warns about existing topics that Kafka would prune by
+// retention, and fails (ErrMisconfigured) for a compacted one: compaction
+// keeps only the last record of each key, and a key is a value id.
 func (l *Log) checkRetention(ctx context.Context, names []string) error {
 	resources := make([]kafka.ConfigResource, len(names))
 	for i, name := range names {
@@ -96,7 +126,8 @@ func (l *Log) checkRetention(ctx context.Context, names []string) error {
 			problems = append(problems, "retention.bytes="+retentionBytes)
 		}
 		if strings.Contains(policy, "compact") {
-			problems = append(problems, "cleanup.policy="+policy)
+			return fmt.Errorf("%w: topic %s has cleanup.policy=%s: compaction keeps only the last record of each key (a value id) and replay needs every one; use a topic with cleanup.policy=delete and retention.ms=-1",
+				ErrMisconfigured, r.Name, policy)
 		}
 		if len(problems) == 0 {
 			l.logger.Info().Str("topic", r.Name).Msg("using existing topic")

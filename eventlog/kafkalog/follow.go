@@ -43,6 +43,15 @@ const (
 // writers keep appending; waiting for an EOF in every partition alone did
 // not, because the consumer never sees one while records keep arriving.
 func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, fn func(eventlog.Batch) error) error {
+	return l.FollowPartitions(ctx, topic, nil, from, fn)
+}
+
+// FollowPartitions is Follow restricted to the given partitions of topic
+// (every partition when nil): CaughtUp then speaks of those alone. The
+// owner of a partition (see processor's partitioned mode) reads its
+// partition of each topic this way. A partition the topic does not have is
+// an error.
+func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, from eventlog.Offsets, fn func(eventlog.Batch) error) error {
 	for p, o := range from {
 		if o < 0 {
 			return fmt.Errorf("kafkalog: follow %s: negative offset %d in partition %d", topic, o, p)
@@ -66,6 +75,14 @@ func (l *Log) Follow(ctx context.Context, topic string, from eventlog.Offsets, f
 	partitions, err := l.waitPartitions(ctx, c, topic)
 	if err != nil {
 		return err
+	}
+	if only != nil {
+		for _, p := range only {
+			if !slices.Contains(partitions, p) {
+				return fmt.Errorf("kafkalog: follow %s: no partition %d (the topic has %d)", topic, p, len(partitions))
+			}
+		}
+		partitions = only
 	}
 	end, err := l.waitEnd(ctx, topic)
 	if err != nil {
@@ -353,7 +370,17 @@ func (l *Log) followStalled(ctx context.Context, c *kafka.Consumer, f *follower,
 		return false
 	}
 	f.readPositions(c) // past markers the consumer has skipped
-	return f.stalled(time.Now(), lastReceived, end)
+	return f.stalled(time.Now(), lastReceived, f.assigned(end))
+}
+
+// assigned is end restricted to the partitions f reads (FollowPartitions
+// may read some of the topic's only: the others are no sign of a wedge).
+func (f *follower) assigned(end eventlog.Offsets) eventlog.Offsets {
+	read := make(eventlog.Offsets, len(f.assignment))
+	for _, tp := range f.assignment {
+		read[tp.Partition] = end[tp.Partition]
+	}
+	return read
 }
 
 // consumerError returns the error that ends a Follow (a fatal one), after

@@ -53,7 +53,7 @@ type Config struct {
 	// Brokers is the comma-separated list of bootstrap servers.
 	Brokers string
 	// Partitions is the partition count of the topics CreateTopics creates
-	// (default 1). Existing topics keep theirs.
+	// (default 1). Existing topics must have it too (see ErrMisconfigured).
 	Partitions int
 	// ReplicationFactor of created topics; 0 takes the broker's default.
 	ReplicationFactor int

@@ -161,8 +161,8 @@ func TestTxnWriterFencesOlderWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	current := openTxnLog(t, brokers, id)
-	if err := old.Append(ctx, topic, msg("k", "old-2")); err == nil {
-		t.Fatal("the fenced writer committed a transaction")
+	if err := old.Append(ctx, topic, msg("k", "old-2")); !errors.Is(err, eventlog.ErrFenced) {
+		t.Fatalf("the fenced writer's Append = %v, want eventlog.ErrFenced", err)
 	} else {
 		t.Logf("fenced writer: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestCreateTopicsKeepsRecordsForever(t *testing.T) {
 	defer admin.Close()
 	ctx := kafkatest.Context(t, 60*time.Second)
 	if _, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{
-		Topic: finite, NumPartitions: 1, Config: map[string]string{"retention.ms": "86400000"},
+		Topic: finite, NumPartitions: 3, Config: map[string]string{"retention.ms": "86400000"},
 	}}); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,11 @@ type TxnConfig struct {
 	// Position returns the input record (partition and offset in
 	// OffsetsTopic) that a message answers, if it says so.
 	Position func(eventlog.Message) (partition int32, offset int64, ok bool)
+	// Partition, when not nil, is the one partition of the topic that every
+	// message goes to, whatever its key: the owner of a commands partition
+	// writes its events to the events partition of the same number. Nil
+	// partitions by key.
+	Partition *int32
 	// TransactionTimeout is transaction.timeout.ms (default 60s): how long
 	// the broker keeps a transaction of a writer that went away open, unless
 	// a new writer with the same id aborts it first (which it does at once).
@@ -151,10 +156,28 @@ func (w *TxnWriter) Append(ctx context.Context, topic string, msgs ...eventlog.M
 		return nil
 	}
 	if err := w.transactWatched(ctx, topic, msgs); err != nil {
+		if fenced(err) {
+			err = fmt.Errorf("%w (transactional id %s): %w", eventlog.ErrFenced, w.cfg.TransactionalID, err)
+		}
 		w.failed = err
 		return err
 	}
 	return nil
+}
+
+// fenced tells whether err says that a newer producer with the same
+// transactional id exists: librdkafka's fatal "fenced" error, or the
+// broker's answer to a stale epoch.
+func fenced(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke.Code() {
+	case kafka.ErrFenced, kafka.ErrProducerFenced, kafka.ErrInvalidProducerEpoch:
+		return true
+	}
+	return false
 }
 
 // transactWatched runs the transaction and gives up on it when it outlives
@@ -197,7 +220,11 @@ func (w *TxnWriter) transactKafka(ctx context.Context, topic string, msgs []even
 	}
 	offsets := map[int32]int64{}
 	for i, m := range msgs {
-		if err := w.producer.Produce(toKafka(&topic, m), nil); err != nil {
+		km := toKafka(&topic, m)
+		if w.cfg.Partition != nil {
+			km.TopicPartition.Partition = *w.cfg.Partition
+		}
+		if err := w.producer.Produce(km, nil); err != nil {
 			return w.abort(ctx, fmt.Errorf("kafkalog: produce message %d of %d to %s: %w", i+1, len(msgs), topic, err))
 		}
 		if w.group != nil && w.cfg.Position != nil {

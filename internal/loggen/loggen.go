@@ -27,7 +27,8 @@ type Appender interface {
 // Spec says what to write.
 type Spec struct {
 	// CommandsTopic may be empty: then only the events are written (enough
-	// for a replay, which reads the events topic alone). EventsTopic may be
+	// for the view's replay; the processor's also checks that the commands
+	// log holds the commands the events answer). EventsTopic may be
 	// empty: then only the commands are written, for a processor to answer.
 	CommandsTopic, EventsTopic string
 	// Values is the number of CreateValue commands, Updates the number of
