@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -154,6 +155,21 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-url", "http://127.0.0.1:3030", "-values", "2", "-concurrency", "4"}); err == nil {
 		t.Error("-values below -concurrency was accepted")
+	}
+	if _, err := parseFlags([]string{"-numbers", "roman"}); err == nil {
+		t.Error("-numbers roman was accepted")
+	}
+	for name, p := range numberPayloads {
+		cfg, err := parseFlags([]string{"-numbers", name})
+		if err != nil || cfg.numbers.name != name {
+			t.Errorf("-numbers %s: %v, %q", name, err, cfg.numbers.name)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, n := range append(p.operands[:], p.value(rng), p.value(rng)) {
+			if !json.Valid([]byte(n)) || strings.ContainsAny(n, `"[{`) {
+				t.Errorf("-numbers %s sends %q: not a JSON number", name, n)
+			}
+		}
 	}
 	u, _ := url.Parse("http://127.0.0.1:1")
 	if err := checkLoopback(u.Hostname()); err != nil {

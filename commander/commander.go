@@ -70,12 +70,12 @@ func (c *Commander) Routes(r chi.Router) {
 }
 
 type createRequest struct {
-	Value *float64 `json:"value"`
+	Value *domain.Decimal `json:"value"`
 }
 
 type updateRequest struct {
-	Operation *string  `json:"operation"`
-	Value     *float64 `json:"value"`
+	Operation *string         `json:"operation"`
+	Value     *domain.Decimal `json:"value"`
 }
 
 func (c *Commander) createValue(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +195,7 @@ func (c *Commander) store(ctx context.Context, w http.ResponseWriter, r *http.Re
 	debug := c.logger.Debug().Enabled()
 	if debug {
 		c.logger.Debug().Stringer("command_id", cmd.ID).Stringer("value_id", cmd.ValueID).Str("action", string(cmd.Action)).
-			Str("operation", string(cmd.Operation)).Float64("value", cmd.Value).Bool("keyed", key != "").Msg("command received")
+			Str("operation", string(cmd.Operation)).Stringer("value", cmd.Value).Bool("keyed", key != "").Msg("command received")
 	}
 	msg := eventlog.Message{Key: []byte(cmd.ValueID.String()), Value: cmd.AppendJSON(nil)}
 	if key != "" {

@@ -120,11 +120,11 @@ func TestWaitAnswers(t *testing.T) {
 		wantHeader map[string]string
 	}{
 		{"created", "POST", "/values?wait=1s", `{"value":3}`,
-			final(outcome.Succeeded, "", &domain.Value{Value: 3, Version: 1}), 201,
+			final(outcome.Succeeded, "", &domain.Value{Value: domain.DecimalFromInt(3), Version: 1}), 201,
 			map[string]any{"status": "succeeded", "value": 3.0, "version": 1.0, "reason": nil},
 			map[string]string{"Location": "/values/", "Content-Location": "/commands/"}},
 		{"updated", "PUT", "/values/" + valueID + "?wait=1s", `{"operation":"add","value":3}`,
-			final(outcome.Succeeded, "", &domain.Value{Value: 9, Version: 2}), 200,
+			final(outcome.Succeeded, "", &domain.Value{Value: domain.DecimalFromInt(9), Version: 2}), 200,
 			map[string]any{"status": "succeeded", "value": 9.0, "version": 2.0, "value_id": valueID},
 			map[string]string{"Location": "", "Content-Location": "/commands/"}},
 		{"value exists", "POST", "/values?wait=1s", `{"value":3}`,
@@ -132,13 +132,13 @@ func TestWaitAnswers(t *testing.T) {
 			map[string]any{"status": "rejected", "reason": "value_exists", "message": "why"},
 			map[string]string{"Location": "", "Content-Location": "/commands/"}},
 		{"other rejection, without the value", "PUT", "/values/" + valueID + "?wait=1s", `{"operation":"divide","value":0}`,
-			final(outcome.Rejected, domain.DivisionByZero, &domain.Value{Value: 3, Version: 1}), 422,
+			final(outcome.Rejected, domain.DivisionByZero, &domain.Value{Value: domain.DecimalFromInt(3), Version: 1}), 422,
 			map[string]any{"status": "rejected", "reason": "division_by_zero", "value": nil, "version": nil},
 			map[string]string{"Content-Location": "/commands/"}},
 		{"time runs out", "POST", "/values?wait=20ms", `{"value":3}`, nil, 202,
 			map[string]any{"status": "accepted", "event_id": nil},
 			map[string]string{"Location": "/commands/", "Content-Location": ""}},
-		{"no wait", "POST", "/values", `{"value":3}`, final(outcome.Succeeded, "", &domain.Value{Value: 3, Version: 1}), 202,
+		{"no wait", "POST", "/values", `{"value":3}`, final(outcome.Succeeded, "", &domain.Value{Value: domain.DecimalFromInt(3), Version: 1}), 202,
 			map[string]any{"status": "accepted", "event_id": nil, "value": nil},
 			map[string]string{"Location": "/commands/", "Content-Location": ""}},
 	}
@@ -173,7 +173,7 @@ func TestWaitAnswers(t *testing.T) {
 }
 
 func TestWaitIsValidated(t *testing.T) {
-	s, _ := serveWithOutcomes(t, &fixedOutcomes{status: final(outcome.Succeeded, "", &domain.Value{Value: 1, Version: 1})})
+	s, _ := serveWithOutcomes(t, &fixedOutcomes{status: final(outcome.Succeeded, "", &domain.Value{Value: domain.DecimalFromInt(1), Version: 1})})
 	for _, wait := range []string{"x", "-1s", "30.5s", "31", "1e9", "Inf"} {
 		if status, _, _ := send(t, "POST", s.URL+"/values?wait="+wait, `{"value":1}`); status != http.StatusBadRequest {
 			t.Errorf("wait=%s: %d, want 400", wait, status)

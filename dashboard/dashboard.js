@@ -11,6 +11,14 @@
 //   POST /values, PUT /values/{id}     the forms
 //   GET /subscriptions/commands/{id}   each command's status as it moves
 // Every piece of data reaches the page through textContent, never as HTML.
+//
+// Numbers are decimals with up to 34 digits (9007199254740993, 0.1, 1e+700),
+// and the page shows them with exactly the server's digits: it never holds
+// one as a JavaScript number, which is a double (JSON.parse would make
+// 9007199254740993 into 9007199254740992, and 1e+700 into Infinity). It
+// reads each "value", "result", "operand" and "before" as its source text
+// (parseExact), shows that text, and sends what was typed in the forms as
+// the JSON number's text (jsonNumber).
 
 const TAIL = 50;          // events shown, and how far back the tail starts
 const MAX_VALUES = 200;   // values kept in the table
@@ -46,10 +54,44 @@ function el(tag, props, ...children) {
   return e;
 }
 
-function fmt(n) {
-  if (typeof n !== 'number') return String(n);
-  return Number.isInteger(n) || Math.abs(n) >= 1e15 ? String(n) : String(Number(n.toPrecision(12)));
+// NUMBERS are the members that hold a calculator's number.
+const NUMBERS = new Set(['value', 'result', 'operand', 'before']);
+
+// hasSourceText: JSON.parse gives a reviver each value's source text
+// (Chromium 114, Firefox 135, Safari 18.4).
+const hasSourceText = (() => {
+  let has = false;
+  JSON.parse('1', (k, v, context) => { has = !!context && typeof context.source === 'string'; return v; });
+  return has;
+})();
+
+// parseExact is JSON.parse with the NUMBERS as their source text, a string
+// of exactly the digits the server wrote. Without source text access, it
+// quotes those numbers in the text first (a member name in quotes right
+// before a colon is a member, never a string's content, where its quotes
+// would be escaped).
+function parseExact(text) {
+  if (hasSourceText) {
+    return JSON.parse(text, (k, v, context) => typeof v === 'number' && NUMBERS.has(k) ? context.source : v);
+  }
+  return JSON.parse(quoteNumbers(text));
 }
+
+function quoteNumbers(text) {
+  return text.replace(/"(value|result|operand|before)":(-?[0-9][0-9.eE+-]*)/g, '"$1":"$2"');
+}
+
+// jsonNumber returns the number typed in a form as a JSON number's text,
+// with the digits as typed (.5 becomes 0.5, 007 becomes 7), or null if it is
+// not a number.
+function jsonNumber(typed) {
+  const m = /^(-?)([0-9]*)(?:\.([0-9]+))?([eE][+-]?[0-9]+)?$/.exec(typed.trim());
+  if (!m || (m[2] === '' && m[3] === undefined)) return null;
+  return m[1] + (m[2].replace(/^0+(?=[0-9])/, '') || '0') + (m[3] === undefined ? '' : '.' + m[3]) + (m[4] || '');
+}
+
+// fmt shows a number: the server's text as it is.
+function fmt(n) { return String(n); }
 
 function short(id) { return id.slice(0, 8); }
 
@@ -154,7 +196,7 @@ async function loadHistory(s) {
       while (url && state.selected === s) {
         const r = await fetch(url, {cache: 'no-store'});
         if (!r.ok) break;
-        const j = await r.json();
+        const j = parseExact(await r.text());
         s.history.push(...j.events);
         url = j.next || null;
       }
@@ -171,7 +213,7 @@ $('history-slider').addEventListener('input', async e => {
   s.travel = version >= versionsOf(s) ? null : version; // at the end: follow the value live
   render();
   const r = await fetch('/values/' + encodeURIComponent(s.id) + '?version=' + version, {cache: 'no-store'});
-  if (r.ok && state.selected === s) { s.travelValue = await r.json(); render(); }
+  if (r.ok && state.selected === s) { s.travelValue = parseExact(await r.text()); render(); }
 });
 
 // ---- the process's state, from /readyz.
@@ -283,7 +325,7 @@ async function reopen(open) {
 }
 
 function onEvent(e) {
-  const ev = JSON.parse(e.data);
+  const ev = parseExact(e.data);
   const position = e.lastEventId;
   state.lastPosition = position;
   state.events.unshift({position, ev});
@@ -307,7 +349,7 @@ function select(id) {
   const s = {id, value: null, problem: '', history: [], travel: null, travelValue: null};
   s.stream = new EventSource('/subscriptions/values/' + encodeURIComponent(id));
   s.stream.addEventListener('value', e => {
-    s.value = {...JSON.parse(e.data), position: e.lastEventId};
+    s.value = {...parseExact(e.data), position: e.lastEventId};
     s.problem = '';
     if (s.value.version > versionsOf(s)) loadHistory(s);
     render();
@@ -348,7 +390,7 @@ async function send(method, url, body, label, onApplied) {
   const card = addCommand(label);
   let r, j;
   try {
-    r = await fetch(url, {method, headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    r = await fetch(url, {method, headers: {'Content-Type': 'application/json'}, body});
     j = await r.json().catch(() => ({}));
   } catch (e) {
     card.status('failed'); card.note('The server could not be reached.');
@@ -378,7 +420,7 @@ function follow(card, commandId, onApplied) {
     card.note(d.message || d.reason);
   });
   es.addEventListener('applied', e => {
-    const d = JSON.parse(e.data);
+    const d = parseExact(e.data);
     done = true;
     es.close(); // the stream ends after this: no reconnection wanted
     card.step('applied', d.value === undefined ? 'applied' : 'applied: ' + fmt(d.value) + ' (v' + d.version + ')');
@@ -400,15 +442,22 @@ function follow(card, commandId, onApplied) {
 
 $('create-form').addEventListener('submit', e => {
   e.preventDefault();
-  const value = Number($('create-value').value);
-  send('POST', '/values', {value}, 'create ' + fmt(value), d => select(d.value_id));
+  const value = jsonNumber($('create-value').value);
+  if (value === null) { $('create-value').setCustomValidity('a number, such as 2.5 or 1e-7'); $('create-value').reportValidity(); return; }
+  send('POST', '/values', '{"value":' + value + '}', 'create ' + value, d => select(d.value_id));
 });
 
 $('update-form').addEventListener('submit', e => {
   e.preventDefault();
-  const id = $('update-id').value.trim(), operation = $('update-op').value, value = Number($('update-operand').value);
-  send('PUT', '/values/' + encodeURIComponent(id), {operation, value}, operation + ' ' + fmt(value) + ' on ' + short(id));
+  const id = $('update-id').value.trim(), operation = $('update-op').value, value = jsonNumber($('update-operand').value);
+  if (value === null) { $('update-operand').setCustomValidity('a number, such as 2.5 or 1e-7'); $('update-operand').reportValidity(); return; }
+  send('PUT', '/values/' + encodeURIComponent(id), '{"operation":' + JSON.stringify(operation) + ',"value":' + value + '}',
+    operation + ' ' + value + ' on ' + short(id));
 });
+
+for (const input of [$('create-value'), $('update-operand')]) {
+  input.addEventListener('input', () => input.setCustomValidity(''));
+}
 
 // ---- start.
 async function start() {

@@ -17,7 +17,7 @@ func benchState(n int) (*State, []uuid.UUID) {
 	ids := make([]uuid.UUID, n)
 	for i := range ids {
 		ids[i] = uuid.New()
-		if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: ids[i], Value: float64(i)}); err != nil {
+		if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: ids[i], Value: DecimalFromInt(int64(i))}); err != nil {
 			panic(err)
 		}
 	}
@@ -26,7 +26,7 @@ func benchState(n int) (*State, []uuid.UUID) {
 
 func BenchmarkDecide(b *testing.B) {
 	s, ids := benchState(1024)
-	c := Command{ID: cmdID, Action: UpdateValue, Operation: Add, Value: 2}
+	c := Command{ID: cmdID, Action: UpdateValue, Operation: Add, Value: num("2")}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -40,7 +40,7 @@ func BenchmarkDecide(b *testing.B) {
 
 func BenchmarkApply(b *testing.B) {
 	s, ids := benchState(1024)
-	e := Event{Action: ValueUpdated, Operation: Add, Value: 2, Result: 4}
+	e := Event{Action: ValueUpdated, Operation: Add, Value: num("2"), Result: num("4")}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -56,7 +56,7 @@ func BenchmarkApply(b *testing.B) {
 // included.
 func BenchmarkApplyCreate(b *testing.B) {
 	s := NewState()
-	e := Event{Action: ValueCreated, Value: 1}
+	e := Event{Action: ValueCreated, Value: num("1")}
 	b.ReportAllocs()
 	for b.Loop() {
 		e.ValueID = uuid.New()
@@ -68,12 +68,12 @@ func BenchmarkApplyCreate(b *testing.B) {
 
 var (
 	benchCommands = map[string]Command{
-		"CreateValue": {ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 3, Timestamp: time.Now()},
-		"UpdateValue": {ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: 1.5, Timestamp: time.Now()},
+		"CreateValue": {ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("3"), Timestamp: time.Now()},
+		"UpdateValue": {ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: num("1.5"), Timestamp: time.Now()},
 	}
 	benchEvents = map[string]Event{
-		"ValueCreated":    {ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 3, Timestamp: time.Now()},
-		"ValueUpdated":    {ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 1.5, Result: 4.5, Timestamp: time.Now()},
+		"ValueCreated":    {ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: num("3"), Timestamp: time.Now()},
+		"ValueUpdated":    {ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: num("1.5"), Result: num("4.5"), Timestamp: time.Now()},
 		"CommandRejected": {ID: valueID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: ValueNotFound, Message: "value 11111111-1111-1111-1111-111111111111 does not exist", Timestamp: time.Now()},
 	}
 )
@@ -156,6 +156,63 @@ func BenchmarkDecodeForeign(b *testing.B) {
 			for b.Loop() {
 				if err := decode(wire); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchNumbers are numbers as the logs hold them: small integers (the load
+// generator's), a few decimals, a float64's shortest form, 34 digits.
+var benchNumbers = []string{"3", "1024", "2.5", "0.30000000000000004", "1.234567890123456789012345678901234e-7"}
+
+// BenchmarkParseDecimal reads a number from a record: what decoding costs
+// per number (strconv.ParseFloat did this before decimals).
+func BenchmarkParseDecimal(b *testing.B) {
+	for _, s := range benchNumbers {
+		in := []byte(s)
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, status := parseNumber(in); status != numberOK {
+					b.Fatal(status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendDecimal writes a number into a record.
+func BenchmarkAppendDecimal(b *testing.B) {
+	for _, s := range benchNumbers {
+		d := MustParseDecimal(s)
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = d.Append(buf[:0])
+			}
+		})
+	}
+}
+
+// BenchmarkApplyOperation is the arithmetic of Decide: the integer fast
+// path (2 + 3, 2.5 × 1.5, an exact DIVIDE) and apd (1 / 3, 34 digits).
+func BenchmarkApplyOperation(b *testing.B) {
+	for _, c := range []struct {
+		x  string
+		op Operation
+		y  string
+	}{
+		{"1024", Add, "2"}, {"2.5", Multiply, "1.5"}, {"1024", Divide, "1"},
+		{"1", Divide, "3"}, {"1.234567890123456789012345678901234", Add, "1e-9"},
+	} {
+		x, y := MustParseDecimal(c.x), MustParseDecimal(c.y)
+		b.Run(c.x+" "+string(c.op)+" "+c.y, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, reject := c.op.Apply(x, y); reject != "" {
+					b.Fatal(reject)
 				}
 			}
 		})

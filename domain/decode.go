@@ -2,7 +2,6 @@ package domain
 
 import (
 	"bytes"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +36,7 @@ import (
 type fields struct {
 	id, parentID, valueID          uuid.UUID
 	action, operation, reason, msg []byte
-	value, result                  float64
+	value, result                  Decimal
 	timestamp                      time.Time
 	has                            uint8
 }
@@ -130,7 +129,7 @@ func operation(f fields) (Operation, bool) {
 // reason returns the constant for a known reason, so that decoding one does
 // not allocate.
 func reason(b []byte) Reason {
-	for _, r := range []Reason{ValueExists, ValueNotFound, DivisionByZero, Overflow, VersionConflict} {
+	for _, r := range []Reason{ValueExists, ValueNotFound, DivisionByZero, Overflow, Underflow, VersionConflict} {
 		if string(b) == string(r) {
 			return r
 		}
@@ -236,44 +235,14 @@ func (s *scanner) str(v *[]byte) bool {
 	return false
 }
 
-// number reads a JSON number as a finite float64, as encoding/json would.
-func (s *scanner) number(v *float64) bool {
-	b, start, j := s.b, s.i, s.i
-	digits := func() int {
-		k := j
-		for j < len(b) && '0' <= b[j] && b[j] <= '9' {
-			j++
-		}
-		return j - k
-	}
-	if j < len(b) && b[j] == '-' {
-		j++
-	}
-	if j < len(b) && b[j] == '0' {
-		j++
-	} else if digits() == 0 {
+// number reads a JSON number into a Decimal, as Decimal.UnmarshalJSON
+// would (straight from the digits, never through a float64).
+func (s *scanner) number(v *Decimal) bool {
+	x, n, status := parseNumber(s.b[s.i:])
+	if status != numberOK {
 		return false
 	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
-		j++
-		if j < len(b) && (b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	x, err := strconv.ParseFloat(string(b[start:j]), 64)
-	if err != nil {
-		return false
-	}
-	*v, s.i = x, j
+	*v, s.i = x, s.i+n
 	return true
 }
 

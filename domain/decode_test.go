@@ -2,7 +2,9 @@ package domain
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,20 +41,43 @@ func randomEvent(rng *rand.Rand) Event {
 	return e
 }
 
-func randomNumber(rng *rand.Rand) float64 {
-	switch rng.IntN(6) {
+// randomNumber returns numbers of every kind: small integers, a few
+// decimals, the shortest forms of float64s (what the logs of the float
+// era hold), any coefficient at any exponent, and the limits.
+func randomNumber(rng *rand.Rand) Decimal {
+	switch rng.IntN(7) {
 	case 0:
-		return float64(rng.IntN(1000))
+		return DecimalFromInt(int64(rng.IntN(2000) - 1000))
 	case 1:
-		return -rng.Float64() * 1e6
+		return MustParseDecimal(strconv.Itoa(rng.IntN(1e6)) + "." + strconv.Itoa(rng.IntN(1000)))
 	case 2:
-		return math.Float64frombits(rng.Uint64()&^(0x7ff<<52) | uint64(rng.IntN(0x7fe)+1)<<52) // any finite
+		x := math.Float64frombits(rng.Uint64()&^(0x7ff<<52) | uint64(rng.IntN(0x7fe)+1)<<52) // any finite
+		return MustParseDecimal(strconv.FormatFloat(x, 'g', -1, 64))
 	case 3:
-		return rng.Float64() * 1e-9
+		return MustParseDecimal(strconv.FormatFloat(rng.NormFloat64(), 'g', -1, 64))
 	case 4:
-		return math.Copysign(0, -1)
+		return []Decimal{{}, MaxDecimal, MustParseDecimal("-1e-6176"), MustParseDecimal("1e6144")}[rng.IntN(4)]
 	}
-	return rng.NormFloat64()
+	d, _ := decimalOf(rng.Uint64(), rng.Uint64(), rng.IntN(MaxExponent-TinyExponent+1)+TinyExponent, rng.IntN(2) == 0)
+	return d
+}
+
+// decimalOf makes a Decimal of any bits: the coefficient hi·2^64+lo
+// reduced below 10^Precision, and false if the exponent puts it beyond
+// the limits.
+func decimalOf(hi, lo uint64, exp int, neg bool) (Decimal, bool) {
+	c := u128{hi % (1 << coeffHiBits), lo}
+	if limit := (u128{0, 1}).mulPow10(Precision); c.hi > limit.hi || c.hi == limit.hi && c.lo >= limit.lo {
+		lo, borrow := bits.Sub64(c.lo, limit.lo, 0) // c < 2^113 < 2·10^34
+		c = u128{c.hi - limit.hi - borrow, lo}
+	}
+	c, zeros := c.stripZeros()
+	exp += zeros
+	var buf [40]byte
+	if n := len(c.appendDecimal(buf[:0])); exp < TinyExponent || exp+n-1 > MaxExponent {
+		return Decimal{}, false
+	}
+	return makeDecimal(neg, c, exp), true
 }
 
 func randomTime(rng *rand.Rand) time.Time {

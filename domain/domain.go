@@ -5,12 +5,14 @@
 // It is plain Go without I/O. The processor uses Decide and Apply to validate
 // commands; the view uses Apply to answer queries. Both fold the same events
 // with the same code, so they cannot disagree about what an event means.
+//
+// Values are Decimals, held exactly (decimal.go), computed with
+// Operation.Apply (arith.go).
 package domain
 
 import (
 	"crypto/sha1"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -49,22 +51,6 @@ func ParseOperation(s string) (Operation, error) {
 	return "", fmt.Errorf("unknown operation %q (want ADD, SUBTRACT, MULTIPLY or DIVIDE)", s)
 }
 
-// Apply computes x <op> operand. The result may be infinite or NaN; Decide
-// rejects such results as overflow.
-func (op Operation) Apply(x, operand float64) float64 {
-	switch op {
-	case Add:
-		return x + operand
-	case Subtract:
-		return x - operand
-	case Multiply:
-		return x * operand
-	case Divide:
-		return x / operand
-	}
-	return math.NaN()
-}
-
 // Reason says why a command was rejected.
 type Reason string
 
@@ -73,7 +59,8 @@ const (
 	ValueExists    Reason = "value_exists"
 	ValueNotFound  Reason = "value_not_found"
 	DivisionByZero Reason = "division_by_zero"
-	Overflow       Reason = "overflow"
+	Overflow       Reason = "overflow"  // the result's magnitude would be beyond MaxDecimal
+	Underflow      Reason = "underflow" // the result would be nearer to 0 than a Decimal holds: no digit left
 	// VersionConflict rejects an UpdateValue whose ExpectedVersion is not
 	// the value's version when the processor decides it.
 	VersionConflict Reason = "version_conflict"
@@ -90,7 +77,7 @@ type Command struct {
 	Action          Action
 	ValueID         uuid.UUID
 	Operation       Operation
-	Value           float64
+	Value           Decimal
 	ExpectedVersion int64
 	Timestamp       time.Time
 }
@@ -106,8 +93,8 @@ type Event struct {
 	Action    Action
 	ValueID   uuid.UUID
 	Operation Operation
-	Value     float64
-	Result    float64
+	Value     Decimal
+	Result    Decimal
 	Reason    Reason
 	Message   string
 	Timestamp time.Time
@@ -135,7 +122,7 @@ func EventID(commandID uuid.UUID) uuid.UUID {
 // Value is the current state of one value: its number and how many events
 // (ValueCreated, then ValueUpdated) made it.
 type Value struct {
-	Value   float64
+	Value   Decimal
 	Version int64
 }
 
@@ -182,8 +169,6 @@ func Decide(s *State, c Command, now time.Time) Event {
 	switch {
 	case c.Action == CreateValue && exists:
 		return reject(e, ValueExists, fmt.Sprintf("value %s already exists", c.ValueID))
-	case c.Action == CreateValue && !finite(c.Value):
-		return reject(e, Overflow, fmt.Sprintf("%v is not a finite number", c.Value))
 	case c.Action == CreateValue:
 		e.Action, e.Value = ValueCreated, c.Value
 		return e
@@ -193,12 +178,16 @@ func Decide(s *State, c Command, now time.Time) Event {
 		return reject(e, ValueNotFound, fmt.Sprintf("value %s does not exist", c.ValueID))
 	case c.ExpectedVersion != 0 && c.ExpectedVersion != current.Version:
 		return reject(e, VersionConflict, fmt.Sprintf("value %s is at version %d, not the expected %d", c.ValueID, current.Version, c.ExpectedVersion))
-	case c.Operation == Divide && c.Value == 0:
-		return reject(e, DivisionByZero, fmt.Sprintf("cannot divide %v by zero", current.Value))
 	}
-	result := c.Operation.Apply(current.Value, c.Value)
-	if !finite(result) {
-		return reject(e, Overflow, fmt.Sprintf("%v %s %v is not a finite number", current.Value, c.Operation, c.Value))
+	result, reason := c.Operation.Apply(current.Value, c.Value)
+	switch reason {
+	case "":
+	case DivisionByZero:
+		return reject(e, reason, fmt.Sprintf("cannot divide %v by zero", current.Value))
+	case Underflow:
+		return reject(e, reason, fmt.Sprintf("%v %s %v would round to 0: it is not 0, but nearer to 0 than half of 1e%d, the smallest magnitude kept", current.Value, c.Operation, c.Value, TinyExponent))
+	default:
+		return reject(e, reason, fmt.Sprintf("%v %s %v is beyond %v, the largest magnitude kept", current.Value, c.Operation, c.Value, MaxDecimal))
 	}
 	e.Action, e.Operation, e.Value, e.Result = ValueUpdated, c.Operation, c.Value, result
 	return e
@@ -208,8 +197,6 @@ func reject(e Event, reason Reason, message string) Event {
 	e.Action, e.Reason, e.Message = CommandRejected, reason, message
 	return e
 }
-
-func finite(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
 
 // Apply folds an event into the state and returns the value it leaves behind.
 // changed is false for a CommandRejected, which changes nothing. An event that

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"errors"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +15,23 @@ var (
 	cmdID   = uuid.MustParse("22222222-2222-2222-2222-222222222222")
 )
 
-func stateWith(v float64) *State {
+// num is the Decimal of a JSON number.
+func num(s string) Decimal { return MustParseDecimal(s) }
+
+func stateWith(v string) *State {
 	s := NewState()
-	if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: valueID, Value: v}); err != nil {
+	if _, _, err := s.Apply(Event{Action: ValueCreated, ValueID: valueID, Value: num(v)}); err != nil {
 		panic(err)
 	}
 	return s
 }
 
-func create(v float64) Command {
-	return Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: v}
+func create(v string) Command {
+	return Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num(v)}
 }
 
-func update(op Operation, v float64) Command {
-	return Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: op, Value: v}
+func update(op Operation, v string) Command {
+	return Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: op, Value: num(v)}
 }
 
 func TestDecide(t *testing.T) {
@@ -38,23 +40,29 @@ func TestDecide(t *testing.T) {
 		state      *State
 		cmd        Command
 		wantAction Action
-		wantResult float64
+		wantResult string
 		wantReason Reason
 	}{
-		{"create new value", NewState(), create(3), ValueCreated, 3, ""},
-		{"create existing value", stateWith(1), create(3), CommandRejected, 0, ValueExists},
-		{"add", stateWith(2), update(Add, 2), ValueUpdated, 4, ""},
-		{"subtract", stateWith(2), update(Subtract, 5), ValueUpdated, -3, ""},
-		{"multiply", stateWith(4), update(Multiply, 3), ValueUpdated, 12, ""},
-		{"divide", stateWith(9), update(Divide, 2), ValueUpdated, 4.5, ""},
-		{"update missing value", NewState(), update(Add, 1), CommandRejected, 0, ValueNotFound},
-		{"divide by zero", stateWith(9), update(Divide, 0), CommandRejected, 0, DivisionByZero},
-		{"zero divided by zero", stateWith(0), update(Divide, 0), CommandRejected, 0, DivisionByZero},
-		{"multiply overflows", stateWith(math.MaxFloat64), update(Multiply, 10), CommandRejected, 0, Overflow},
-		{"add overflows", stateWith(math.MaxFloat64), update(Add, math.MaxFloat64), CommandRejected, 0, Overflow},
-		{"subtract overflows", stateWith(-math.MaxFloat64), update(Subtract, math.MaxFloat64), CommandRejected, 0, Overflow},
-		{"divide overflows", stateWith(math.MaxFloat64), update(Divide, 0.5), CommandRejected, 0, Overflow},
-		{"create non-finite", NewState(), create(math.Inf(1)), CommandRejected, 0, Overflow},
+		{"create new value", NewState(), create("3"), ValueCreated, "3", ""},
+		{"create keeps every digit", NewState(), create("9007199254740993"), ValueCreated, "9007199254740993", ""},
+		{"create existing value", stateWith("1"), create("3"), CommandRejected, "", ValueExists},
+		{"add", stateWith("2"), update(Add, "2"), ValueUpdated, "4", ""},
+		{"add a tenth", stateWith("2.2"), update(Add, "0.1"), ValueUpdated, "2.3", ""},
+		{"subtract", stateWith("2"), update(Subtract, "5"), ValueUpdated, "-3", ""},
+		{"multiply", stateWith("4"), update(Multiply, "3"), ValueUpdated, "12", ""},
+		{"multiply -0", stateWith("-0"), update(Multiply, "1"), ValueUpdated, "0", ""},
+		{"divide", stateWith("9"), update(Divide, "2"), ValueUpdated, "4.5", ""},
+		{"divide the smallest double", stateWith("5e-324"), update(Divide, "2"), ValueUpdated, "2.5e-324", ""},
+		{"update missing value", NewState(), update(Add, "1"), CommandRejected, "", ValueNotFound},
+		{"divide by zero", stateWith("9"), update(Divide, "0"), CommandRejected, "", DivisionByZero},
+		{"divide by -0", stateWith("9"), update(Divide, "-0"), CommandRejected, "", DivisionByZero},
+		{"zero divided by zero", stateWith("0"), update(Divide, "0"), CommandRejected, "", DivisionByZero},
+		{"multiply overflows", stateWith(maxDecimal), update(Multiply, "10"), CommandRejected, "", Overflow},
+		{"add overflows", stateWith(maxDecimal), update(Add, maxDecimal), CommandRejected, "", Overflow},
+		{"subtract overflows", stateWith("-" + maxDecimal), update(Subtract, maxDecimal), CommandRejected, "", Overflow},
+		{"divide overflows", stateWith(maxDecimal), update(Divide, "0.5"), CommandRejected, "", Overflow},
+		{"divide underflows", stateWith("1e-6176"), update(Divide, "3"), CommandRejected, "", Underflow},
+		{"multiply underflows", stateWith("-1e-6000"), update(Multiply, "1e-200"), CommandRejected, "", Underflow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,7 +87,7 @@ func TestDecide(t *testing.T) {
 			if changed != (e.Action != CommandRejected) {
 				t.Fatalf("Apply changed = %v for %s", changed, e.Action)
 			}
-			if changed && v.Value != tt.wantResult {
+			if changed && v.Value != num(tt.wantResult) {
 				t.Fatalf("value after = %v, want %v", v.Value, tt.wantResult)
 			}
 		})
@@ -89,17 +97,17 @@ func TestDecide(t *testing.T) {
 func TestApplyCountsVersions(t *testing.T) {
 	s := NewState()
 	events := []Event{
-		{Action: ValueCreated, ValueID: valueID, Value: 2},
-		{Action: ValueUpdated, ValueID: valueID, Operation: Add, Value: 2, Result: 4},
+		{Action: ValueCreated, ValueID: valueID, Value: num("2")},
+		{Action: ValueUpdated, ValueID: valueID, Operation: Add, Value: num("2"), Result: num("4")},
 		{Action: CommandRejected, ValueID: valueID, Reason: DivisionByZero},
-		{Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 3, Result: 12},
+		{Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: num("3"), Result: num("12")},
 	}
 	for _, e := range events {
 		if _, _, err := s.Apply(e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got, want := must(s.Get(valueID)), (Value{Value: 12, Version: 3}); got != want {
+	if got, want := must(s.Get(valueID)), (Value{Value: num("12"), Version: 3}); got != want {
 		t.Fatalf("after the walk-through: %+v, want %+v", got, want)
 	}
 }
@@ -116,9 +124,9 @@ func TestApplyRefusesEventsThatDoNotFit(t *testing.T) {
 		state *State
 		event Event
 	}{
-		"created twice":     {stateWith(1), Event{Action: ValueCreated, ValueID: valueID, Value: 5}},
-		"update of nothing": {NewState(), Event{Action: ValueUpdated, ValueID: valueID, Operation: Add, Result: 5}},
-		"unknown action":    {stateWith(1), Event{Action: "ValueDeleted", ValueID: valueID}},
+		"created twice":     {stateWith("1"), Event{Action: ValueCreated, ValueID: valueID, Value: num("5")}},
+		"update of nothing": {NewState(), Event{Action: ValueUpdated, ValueID: valueID, Operation: Add, Result: num("5")}},
+		"unknown action":    {stateWith("1"), Event{Action: "ValueDeleted", ValueID: valueID}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -153,18 +161,22 @@ func TestWireFormat(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"CreateValue", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 3, Timestamp: ts}.AppendJSON(nil),
+		{"CreateValue", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("3"), Timestamp: ts}.AppendJSON(nil),
 			`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":3},"timestamp":"2026-11-23T11:00:00.0000005Z"}`},
-		{"UpdateValue", Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: 3, Timestamp: now}.AppendJSON(nil),
+		{"UpdateValue", Command{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Multiply, Value: num("3"), Timestamp: now}.AppendJSON(nil),
 			`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"MULTIPLY","value":3},"timestamp":"2026-11-23T12:00:00Z"}`},
-		{"ValueCreated", Event{ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 0.5, Timestamp: now}.AppendJSON(nil),
+		{"ValueCreated", Event{ID: valueID, ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: num("0.5"), Timestamp: now}.AppendJSON(nil),
 			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"ValueCreated","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":0.5},"timestamp":"2026-11-23T12:00:00Z"}`},
-		{"ValueUpdated", Event{ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: 3, Result: 9, Timestamp: now}.AppendJSON(nil),
+		{"ValueUpdated", Event{ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Multiply, Value: num("3"), Result: num("9"), Timestamp: now}.AppendJSON(nil),
 			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"ValueUpdated","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"MULTIPLY","value":3,"result":9},"timestamp":"2026-11-23T12:00:00Z"}`},
 		{"CommandRejected", Event{ID: valueID, ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: ValueNotFound, Message: `no "x"`, Timestamp: now}.AppendJSON(nil),
 			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"CommandRejected","data":{"value-id":"11111111-1111-1111-1111-111111111111","reason":"value_not_found","message":"no \"x\""},"timestamp":"2026-11-23T12:00:00Z"}`},
-		{"large and small numbers", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: 1e300, Timestamp: now}.AppendJSON(nil),
+		{"large numbers", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("1e300"), Timestamp: now}.AppendJSON(nil),
 			`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e+300},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"every digit", Event{ID: valueID, ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Add, Value: num("0.1"), Result: num("2.3"), Timestamp: now}.AppendJSON(nil),
+			`{"id":"11111111-1111-1111-1111-111111111111","parent-id":"22222222-2222-2222-2222-222222222222","action":"ValueUpdated","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"ADD","value":0.1,"result":2.3},"timestamp":"2026-11-23T12:00:00Z"}`},
+		{"34 digits, small", Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("-1.234567890123456789012345678901234e-6000"), Timestamp: now}.AppendJSON(nil),
+			`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":-1.234567890123456789012345678901234e-6000},"timestamp":"2026-11-23T12:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,8 +189,8 @@ func TestWireFormat(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	commands := []Command{
-		{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: -2.25, Timestamp: now},
-		{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Divide, Value: 1e-9, Timestamp: now},
+		{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: num("-2.25"), Timestamp: now},
+		{ID: cmdID, Action: UpdateValue, ValueID: valueID, Operation: Divide, Value: num("1e-9"), Timestamp: now},
 	}
 	for _, c := range commands {
 		got, err := DecodeCommand(c.AppendJSON(nil))
@@ -187,8 +199,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	}
 	events := []Event{
-		{ID: uuid.New(), ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: 7, Timestamp: now},
-		{ID: uuid.New(), ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Subtract, Value: 1, Result: 6, Timestamp: now},
+		{ID: uuid.New(), ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: num("7"), Timestamp: now},
+		{ID: uuid.New(), ParentID: cmdID, Action: ValueUpdated, ValueID: valueID, Operation: Subtract, Value: num("1"), Result: num("6"), Timestamp: now},
 		{ID: uuid.New(), ParentID: cmdID, Action: CommandRejected, ValueID: valueID, Reason: Overflow, Message: "too big", Timestamp: now},
 	}
 	for _, e := range events {
@@ -209,7 +221,9 @@ func TestDecodeRejectsMalformedRecords(t *testing.T) {
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"UpdateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","operation":"POW","value":1}}`,
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"DeleteValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1}}`,
-		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e999}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e9999}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1e-9999}}`,
+		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":0.12345678901234567890123456789012345}}`,
 		// In UTC, a year RFC 3339 cannot write (AppendJSON could not write the record back).
 		`{"id":"22222222-2222-2222-2222-222222222222","action":"CreateValue","data":{"value-id":"11111111-1111-1111-1111-111111111111","value":1},"timestamp":"9999-12-31T23:30:00-01:00"}`,
 	} {

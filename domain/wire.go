@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -15,8 +14,8 @@ import (
 
 // The wire format of the logs (SPEC §4): JSON with kebab-case fields and an
 // RFC 3339 UTC timestamp. Encoding is written by hand because it runs once per
-// command and per event on the hot path; strings and numbers are written
-// byte for byte as encoding/json writes them. Decoding takes a hand-written
+// command and per event on the hot path; strings are written byte for byte as
+// encoding/json writes them, numbers with exactly their digits (Decimal.Append). Decoding takes a hand-written
 // fast path (decode.go) for records in the form written here and otherwise
 // goes through encoding/json into the structs below, then checks that every
 // required field is there.
@@ -27,7 +26,7 @@ type wireCommand struct {
 	Data   struct {
 		ValueID         *uuid.UUID `json:"value-id"`
 		Operation       *string    `json:"operation"`
-		Value           *float64   `json:"value"`
+		Value           *Decimal   `json:"value"`
 		ExpectedVersion *int64     `json:"expected-version"`
 	} `json:"data"`
 	Timestamp time.Time `json:"timestamp"`
@@ -40,8 +39,8 @@ type wireEvent struct {
 	Data     struct {
 		ValueID   *uuid.UUID `json:"value-id"`
 		Operation *string    `json:"operation"`
-		Value     *float64   `json:"value"`
-		Result    *float64   `json:"result"`
+		Value     *Decimal   `json:"value"`
+		Result    *Decimal   `json:"result"`
 		Reason    Reason     `json:"reason"`
 		Message   string     `json:"message"`
 	} `json:"data"`
@@ -62,7 +61,7 @@ func (c Command) AppendJSON(b []byte) []byte {
 		b = appendString(b, string(c.Operation))
 	}
 	b = append(b, `,"value":`...)
-	b = appendNumber(b, c.Value)
+	b = c.Value.Append(b)
 	if c.Action == UpdateValue && c.ExpectedVersion != 0 {
 		b = append(b, `,"expected-version":`...)
 		b = strconv.AppendInt(b, c.ExpectedVersion, 10)
@@ -89,14 +88,14 @@ func (e Event) AppendJSON(b []byte) []byte {
 	switch e.Action {
 	case ValueCreated:
 		b = append(b, `,"value":`...)
-		b = appendNumber(b, e.Value)
+		b = e.Value.Append(b)
 	case ValueUpdated:
 		b = append(b, `,"operation":`...)
 		b = appendString(b, string(e.Operation))
 		b = append(b, `,"value":`...)
-		b = appendNumber(b, e.Value)
+		b = e.Value.Append(b)
 		b = append(b, `,"result":`...)
-		b = appendNumber(b, e.Result)
+		b = e.Result.Append(b)
 	case CommandRejected:
 		b = append(b, `,"reason":`...)
 		b = appendString(b, string(e.Reason))
@@ -225,26 +224,6 @@ var plainByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// appendNumber writes a finite float the way encoding/json does: the shortest
-// representation, integers without a fraction, exponents without a leading
-// zero.
-func appendNumber(b []byte, x float64) []byte {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		// Not representable in JSON; Decide never lets one into an event.
-		return append(b, "null"...)
-	}
-	abs := math.Abs(x)
-	if abs == 0 || (abs >= 1e-6 && abs < 1e21) {
-		return strconv.AppendFloat(b, x, 'f', -1, 64)
-	}
-	b = strconv.AppendFloat(b, x, 'e', -1, 64)
-	if n := len(b); b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' { // 1e-07 → 1e-7
-		b[n-2] = b[n-1]
-		b = b[:n-1]
-	}
-	return b
-}
 
 // ErrMalformed marks a record that is not a valid command or event.
 var ErrMalformed = errors.New("malformed record")

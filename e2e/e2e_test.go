@@ -95,9 +95,9 @@ func TestAcceptedAnswer(t *testing.T) {
 func TestRejections(t *testing.T) {
 	s := start(t, t.TempDir())
 	_, id := s.create(8)
-	s.update(id, "DIVIDE", 0)                        // division_by_zero
-	s.update(id, "MULTIPLY", 1.7976931348623157e308) // overflow
-	s.update(uuid.NewString(), "ADD", 1)             // value_not_found
+	s.update(id, "DIVIDE", 0)            // division_by_zero
+	s.update(id, "MULTIPLY", "2e6144")   // overflow: 1.6e6145
+	s.update(uuid.NewString(), "ADD", 1) // value_not_found
 	s.update(id, "DIVIDE", 2)
 	if got := s.waitValue(id, 2); got["value"] != 4.0 || got["version"] != 2.0 {
 		t.Fatalf("after two rejections and DIVIDE 2: %v, want value 4 version 2", got)
@@ -119,7 +119,8 @@ func TestBadRequests(t *testing.T) {
 		{"missing value", "POST", "/values", "application/json", `{}`, 400, "required"},
 		{"null value", "POST", "/values", "application/json", `{"value": null}`, 400, "required"},
 		{"string value", "POST", "/values", "application/json", `{"value": "3"}`, 400, "number"},
-		{"non-finite value", "POST", "/values", "application/json", `{"value": 1e999}`, 400, "number"},
+		{"value beyond the range", "POST", "/values", "application/json", `{"value": 1e6145}`, 400, "too large"},
+		{"value beyond the precision", "POST", "/values", "application/json", `{"value": 0.12345678901234567890123456789012345}`, 400, "34 significant digits"},
 		{"two objects", "POST", "/values", "application/json", `{"value": 1}{"value": 2}`, 400, "after the JSON"},
 		{"array", "POST", "/values", "application/json", `[1]`, 400, "JSON object"},
 		{"body over 64 KiB", "POST", "/values", "application/json", big, 413, "larger than"},
@@ -254,8 +255,8 @@ func TestUndecodableAndRepeatedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	valueID := uuid.New()
-	create := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: valueID, Value: 5, Timestamp: time.Now()}
-	add := domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: domain.Add, Value: 1, Timestamp: time.Now()}
+	create := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: valueID, Value: domain.DecimalFromInt(5), Timestamp: time.Now()}
+	add := domain.Command{ID: uuid.New(), Action: domain.UpdateValue, ValueID: valueID, Operation: domain.Add, Value: domain.DecimalFromInt(1), Timestamp: time.Now()}
 	key := []byte(valueID.String())
 	err = l.Append(context.Background(), "commands",
 		eventlog.Message{Key: key, Value: []byte("this is not JSON")},

@@ -283,7 +283,9 @@ func (s *server) must(method, path, body string) response {
 	return r
 }
 
-func (s *server) create(value float64) (commandID, valueID string) {
+// create and update send value as fmt's %v writes it: a number, or a
+// string that holds a JSON number's text (for numbers beyond a float64).
+func (s *server) create(value any) (commandID, valueID string) {
 	s.t.Helper()
 	r := s.must("POST", "/values", fmt.Sprintf(`{"value":%v}`, value))
 	if r.Status != http.StatusAccepted {
@@ -292,7 +294,7 @@ func (s *server) create(value float64) (commandID, valueID string) {
 	return r.Body["command_id"].(string), r.Body["value_id"].(string)
 }
 
-func (s *server) update(valueID, op string, value float64) string {
+func (s *server) update(valueID, op string, value any) string {
 	s.t.Helper()
 	r := s.must("PUT", "/values/"+valueID, fmt.Sprintf(`{"operation":%q,"value":%v}`, op, value))
 	if r.Status != http.StatusAccepted {

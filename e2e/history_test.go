@@ -131,7 +131,7 @@ func historyScenario(s *server) (id, other string) {
 	s.wait("PUT", "/values/"+id, `{"operation":"DIVIDE","value":0}`, http.StatusUnprocessableEntity)
 	s.wait("PUT", "/values/"+id, `{"operation":"SUBTRACT","value":2}`, http.StatusOK)
 	s.wait("PUT", "/values/"+uuid.NewString(), `{"operation":"ADD","value":1}`, http.StatusUnprocessableEntity)
-	s.wait("PUT", "/values/"+id, `{"operation":"MULTIPLY","value":1.7976931348623157e308}`, http.StatusUnprocessableEntity)
+	s.wait("PUT", "/values/"+id, `{"operation":"MULTIPLY","value":1e6144}`, http.StatusUnprocessableEntity) // overflow
 	s.wait("PUT", "/values/"+id, `{"operation":"DIVIDE","value":4}`, http.StatusOK)
 	return id, other
 }

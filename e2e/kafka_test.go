@@ -259,8 +259,8 @@ func TestKafkaForeignAndMalformedRecords(t *testing.T) {
 	kafkatest.CreateTopic(t, brokers, commandsTopic, 1)
 	valueID := uuid.New()
 	key := []byte(valueID.String())
-	command := func(action domain.Action, op domain.Operation, v float64) domain.Command {
-		return domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: v, Timestamp: time.Now()}
+	command := func(action domain.Action, op domain.Operation, v int64) domain.Command {
+		return domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: domain.DecimalFromInt(v), Timestamp: time.Now()}
 	}
 	add := command(domain.UpdateValue, domain.Add, 1)
 	for _, value := range [][]byte{

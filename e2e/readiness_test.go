@@ -136,7 +136,7 @@ func startCommandWriter(t *testing.T, brokers, topic string, perSecond int) *com
 				return
 			case <-tick.C:
 			}
-			c := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: 1, Timestamp: time.Now().UTC()}
+			c := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(1), Timestamp: time.Now().UTC()}
 			p.Produce(&kafka.Message{
 				TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 				Key:            []byte(c.ValueID.String()), Value: c.AppendJSON(nil),

@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"calculator/domain"
 )
 
 // DecodeJSON decodes a request's JSON object strictly into v, a pointer to
@@ -56,7 +58,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, maxBytes int64) b
 	if err := json.Unmarshal(body, v); err != nil {
 		var syntaxErr *json.SyntaxError
 		var typeErr *json.UnmarshalTypeError
+		var numErr *domain.NumberError
 		switch {
+		case errors.As(err, &numErr): // a number a Decimal cannot hold: never rounded
+			Error(w, InvalidBody, numErr.Error())
 		case errors.As(err, &syntaxErr) && strings.Contains(syntaxErr.Error(), "after top-level value"):
 			Error(w, InvalidBody, "unexpected data after the JSON object")
 		case errors.As(err, &typeErr) && typeErr.Field == "":
@@ -84,6 +89,8 @@ func typeName(goType string) string {
 	switch strings.TrimPrefix(goType, "*") {
 	case "float64":
 		return "finite number"
+	case "domain.Decimal":
+		return "number"
 	case "string":
 		return "string"
 	}

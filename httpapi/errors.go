@@ -80,6 +80,7 @@ var rejections = map[domain.Reason]int{
 	domain.ValueNotFound:  http.StatusUnprocessableEntity,
 	domain.DivisionByZero: http.StatusUnprocessableEntity,
 	domain.Overflow:       http.StatusUnprocessableEntity,
+	domain.Underflow:      http.StatusUnprocessableEntity,
 	// The If-Match precondition failed: the value is at another version.
 	domain.VersionConflict: http.StatusPreconditionFailed,
 }

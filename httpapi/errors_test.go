@@ -84,6 +84,7 @@ func TestRejectionStatus(t *testing.T) {
 		domain.ValueNotFound:          422,
 		domain.DivisionByZero:         422,
 		domain.Overflow:               422,
+		domain.Underflow:              422,
 		domain.VersionConflict:        412,
 		domain.Reason("a new reason"): 422,
 	} {

@@ -25,8 +25,8 @@ func readyIndex(opt Options) *Index {
 	return ix
 }
 
-func fingerprint(v float64) Fingerprint {
-	return FingerprintOf(domain.Command{Action: domain.CreateValue, Value: v})
+func fingerprint(v int64) Fingerprint {
+	return FingerprintOf(domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(v)})
 }
 
 func TestClaimBeforeTheLogIsReadIsRefused(t *testing.T) {
@@ -193,8 +193,8 @@ func openLog(t *testing.T) *filelog.Log {
 }
 
 // keyedCommand is the command of a POST under key, as the commander writes it.
-func keyedCommand(key string, v float64, at time.Time) (domain.Command, []eventlog.Header) {
-	cmd := domain.Command{Action: domain.CreateValue, Value: v, Timestamp: at}
+func keyedCommand(key string, v int64, at time.Time) (domain.Command, []eventlog.Header) {
+	cmd := domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(v), Timestamp: at}
 	fp := FingerprintOf(cmd)
 	cmd.ID, cmd.ValueID = fp.CommandID(key), fp.ValueID(key)
 	return cmd, Headers(key, fp)
@@ -211,7 +211,7 @@ func TestIndexReadsTheCommandsLog(t *testing.T) {
 	// (kept: fewer than MinKeys keys are held).
 	cmd, headers := keyedCommand("before", 1, now)
 	appendCommand(t, log, cmd, headers...)
-	appendCommand(t, log, domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: 1, Timestamp: now})
+	appendCommand(t, log, domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(1), Timestamp: now})
 	foreign, headers := keyedCommand("foreign", 1, now)
 	appendCommand(t, log, foreign, headers[0])
 	old, headers := keyedCommand("old", 1, now.Add(-48*time.Hour))

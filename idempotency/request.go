@@ -70,10 +70,11 @@ type Fingerprint [sha256.Size]byte
 // FingerprintOf returns the fingerprint of the request that cmd comes from:
 // POST /values for a CreateValue (whose value id is not part of the request),
 // PUT /values/{value id} for an UpdateValue. The canonical form spells the
-// operation in upper case and the value in the shortest form that reads
-// back as the same number, so that {"value":3} and {"value": 3.0} are one
-// request; the expected version of a PUT with If-Match is part of it. Command ids derive from it: changing it changes the command id of
-// a request that a client retries across an upgrade.
+// operation in upper case and the value with its significant digits (see
+// appendValue), so that {"value":3} and {"value": 3.0} are one request;
+// the expected version of a PUT with If-Match is part of it. Command ids
+// derive from it: changing it changes the command id of a request that a
+// client retries across an upgrade.
 func FingerprintOf(cmd domain.Command) Fingerprint {
 	var buf [128]byte
 	b := buf[:0]
@@ -88,7 +89,7 @@ func FingerprintOf(cmd domain.Command) Fingerprint {
 		b = append(b, '\n')
 	}
 	b = append(b, "value="...)
-	b = strconv.AppendFloat(b, cmd.Value, 'g', -1, 64)
+	b = appendValue(b, cmd.Value)
 	if cmd.Action == domain.UpdateValue && cmd.ExpectedVersion != 0 {
 		// Only when there is one, so that the fingerprints (and the
 		// command ids) of requests without If-Match stay what they were.
@@ -96,6 +97,51 @@ func FingerprintOf(cmd domain.Command) Fingerprint {
 		b = strconv.AppendInt(b, cmd.ExpectedVersion, 10)
 	}
 	return sha256.Sum256(b)
+}
+
+// appendValue writes v as strconv.AppendFloat(b, x, 'g', -1, 64) wrote the
+// float64 x of the same digits when values were float64s: positional from
+// 1e-4 up to 1e6, otherwise with an exponent of at least two digits
+// (1.234567e+06, 1e-05). Every value a float64 held (its shortest form)
+// keeps the text, and so the fingerprint, it had then; -0, now 0, is "0".
+func appendValue(b []byte, v domain.Decimal) []byte {
+	if v.Sign() < 0 {
+		b = append(b, '-')
+	}
+	var buf [40]byte
+	digits, exp := v.Digits(buf[:0])
+	point := len(digits) + exp // digits before the decimal point
+	if e := point - 1; e < -4 || e >= 6 {
+		b = append(b, digits[0])
+		if len(digits) > 1 {
+			b = append(b, '.')
+			b = append(b, digits[1:]...)
+		}
+		b = append(b, 'e', '+')
+		if e < 0 {
+			b[len(b)-1], e = '-', -e
+		}
+		if e < 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, int64(e), 10)
+	}
+	if point <= 0 {
+		b = append(b, '0')
+	} else {
+		b = append(b, digits[:min(point, len(digits))]...)
+		for range point - len(digits) {
+			b = append(b, '0')
+		}
+	}
+	if point < len(digits) {
+		b = append(b, '.')
+		for range -point {
+			b = append(b, '0')
+		}
+		b = append(b, digits[max(point, 0):]...)
+	}
+	return b
 }
 
 // The namespaces of the ids derived from a key and a request (UUIDv5).

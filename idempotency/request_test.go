@@ -1,8 +1,11 @@
 package idempotency
 
 import (
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,16 +57,18 @@ func TestFingerprintCoversTheCommand(t *testing.T) {
 
 func TestFingerprintOf(t *testing.T) {
 	valueID := uuid.New()
-	put := func(op domain.Operation, v float64) domain.Command {
-		return domain.Command{Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: v}
+	put := func(op domain.Operation, v int64) domain.Command {
+		return domain.Command{Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: domain.DecimalFromInt(v)}
 	}
-	post := func(v float64) domain.Command { return domain.Command{Action: domain.CreateValue, Value: v} }
+	post := func(v int64) domain.Command {
+		return domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(v)}
+	}
 	expecting := func(version int64, c domain.Command) domain.Command { c.ExpectedVersion = version; return c }
 	same := []struct {
 		name string
 		a, b domain.Command
 	}{
-		{"POST: only the value counts", post(3), domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: 3}},
+		{"POST: only the value counts", post(3), domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(3)}},
 		{"PUT: the same request", put(domain.Multiply, 3), put(domain.Multiply, 3)},
 		{"PUT: the same If-Match", expecting(2, put(domain.Multiply, 3)), expecting(2, put(domain.Multiply, 3))},
 	}
@@ -78,8 +83,8 @@ func TestFingerprintOf(t *testing.T) {
 	}{
 		{"another value", post(3), post(4)},
 		{"another operation", put(domain.Add, 3), put(domain.Subtract, 3)},
-		{"another path", put(domain.Add, 3), domain.Command{Action: domain.UpdateValue, ValueID: uuid.New(), Operation: domain.Add, Value: 3}},
-		{"another method", post(3), domain.Command{Action: domain.UpdateValue, Operation: domain.Add, Value: 3}},
+		{"another path", put(domain.Add, 3), domain.Command{Action: domain.UpdateValue, ValueID: uuid.New(), Operation: domain.Add, Value: domain.DecimalFromInt(3)}},
+		{"another method", post(3), domain.Command{Action: domain.UpdateValue, Operation: domain.Add, Value: domain.DecimalFromInt(3)}},
 		{"an If-Match", put(domain.Add, 3), expecting(4, put(domain.Add, 3))},
 		{"another If-Match", expecting(4, put(domain.Add, 3)), expecting(5, put(domain.Add, 3))},
 	}
@@ -90,10 +95,35 @@ func TestFingerprintOf(t *testing.T) {
 	}
 }
 
+// TestValueAsTheFloatEraWroteIt: a value that a float64 held keeps the text,
+// and so the fingerprint and the ids, that it had when values were
+// float64s (strconv.AppendFloat 'g' -1): a request retried across the
+// upgrade to decimals is the same command.
+func TestValueAsTheFloatEraWroteIt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	floats := []float64{1, -1, 3, 0.1, 0.1 + 0.2, 2.5, 123456, 1234567, -1e6, 1e-4, 1.5e-5, 1e21, 1e100, 5e-324, math.MaxFloat64, 1<<53 + 1}
+	for range 10000 {
+		floats = append(floats, math.Float64frombits(rng.Uint64()&^(0x7ff<<52)|uint64(rng.IntN(0x7fe)+1)<<52), rng.NormFloat64()*math.Pow(10, float64(rng.IntN(20)-10)))
+	}
+	for _, x := range floats {
+		want := strconv.FormatFloat(x, 'g', -1, 64)
+		if got := string(appendValue(nil, domain.MustParseDecimal(strconv.FormatFloat(x, 'g', -1, 64)))); got != want {
+			t.Fatalf("appendValue(%s) = %s; the float era wrote %s", want, got, want)
+		}
+	}
+	// Beyond a float64: its own digits; and the same number, however written.
+	for in, want := range map[string]string{"9007199254740993": "9.007199254740993e+15", "2.50": "2.5", "1e6144": "1e+6144", "-0": "0",
+		"0.1234567890123456789012345678901234": "0.1234567890123456789012345678901234"} {
+		if got := string(appendValue(nil, domain.MustParseDecimal(in))); got != want {
+			t.Errorf("appendValue(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 func TestIDsAreDerivedFromKeyAndRequest(t *testing.T) {
-	fp := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: 3})
-	other := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: 4})
-	again := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: 3})
+	fp := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(3)})
+	other := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(4)})
+	again := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(3)})
 	if fp.CommandID("k") != again.CommandID("k") || fp.ValueID("k") != again.ValueID("k") {
 		t.Fatal("the same key and request gave different ids")
 	}
@@ -114,7 +144,7 @@ func TestIDsAreDerivedFromKeyAndRequest(t *testing.T) {
 }
 
 func TestHeadersRoundTrip(t *testing.T) {
-	fp := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: 3})
+	fp := FingerprintOf(domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(3)})
 	h := Headers("my key", fp)
 	if h[0].Key != HeaderKey || string(h[0].Value) != "my key" {
 		t.Errorf("key header %s=%q", h[0].Key, h[0].Value)

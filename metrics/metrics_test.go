@@ -94,7 +94,7 @@ type fakeLog struct{ err error }
 func (l fakeLog) Append(context.Context, string, ...eventlog.Message) error { return l.err }
 
 func commandMessage(id uuid.UUID) eventlog.Message {
-	cmd := domain.Command{ID: id, Action: domain.CreateValue, ValueID: uuid.New(), Value: 1, Timestamp: time.Now()}
+	cmd := domain.Command{ID: id, Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(1), Timestamp: time.Now()}
 	return eventlog.Message{Key: cmd.ValueID[:], Value: cmd.AppendJSON(nil)}
 }
 

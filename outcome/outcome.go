@@ -42,8 +42,8 @@ type CommandStatus struct {
 	Reason  domain.Reason `json:"reason,omitempty"`  // rejections only
 	Message string        `json:"message,omitempty"` // rejections only
 	// Value and Version are the value after the event, when it exists.
-	Value   *float64 `json:"value,omitempty"`
-	Version int64    `json:"version,omitempty"`
+	Value   *domain.Decimal `json:"value,omitempty"`
+	Version int64           `json:"version,omitempty"`
 }
 
 // WithoutValue returns s without the value: what GET /commands/{id} and a

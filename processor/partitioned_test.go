@@ -97,11 +97,11 @@ type commandLog struct {
 	commands []domain.Command
 }
 
-func (c *commandLog) send(action domain.Action, op domain.Operation, value float64, ids ...uuid.UUID) {
+func (c *commandLog) send(action domain.Action, op domain.Operation, value int64, ids ...uuid.UUID) {
 	c.t.Helper()
 	msgs := make([]eventlog.Message, len(ids))
 	for i, id := range ids {
-		cmd := domain.Command{ID: uuid.New(), Action: action, ValueID: id, Operation: op, Value: value, Timestamp: time.Now()}
+		cmd := domain.Command{ID: uuid.New(), Action: action, ValueID: id, Operation: op, Value: domain.DecimalFromInt(value), Timestamp: time.Now()}
 		c.commands = append(c.commands, cmd)
 		msgs[i] = eventlog.Message{Key: []byte(id.String()), Value: cmd.AppendJSON(nil)}
 	}
@@ -216,7 +216,7 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 
 	state := checkOnce(t, sent.commands, outcomesOf(t, brokers, events))
 	for _, id := range values {
-		if v, _ := state.Get(id); v.Value != 10 || v.Version != 3 {
+		if v, _ := state.Get(id); v.Value != domain.DecimalFromInt(10) || v.Version != 3 {
 			t.Errorf("value %s = %+v, want 10 at version 3 ((1+1)*5)", id, v)
 		}
 	}
@@ -272,7 +272,7 @@ func TestFencedOwnerAddsNoOutcome(t *testing.T) {
 
 	msgs := outcomesOf(t, brokers, events)
 	state := checkOnce(t, sent.commands, msgs)
-	if v, _ := state.Get(id); v.Value != 10 || v.Version != 3 {
+	if v, _ := state.Get(id); v.Value != domain.DecimalFromInt(10) || v.Version != 3 {
 		t.Errorf("value = %+v, want 10 at version 3 ((2+3)*2)", v)
 	}
 	t.Logf("%d committed events, %d records in all (the rest: aborted transactions)",

@@ -29,8 +29,8 @@ func openLog(t *testing.T, dir string) *filelog.Log {
 	return l
 }
 
-func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v float64) eventlog.Message {
-	c := domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: v, Timestamp: time.Now()}
+func command(valueID uuid.UUID, action domain.Action, op domain.Operation, v int64) eventlog.Message {
+	c := domain.Command{ID: uuid.New(), Action: action, ValueID: valueID, Operation: op, Value: domain.DecimalFromInt(v), Timestamp: time.Now()}
 	return eventlog.Message{Key: []byte(valueID.String()), Value: c.AppendJSON(nil)}
 }
 
@@ -129,7 +129,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 			t.Errorf("command %s has %d outcomes", c, n)
 		}
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 10, Version: 10}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(10), Version: 10}) {
 		t.Fatalf("value after replay = %+v, want 10 at version 10", v)
 	}
 }
@@ -166,7 +166,7 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 			t.Errorf("command %s has %d outcomes", c, n)
 		}
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 16, Version: 4}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(16), Version: 4}) {
 		t.Fatalf("value = %+v, want 16 at version 4", v)
 	}
 }
@@ -204,7 +204,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 			t.Errorf("command %s has %d outcomes, want 1", c, n)
 		}
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 5, Version: 5}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(5), Version: 5}) {
 		t.Fatalf("value = %+v, want 5 at version 5", v)
 	}
 
@@ -222,7 +222,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	if n := byCommand[commandID(t, msgs[1])]; n != 2 {
 		t.Fatalf("the command out of the window has %d outcomes, want 2", n)
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: 6, Version: 6}) {
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(6), Version: 6}) {
 		t.Fatalf("value = %+v, want 6 at version 6", v)
 	}
 }

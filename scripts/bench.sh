@@ -14,7 +14,8 @@
 # Usage: scripts/bench.sh [all|throughput|latency|restart|memory|steady]...
 #
 # Settings (environment): RUNS=3 DURATION=10s CONCURRENCY=64
-# MIX=create=10,update=90 SAMPLE=0.01 EVENTS=1000000 MEM_VALUES=1000000
+# MIX=create=10,update=90 NUMBERS=integers (or decimals: the load generator's
+# -numbers) SAMPLE=0.01 EVENTS=1000000 MEM_VALUES=1000000
 # STEADY=30s STEADY_RATE=5000 CALC_PORT=3130 BASE_PORT=3131 KEEP=1 (keep the
 # temp dir). BEFORE=<git revision> also builds the calculator at that
 # revision and measures it in the same runs, alternating with the working
@@ -31,6 +32,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-64}
 MIX=${MIX:-create=10,update=90}
+NUMBERS=${NUMBERS:-integers}
 SAMPLE=${SAMPLE:-0.01}
 EVENTS=${EVENTS:-1000000}
 MEM_VALUES=${MEM_VALUES:-1000000}
@@ -135,7 +137,7 @@ start_baseline() {
 	until curl -fs -o /dev/null "http://127.0.0.1:$BASE_PORT/healthz"; do sleep 0.01; done
 }
 
-load() { "$work/bench" -quiet -duration "$DURATION" -concurrency "$CONCURRENCY" -mix "$MIX" -sample "$SAMPLE" "$@"; }
+load() { "$work/bench" -quiet -duration "$DURATION" -concurrency "$CONCURRENCY" -mix "$MIX" -sample "$SAMPLE" -numbers "$NUMBERS" "$@"; }
 
 # rotate N WORD...: the words rotated left by N, so that the order of the
 # variants changes from run to run and a drift in the machine's load does not

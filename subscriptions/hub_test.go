@@ -61,7 +61,7 @@ func TestSubscribeBeforeTheCommand(t *testing.T) {
 	h := startHub(t, subscriptions.Options{}, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	cmd := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: 5}
+	cmd := domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(5)}
 	stream, err := ssetest.Dial(ctx, nil, h.URL+"/subscriptions/commands/"+cmd.ID.String(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestSubscribeBeforeTheCommand(t *testing.T) {
 	e := domain.Decide(domain.NewState(), cmd, time.Now())
 	h.Apply([]outcome.Applied{{
 		Record: eventlog.Record{Offset: 0, Headers: eventlog.CommandPositionHeaders(0, 0)},
-		Event:  e, Value: domain.Value{Value: 5, Version: 1}, Exists: true,
+		Event:  e, Value: domain.Value{Value: domain.DecimalFromInt(5), Version: 1}, Exists: true,
 	}})
 	if ev := next(t, stream); ev.Type != "succeeded" || ev.LastEventID != "0" || data(t, ev)["event_id"] != e.ID.String() {
 		t.Errorf("second message %s id %s %s, want succeeded with the event's id and position", ev.Type, ev.LastEventID, ev.Data)

@@ -7,14 +7,14 @@ import (
 	"calculator/outcome"
 )
 
-// slot is the status of one command in the table, kept small: 64 bytes. A
+// slot is the status of one command in the table, kept small: 72 bytes. A
 // command with no flagOutcome is accepted. The event id is not stored when
 // it is domain.EventID(command), which it always is for events the processor
 // wrote; rejection details are rare and live in extras.
 type slot struct {
 	command        [16]byte
 	value          [16]byte
-	result         float64
+	result         domain.Decimal
 	version        int64
 	eventOffset    int64
 	eventPartition int32

@@ -26,17 +26,17 @@ func ids(n int) (commands, values []uuid.UUID) {
 // created is the applied event of command i, which created a value, written
 // at events offset i.
 func created(i int, command, value uuid.UUID) outcome.Applied {
-	e := domain.Event{ID: domain.EventID(command), ParentID: command, Action: domain.ValueCreated, ValueID: value, Value: float64(i)}
+	e := domain.Event{ID: domain.EventID(command), ParentID: command, Action: domain.ValueCreated, ValueID: value, Value: domain.DecimalFromInt(int64(i))}
 	return outcome.Applied{
 		Record: eventlog.Record{Offset: int64(i), Headers: eventlog.CommandPositionHeaders(0, int64(i))},
-		Event:  e, Value: domain.Value{Value: float64(i), Version: 1}, Exists: true,
+		Event:  e, Value: domain.Value{Value: domain.DecimalFromInt(int64(i)), Version: 1}, Exists: true,
 	}
 }
 
 func commandRecords(commands, values []uuid.UUID) eventlog.Batch {
 	var b eventlog.Batch
 	for i, id := range commands {
-		c := domain.Command{ID: id, Action: domain.CreateValue, ValueID: values[i], Value: float64(i)}
+		c := domain.Command{ID: id, Action: domain.CreateValue, ValueID: values[i], Value: domain.DecimalFromInt(int64(i))}
 		b.Records = append(b.Records, eventlog.Record{Offset: int64(i), Value: c.AppendJSON(nil)})
 	}
 	return b
@@ -57,10 +57,10 @@ func TestStatusLifecycle(t *testing.T) {
 		Record: eventlog.Record{Partition: 2, Offset: 41},
 		Event: domain.Event{ID: domain.EventID(cmd), ParentID: cmd, Action: domain.CommandRejected, ValueID: value,
 			Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero"},
-		Value: domain.Value{Value: 3, Version: 4}, Exists: true,
+		Value: domain.Value{Value: domain.DecimalFromInt(3), Version: 4}, Exists: true,
 	}
 	tab.complete(rejected)
-	eventID, result := domain.EventID(cmd), 3.0
+	eventID, result := domain.EventID(cmd), domain.DecimalFromInt(3)
 	want := outcome.CommandStatus{CommandID: cmd, ValueID: value, Status: outcome.Rejected, EventID: &eventID,
 		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Value: &result, Version: 4}
 	st, at, _ := tab.get(cmd)

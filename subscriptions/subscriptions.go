@@ -40,7 +40,7 @@
 //
 // Memory is bounded: the table (statuses.go) keeps the statuses of the most
 // recent Capacity commands (in the order they were first seen) and forgets
-// older ones: 64 bytes a command, about 107 in all with the index. A stream
+// older ones: 72 bytes a command, about 115 MiB in all with the index. A stream
 // costs its HTTP handler's goroutine and one that ends it when the Hub
 // closes, a queue of at most Buffer events (shared with every other stream)
 // and a kernel send buffer of SendBuffer bytes.

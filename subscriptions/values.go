@@ -9,14 +9,15 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"calculator/domain"
 	"calculator/httpapi"
 )
 
 // valueMessage is the data of the values stream's messages.
 type valueMessage struct {
-	ValueID uuid.UUID `json:"value_id"`
-	Value   float64   `json:"value"`
-	Version int64     `json:"version"`
+	ValueID uuid.UUID      `json:"value_id"`
+	Value   domain.Decimal `json:"value"`
+	Version int64          `json:"version"`
 }
 
 // streamValue serves GET /subscriptions/values/{id}: the current value, then

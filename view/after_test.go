@@ -42,8 +42,8 @@ func TestAfterWaitsForTheCommandsOutcome(t *testing.T) {
 	defer srv.Close()
 
 	id := uuid.New()
-	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: 2, Timestamp: time.Now()}
-	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: 2, Result: 4, Timestamp: time.Now()}
+	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: domain.DecimalFromInt(2), Timestamp: time.Now()}
+	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: domain.DecimalFromInt(2), Result: domain.DecimalFromInt(4), Timestamp: time.Now()}
 	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}, CaughtUp: true}
 	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
 	url := srv.URL + "/values/" + id.String()

@@ -119,14 +119,28 @@ func (s *script) event(action domain.Action, id uuid.UUID) domain.Event {
 
 func (s *script) created(id uuid.UUID, value float64) domain.Event {
 	e := s.event(domain.ValueCreated, id)
-	e.Value = value
+	e.Value = decimal(value)
 	return e
 }
 
 func (s *script) updated(id uuid.UUID, op domain.Operation, operand, result float64) domain.Event {
 	e := s.event(domain.ValueUpdated, id)
-	e.Operation, e.Value, e.Result = op, operand, result
+	e.Operation, e.Value, e.Result = op, decimal(operand), decimal(result)
 	return e
+}
+
+// decimal is the Decimal with the digits of x, and float its float64 (what
+// the tests read from JSON answers).
+func decimal(x float64) domain.Decimal {
+	return domain.MustParseDecimal(strconv.FormatFloat(x, 'g', -1, 64))
+}
+
+func float(d domain.Decimal) float64 {
+	x, err := strconv.ParseFloat(d.String(), 64)
+	if err != nil {
+		panic(err)
+	}
+	return x
 }
 
 func (s *script) rejected(id uuid.UUID, reason domain.Reason) domain.Event {
@@ -153,13 +167,13 @@ func (f *fixture) wantHistory(id uuid.UUID, rejections bool) []map[string]any {
 		switch e.Action {
 		case domain.ValueCreated:
 			version++
-			entry["version"], entry["before"], entry["value"] = float64(version), nil, e.Value
-			current = e.Value
+			entry["version"], entry["before"], entry["value"] = float64(version), nil, float(e.Value)
+			current = float(e.Value)
 		case domain.ValueUpdated:
 			version++
-			entry["version"], entry["before"], entry["value"] = float64(version), current, e.Result
-			entry["operation"], entry["operand"] = string(e.Operation), e.Value
-			current = e.Result
+			entry["version"], entry["before"], entry["value"] = float64(version), current, float(e.Result)
+			entry["operation"], entry["operand"] = string(e.Operation), float(e.Value)
+			current = float(e.Result)
 		case domain.CommandRejected:
 			entry["before"], entry["value"] = nil, current
 			entry["reason"], entry["message"] = string(e.Reason), e.Message
@@ -297,9 +311,9 @@ func TestTimeTravel(t *testing.T) {
 		}
 		switch e.Action {
 		case domain.ValueCreated:
-			versions = append(versions, version{e.Value, e.Timestamp})
+			versions = append(versions, version{float(e.Value), e.Timestamp})
 		case domain.ValueUpdated:
-			versions = append(versions, version{e.Result, e.Timestamp})
+			versions = append(versions, version{float(e.Result), e.Timestamp})
 		}
 	}
 	for n, v := range versions {

@@ -192,7 +192,7 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 		for _, a := range applied {
 			v.logger.Debug().Stringer("command_id", a.Event.ParentID).Stringer("event_id", a.Event.ID).
 				Stringer("value_id", a.Event.ValueID).Str("action", string(a.Event.Action)).
-				Float64("value", a.Value.Value).Int64("version", a.Value.Version).Msg("event applied")
+				Stringer("value", a.Value.Value).Int64("version", a.Value.Version).Msg("event applied")
 		}
 	}
 	return applied
@@ -233,8 +233,9 @@ type valueResponse struct {
 }
 
 // number is the type of domain.Value's number: the responses carry it as
-// it is, for encoding/json to write it as domain defines it.
-type number = float64
+// it is, for encoding/json to write it as domain defines it (a
+// domain.Decimal is a JSON number with exactly its digits).
+type number = domain.Decimal
 
 // Routes registers the view's queries on r.
 func (v *View) Routes(r chi.Router) {

@@ -78,8 +78,8 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	defer srv.Close()
 
 	id := uuid.New()
-	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: 2, Timestamp: time.Now()}
-	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: 2, Result: 4, Timestamp: time.Now()}
+	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: domain.DecimalFromInt(2), Timestamp: time.Now()}
+	updated := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueUpdated, ValueID: id, Operation: domain.Add, Value: domain.DecimalFromInt(2), Result: domain.DecimalFromInt(4), Timestamp: time.Now()}
 	log.batches <- eventlog.Batch{Records: []eventlog.Record{record(0, created)}, Next: eventlog.Offsets{0: 1}}
 	log.batches <- eventlog.Batch{} // Follow has handed over the previous batch once this one is taken
 
@@ -101,7 +101,7 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	if got, want := v.Progress(), (view.Progress{Ready: true, EventsRead: 2, Position: 3, EndAtStart: 2}); got != want {
 		t.Fatalf("Progress = %+v, want %+v", got, want)
 	}
-	if len(applied) != 2 || !applied[0].Replay || applied[1].Value.Value != 4 {
+	if len(applied) != 2 || !applied[0].Replay || applied[1].Value.Value != domain.DecimalFromInt(4) {
 		t.Fatalf("listener saw %+v", applied)
 	}
 	cancel()

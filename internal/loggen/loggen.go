@@ -55,6 +55,7 @@ func Write(ctx context.Context, log Appender, spec Spec, progress func(done int)
 	state := domain.NewState()
 	ids := make([]uuid.UUID, 0, spec.Values)
 	ops := []domain.Operation{domain.Add, domain.Subtract, domain.Multiply, domain.Divide}
+	one, two := domain.DecimalFromInt(1), domain.DecimalFromInt(2)
 	now := time.Now().UTC()
 	total := spec.Values + spec.Updates
 	commands := make([]eventlog.Message, 0, spec.Batch)
@@ -79,13 +80,13 @@ func Write(ctx context.Context, log Appender, spec Spec, progress func(done int)
 	for i := range total {
 		c := domain.Command{ID: newID(rng), Timestamp: now}
 		if i < spec.Values {
-			c.Action, c.ValueID, c.Value = domain.CreateValue, newID(rng), float64(rng.IntN(1000))
+			c.Action, c.ValueID, c.Value = domain.CreateValue, newID(rng), domain.DecimalFromInt(int64(rng.IntN(1000)))
 			ids = append(ids, c.ValueID)
 		} else {
 			c.Action, c.ValueID = domain.UpdateValue, ids[rng.IntN(len(ids))]
-			c.Operation, c.Value = ops[rng.IntN(len(ops))], 1
+			c.Operation, c.Value = ops[rng.IntN(len(ops))], one
 			if c.Operation == domain.Add {
-				c.Value = 2
+				c.Value = two
 			}
 		}
 		e := domain.Decide(state, c, now)

@@ -34,10 +34,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -53,6 +55,40 @@ func init() {
 	if openapi3filter.RegisteredBodyDecoder("text/html") == nil {
 		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	}
+	for _, mediaType := range []string{"application/json", "application/problem+json"} {
+		openapi3filter.RegisterBodyDecoder(mediaType, decodeJSONBody)
+	}
+}
+
+// decodeJSONBody is kin-openapi's JSON decoder with numbers beyond a
+// float64 brought within its range (see withinFloat64).
+func decodeJSONBody(body io.Reader, header http.Header, schema *openapi3.SchemaRef, encFn openapi3filter.EncodingFn) (any, error) {
+	v, err := openapi3filter.JSONBodyDecoder(body, header, schema, encFn)
+	return withinFloat64(v), err
+}
+
+// withinFloat64 replaces in v (JSON read with json.Number) each number
+// whose magnitude a float64 cannot hold by the largest float64 of its sign.
+// The document's numbers are decimals up to 9.99…e+6144 (its Number
+// schema), and kin-openapi checks a number as a float64, failing on
+// 1e+700; the document sets no bounds on numbers, so only their type is
+// checked either way.
+func withinFloat64(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(x), 64); err != nil && math.IsInf(f, 0) {
+			return json.Number(strconv.FormatFloat(math.Copysign(math.MaxFloat64, f), 'g', -1, 64))
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = withinFloat64(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = withinFloat64(e)
+		}
+	}
+	return v
 }
 
 // Contract is a loaded OpenAPI document. It is safe for concurrent use.
@@ -363,11 +399,13 @@ func (s *streamChecker) check(messages []byte) {
 			continue
 		}
 		var data any
-		if err := json.Unmarshal([]byte(ev.Data), &data); err != nil {
+		dec := json.NewDecoder(strings.NewReader(ev.Data))
+		dec.UseNumber()
+		if err := dec.Decode(&data); err != nil {
 			s.fail("stream message %q: data is not JSON: %v: %s", ev.Type, err, ev.Data)
 			continue
 		}
-		if err := schema.Value.VisitJSON(data, s.schema...); err != nil {
+		if err := schema.Value.VisitJSON(withinFloat64(data), s.schema...); err != nil {
 			s.fail("stream message %q does not match its schema: %v\ndata: %s", ev.Type, err, ev.Data)
 		}
 	}
