@@ -108,7 +108,11 @@ func (c *Commander) updateValue(w http.ResponseWriter, r *http.Request) {
 		httpapi.Error(w, httpapi.InvalidOperation, err.Error())
 		return
 	}
-	c.submit(w, r, domain.Command{Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value})
+	expected, ok := expectedVersion(w, r)
+	if !ok {
+		return
+	}
+	c.submit(w, r, domain.Command{Action: domain.UpdateValue, ValueID: valueID, Operation: op, Value: *req.Value, ExpectedVersion: expected})
 }
 
 // submit gives the command its ids, appends it and answers 202 once it is

@@ -61,17 +61,25 @@ const (
 	DivisionByZero Reason = "division_by_zero"
 	Overflow       Reason = "overflow"  // the result's magnitude would be beyond MaxDecimal
 	Underflow      Reason = "underflow" // the result would be nearer to 0 than a Decimal holds: no digit left
+	// VersionConflict rejects an UpdateValue whose ExpectedVersion is not
+	// the value's version when the processor decides it.
+	VersionConflict Reason = "version_conflict"
 )
 
 // Command asks the calculator to create a value (CreateValue) or to change one
 // (UpdateValue). Operation is empty for CreateValue.
+//
+// ExpectedVersion, on an UpdateValue, is the version the value must have
+// when the command is decided (optimistic concurrency, from If-Match); 0
+// asks for none. A CreateValue has none.
 type Command struct {
-	ID        uuid.UUID
-	Action    Action
-	ValueID   uuid.UUID
-	Operation Operation
-	Value     Decimal
-	Timestamp time.Time
+	ID              uuid.UUID
+	Action          Action
+	ValueID         uuid.UUID
+	Operation       Operation
+	Value           Decimal
+	ExpectedVersion int64
+	Timestamp       time.Time
 }
 
 // Event is the outcome of one command; ParentID is that command's ID.
@@ -168,6 +176,8 @@ func Decide(s *State, c Command, now time.Time) Event {
 		return reject(e, ValueNotFound, fmt.Sprintf("unknown action %q", c.Action))
 	case !exists:
 		return reject(e, ValueNotFound, fmt.Sprintf("value %s does not exist", c.ValueID))
+	case c.ExpectedVersion != 0 && c.ExpectedVersion != current.Version:
+		return reject(e, VersionConflict, fmt.Sprintf("value %s is at version %d, not the expected %d", c.ValueID, current.Version, c.ExpectedVersion))
 	}
 	result, reason := c.Operation.Apply(current.Value, c.Value)
 	switch reason {

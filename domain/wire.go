@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -23,9 +24,10 @@ type wireCommand struct {
 	ID     *uuid.UUID `json:"id"`
 	Action Action     `json:"action"`
 	Data   struct {
-		ValueID   *uuid.UUID `json:"value-id"`
-		Operation *string    `json:"operation"`
-		Value     *Decimal   `json:"value"`
+		ValueID         *uuid.UUID `json:"value-id"`
+		Operation       *string    `json:"operation"`
+		Value           *Decimal   `json:"value"`
+		ExpectedVersion *int64     `json:"expected-version"`
 	} `json:"data"`
 	Timestamp time.Time `json:"timestamp"`
 }
@@ -60,6 +62,10 @@ func (c Command) AppendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"value":`...)
 	b = c.Value.Append(b)
+	if c.Action == UpdateValue && c.ExpectedVersion != 0 {
+		b = append(b, `,"expected-version":`...)
+		b = strconv.AppendInt(b, c.ExpectedVersion, 10)
+	}
 	b = append(b, `},"timestamp":"`...)
 	b = c.Timestamp.UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, `"}`...)
@@ -250,8 +256,8 @@ func decodeCommandJSON(b []byte) (Command, error) {
 	c := Command{ID: *w.ID, Action: w.Action, ValueID: *w.Data.ValueID, Value: *w.Data.Value, Timestamp: w.Timestamp}
 	switch w.Action {
 	case CreateValue:
-		if w.Data.Operation != nil {
-			return Command{}, malformed("command %s: CreateValue has no operation", c.ID)
+		if w.Data.Operation != nil || w.Data.ExpectedVersion != nil {
+			return Command{}, malformed("command %s: CreateValue has no operation and no expected-version", c.ID)
 		}
 	case UpdateValue:
 		if w.Data.Operation == nil {
@@ -262,6 +268,12 @@ func decodeCommandJSON(b []byte) (Command, error) {
 			return Command{}, malformed("command %s: %v", c.ID, err)
 		}
 		c.Operation = op
+		if v := w.Data.ExpectedVersion; v != nil {
+			if *v < 1 {
+				return Command{}, malformed("command %s: expected-version %d is not a version (they start at 1)", c.ID, *v)
+			}
+			c.ExpectedVersion = *v
+		}
 	default:
 		return Command{}, malformed("command %s: unknown action %q", c.ID, w.Action)
 	}

@@ -218,7 +218,7 @@ func testKeyAcrossKill(t *testing.T, b backend) {
 		s := b.start(t)
 		answered := make(chan error, 1) // nil: the client got an answer
 		go func() {
-			_, err := s.doHeader("POST", "/values?wait=30s", `{"value":5}`, http.Header{"Idempotency-Key": {key}})
+			_, err := s.doHeader("POST", "/values?wait=30s", `{"value":5}`, http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {key}})
 			answered <- err
 		}()
 		time.Sleep(delay)

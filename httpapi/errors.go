@@ -81,10 +81,13 @@ var rejections = map[domain.Reason]int{
 	domain.DivisionByZero: http.StatusUnprocessableEntity,
 	domain.Overflow:       http.StatusUnprocessableEntity,
 	domain.Underflow:      http.StatusUnprocessableEntity,
+	// The If-Match precondition failed: the value is at another version.
+	domain.VersionConflict: http.StatusPreconditionFailed,
 }
 
 // RejectionStatus returns the HTTP status that reports a rejection with the
-// given reason: 409 when the value already exists, 422 for the others
+// given reason: 409 when the value already exists, 412 when it is not at
+// the version If-Match expected, 422 for the others
 // (including reasons this version does not know).
 func RejectionStatus(reason domain.Reason) int {
 	if status, ok := rejections[reason]; ok {

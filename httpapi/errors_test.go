@@ -85,6 +85,7 @@ func TestRejectionStatus(t *testing.T) {
 		domain.DivisionByZero:         422,
 		domain.Overflow:               422,
 		domain.Underflow:              422,
+		domain.VersionConflict:        412,
 		domain.Reason("a new reason"): 422,
 	} {
 		if got := httpapi.RejectionStatus(reason); got != want {

@@ -71,9 +71,10 @@ type Fingerprint [sha256.Size]byte
 // POST /values for a CreateValue (whose value id is not part of the request),
 // PUT /values/{value id} for an UpdateValue. The canonical form spells the
 // operation in upper case and the value with its significant digits (see
-// appendValue), so that {"value":3} and {"value": 3.0} are one request.
-// Command ids derive from it: changing it changes the command id of a
-// request that a client retries across an upgrade.
+// appendValue), so that {"value":3} and {"value": 3.0} are one request;
+// the expected version of a PUT with If-Match is part of it. Command ids
+// derive from it: changing it changes the command id of a request that a
+// client retries across an upgrade.
 func FingerprintOf(cmd domain.Command) Fingerprint {
 	var buf [128]byte
 	b := buf[:0]
@@ -89,6 +90,12 @@ func FingerprintOf(cmd domain.Command) Fingerprint {
 	}
 	b = append(b, "value="...)
 	b = appendValue(b, cmd.Value)
+	if cmd.Action == domain.UpdateValue && cmd.ExpectedVersion != 0 {
+		// Only when there is one, so that the fingerprints (and the
+		// command ids) of requests without If-Match stay what they were.
+		b = append(b, "\nif-match="...)
+		b = strconv.AppendInt(b, cmd.ExpectedVersion, 10)
+	}
 	return sha256.Sum256(b)
 }
 

@@ -49,7 +49,7 @@ func TestFingerprintCoversTheCommand(t *testing.T) {
 	}
 	// ID and Timestamp are the command's, not the request's; ValueID is
 	// the request's path for PUT and derived from the key for POST.
-	want := []string{"ID", "Action", "ValueID", "Operation", "Value", "Timestamp"}
+	want := []string{"ID", "Action", "ValueID", "Operation", "Value", "ExpectedVersion", "Timestamp"}
 	if !slices.Equal(fields, want) {
 		t.Fatalf("domain.Command has the fields %v, FingerprintOf knows %v: make the fingerprint cover the new ones", fields, want)
 	}
@@ -63,12 +63,14 @@ func TestFingerprintOf(t *testing.T) {
 	post := func(v int64) domain.Command {
 		return domain.Command{Action: domain.CreateValue, Value: domain.DecimalFromInt(v)}
 	}
+	expecting := func(version int64, c domain.Command) domain.Command { c.ExpectedVersion = version; return c }
 	same := []struct {
 		name string
 		a, b domain.Command
 	}{
 		{"POST: only the value counts", post(3), domain.Command{ID: uuid.New(), Action: domain.CreateValue, ValueID: uuid.New(), Value: domain.DecimalFromInt(3)}},
 		{"PUT: the same request", put(domain.Multiply, 3), put(domain.Multiply, 3)},
+		{"PUT: the same If-Match", expecting(2, put(domain.Multiply, 3)), expecting(2, put(domain.Multiply, 3))},
 	}
 	for _, tt := range same {
 		if FingerprintOf(tt.a) != FingerprintOf(tt.b) {
@@ -83,6 +85,8 @@ func TestFingerprintOf(t *testing.T) {
 		{"another operation", put(domain.Add, 3), put(domain.Subtract, 3)},
 		{"another path", put(domain.Add, 3), domain.Command{Action: domain.UpdateValue, ValueID: uuid.New(), Operation: domain.Add, Value: domain.DecimalFromInt(3)}},
 		{"another method", post(3), domain.Command{Action: domain.UpdateValue, Operation: domain.Add, Value: domain.DecimalFromInt(3)}},
+		{"an If-Match", put(domain.Add, 3), expecting(4, put(domain.Add, 3))},
+		{"another If-Match", expecting(4, put(domain.Add, 3)), expecting(5, put(domain.Add, 3))},
 	}
 	for _, tt := range different {
 		if FingerprintOf(tt.a) == FingerprintOf(tt.b) {
