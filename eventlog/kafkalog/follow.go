@@ -57,13 +57,9 @@ func (l *Log) FollowPartitions(ctx context.Context, topic string, only []int32, 
 			return fmt.Errorf("kafkalog: follow %s: negative offset %d in partition %d", topic, o, p)
 		}
 	}
-	l.mu.RLock()
-	if l.isClosed {
-		l.mu.RUnlock()
+	if !l.startReader() {
 		return eventlog.ErrClosed
 	}
-	l.follows.Add(1)
-	l.mu.RUnlock()
 	defer l.follows.Done()
 
 	c, err := l.newFollowConsumer(topic)
@@ -167,6 +163,19 @@ func (f *follower) stalled(now, lastReceived time.Time, end eventlog.Offsets) bo
 		}
 	}
 	return false
+}
+
+// startReader counts a reader (Follow, Read, a group's Join) that Close
+// waits for, unless the Log is closed: then it reports false. The caller
+// calls l.follows.Done when it ends.
+func (l *Log) startReader() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.isClosed {
+		return false
+	}
+	l.follows.Add(1)
+	return true
 }
 
 // waitEnd returns End(topic), asking again (metadataRetry) while the

@@ -65,13 +65,9 @@ func (l *Log) Group(cfg GroupConfig) *Group {
 // ctx.Err(), ErrClosed, or the consumer's fatal error.
 func (g *Group) Join(ctx context.Context, assigned func(partitions []int32), revoked func(partitions []int32, lost bool)) error {
 	l := g.log
-	l.mu.RLock()
-	if l.isClosed {
-		l.mu.RUnlock()
+	if !l.startReader() {
 		return eventlog.ErrClosed
 	}
-	l.follows.Add(1)
-	l.mu.RUnlock()
 	defer l.follows.Done()
 
 	session := g.cfg.SessionTimeout

@@ -125,7 +125,7 @@ type Log struct {
 	closed    chan struct{}     // closed when Close begins
 	destroyed chan struct{}     // closed when the producer is gone
 	closeOnce sync.Once
-	follows   sync.WaitGroup // running Follow calls
+	follows   sync.WaitGroup // running readers: Follow, Read and a group's Join (startReader)
 	readers   readerPool     // idle consumers of Read (read.go)
 
 	stopProbe context.CancelFunc // ends the prober

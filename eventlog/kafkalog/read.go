@@ -47,13 +47,9 @@ func (l *Log) Read(ctx context.Context, topic string, partition int32, offsets [
 	}
 	// Counted with the Follow calls: Close waits for them before it closes
 	// the clients.
-	l.mu.RLock()
-	if l.isClosed {
-		l.mu.RUnlock()
+	if !l.startReader() {
 		return nil, eventlog.ErrClosed
 	}
-	l.follows.Add(1)
-	l.mu.RUnlock()
 	defer l.follows.Done()
 
 	c, err := l.readers.get(l)
