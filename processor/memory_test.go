@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"calculator/decided"
 	"calculator/internal/loggen"
 	"calculator/view"
 )
@@ -49,10 +51,14 @@ func TestStateMemory(t *testing.T) {
 	withView := heapInUse()
 
 	// The decided ids alone, as the Run holds them.
-	d, rng := newDecided(Window{}), rand.New(rand.NewPCG(9, 10))
+	d, rng := decided.New(decided.Window{}), rand.New(rand.NewPCG(9, 10))
 	start := time.Now()
 	for i := range n {
-		d.Add(newID(rng), start.Add(time.Duration(i)*time.Microsecond))
+		var id uuid.UUID
+		for k := range id {
+			id[k] = byte(rng.Uint32())
+		}
+		d.Add(id, start.Add(time.Duration(i)*time.Microsecond))
 	}
 	withDecided := heapInUse()
 	runtime.KeepAlive(d)
@@ -70,4 +76,12 @@ func TestStateMemory(t *testing.T) {
 	if ids > 64 {
 		t.Errorf("the decided ids take %.1f bytes each, want at most 64", ids)
 	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -50,7 +50,7 @@
 // Step 4 skips a command whose id already has an outcome, but a Run does not
 // keep every such id: it keeps those of the outcomes of the last 24 hours (by
 // the events' timestamps) and of the last 1,000,000 outcomes, whichever are
-// more, and never more than 5,000,000 (Window, WithWindow; about 30 bytes an
+// more, and never more than 5,000,000 (decided.Window, WithWindow; about 30 bytes an
 // id: 30 MB for a million, about 235 MB at the ceiling). The replay rebuilds
 // the same window from the events log.
 //
@@ -89,6 +89,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/decided"
 	"calculator/domain"
 	"calculator/eventlog"
 )
@@ -138,9 +139,9 @@ func WithTopicNames(name func(topic string) string) Option {
 	return func(p *Processor) { p.topicName = name }
 }
 
-// WithWindow bounds the decided command ids that a Run keeps (see Window
-// and the package comment); the default is the zero Window.
-func WithWindow(w Window) Option {
+// WithWindow bounds the decided command ids that a Run keeps (see
+// decided.Window and the package comment); the default is the zero Window.
+func WithWindow(w decided.Window) Option {
 	return func(p *Processor) { p.window = w }
 }
 
@@ -199,7 +200,7 @@ type Processor struct {
 	commandsSeen  atomic.Int64
 
 	topicName func(topic string) string
-	window    Window // of the decided command ids
+	window    decided.Window // of the decided command ids
 	// checked is closed when a Run has first passed the check of step 2.
 	checked     chan struct{}
 	checkedOnce sync.Once
@@ -282,7 +283,7 @@ type run struct {
 	*Processor
 	writer  EventWriter
 	state   *domain.State
-	handled *decided         // command ids that have an outcome, in the Window
+	handled *decided.Set     // command ids that have an outcome, in the Window
 	resume  eventlog.Offsets // next commands offset per partition
 }
 
@@ -293,7 +294,7 @@ func (p *Processor) newRun(writer EventWriter) *run {
 		Processor: p,
 		writer:    writer,
 		state:     domain.NewState(),
-		handled:   newDecided(p.window),
+		handled:   decided.New(p.window),
 		resume:    eventlog.Offsets{},
 	}
 }

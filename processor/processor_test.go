@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"calculator/decided"
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
@@ -178,7 +179,7 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 func TestRepeatsAndTheWindow(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
-	window := processor.WithWindow(processor.Window{Age: time.Nanosecond, Min: 3, Max: 3})
+	window := processor.WithWindow(decided.Window{Age: time.Nanosecond, Min: 3, Max: 3})
 	id := uuid.New()
 	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
 	for range 4 {

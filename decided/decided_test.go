@@ -1,4 +1,4 @@
-package processor
+package decided
 
 import (
 	"math/rand/v2"
@@ -21,7 +21,7 @@ func newID(rng *rand.Rand) uuid.UUID {
 // An id is forgotten only when it is both older than Age and more than Min
 // newer ids are held, or when more than Max are held.
 func TestDecidedWindow(t *testing.T) {
-	d := newDecided(Window{Age: time.Hour, Min: 3, Max: 6})
+	d := New(Window{Age: time.Hour, Min: 3, Max: 6})
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	var ids []uuid.UUID
@@ -60,8 +60,8 @@ func TestDecidedWindow(t *testing.T) {
 	held(5, 6, 7, 8, 9, 10)
 	add(start.Add(2*time.Hour + 11*time.Second)) // 11: over Max
 	held(6, 7, 8, 9, 10, 11)
-	if d.early != 1 || d.forgotten != 6 {
-		t.Fatalf("forgotten %d, early %d; want 6 and 1", d.forgotten, d.early)
+	if forgotten, early := d.Forgotten(); early != 1 || forgotten != 6 {
+		t.Fatalf("forgotten %d, early %d; want 6 and 1", forgotten, early)
 	}
 	// Adding a held id again changes nothing.
 	d.Add(ids[6], start.Add(2*time.Hour+12*time.Second))
@@ -77,7 +77,7 @@ func TestDecidedWindow(t *testing.T) {
 func TestDecidedIndex(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const maxIDs = 5000
-	d := newDecided(Window{Age: time.Minute, Min: 100, Max: maxIDs})
+	d := New(Window{Age: time.Minute, Min: 100, Max: maxIDs})
 	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	var model []uuid.UUID // the ids in the order they were added
 	var times []time.Time
@@ -131,7 +131,7 @@ func TestDecidedMemory(t *testing.T) {
 	start := time.Now()
 
 	before := heapInUse()
-	d := newDecided(Window{Min: n, Max: n})
+	d := New(Window{Min: n, Max: n})
 	for i, id := range ids {
 		d.Add(id, start.Add(time.Duration(i)*time.Millisecond))
 	}
@@ -166,7 +166,7 @@ func heapInUse() uint64 {
 func BenchmarkDecided(b *testing.B) {
 	const n = 1_000_000
 	rng := rand.New(rand.NewPCG(7, 8))
-	d := newDecided(Window{Min: n, Max: n})
+	d := New(Window{Min: n, Max: n})
 	start := time.Now()
 	for range n {
 		d.Add(newID(rng), start)
@@ -180,5 +180,51 @@ func BenchmarkDecided(b *testing.B) {
 		if !d.Has(ids[i]) {
 			d.Add(ids[i], start)
 		}
+	}
+}
+
+// TestRingHoldsWhatTheSetHolds: a Ring given the Adds of a Set holds the
+// Set's ids in order, and the Set rebuilt from it (FromRing) answers as the
+// Set does, through both bounds.
+func TestRingHoldsWhatTheSetHolds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	w := Window{Age: time.Minute, Min: 100, Max: 3000}
+	set, ring := New(w), NewRing(w)
+	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	var added []uuid.UUID
+	for i := range 20_000 {
+		if i%5000 < 2500 {
+			now = now.Add(time.Millisecond)
+		} else {
+			now = now.Add(100 * time.Millisecond)
+		}
+		id := newID(rng)
+		added = append(added, id)
+		set.Add(id, now)
+		ring.Push(id, now)
+		if i%1000 != 999 {
+			continue
+		}
+		rebuilt := FromRing(ring)
+		if set.Len() != ring.Len() || rebuilt.Len() != set.Len() {
+			t.Fatalf("after %d: Set %d, Ring %d, FromRing %d ids", i+1, set.Len(), ring.Len(), rebuilt.Len())
+		}
+		for _, id := range added {
+			if set.Has(id) != rebuilt.Has(id) {
+				t.Fatalf("after %d: %s held by the Set %v, by FromRing %v", i+1, id, set.Has(id), rebuilt.Has(id))
+			}
+		}
+		var inRing []uuid.UUID
+		for id := range ring.All() {
+			inRing = append(inRing, id)
+		}
+		if want := added[len(added)-set.Len():]; !slices.Equal(inRing, want) {
+			t.Fatalf("after %d: the Ring does not hold the newest %d ids in order", i+1, set.Len())
+		}
+	}
+	set.Advance(now.Add(time.Hour))
+	ring.Advance(now.Add(time.Hour))
+	if set.Len() != 100 || ring.Len() != 100 || FromRing(ring).Len() != 100 {
+		t.Fatalf("after the Age: Set %d, Ring %d ids; want Min, 100", set.Len(), ring.Len())
 	}
 }

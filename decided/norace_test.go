@@ -1,0 +1,5 @@
+//go:build !race
+
+package decided
+
+const raceDetector = false
