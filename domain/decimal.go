@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"reflect"
@@ -454,4 +455,32 @@ func (x u128) appendDecimal(b []byte) []byte {
 		r /= 10
 	}
 	return append(b, buf[:]...)
+}
+
+// Bits returns d's 128 bits, for a binary encoding (a snapshot's);
+// DecimalFromBits reads them back.
+func (d Decimal) Bits() (hi, lo uint64) { return d.hi, d.lo }
+
+// DecimalFromBits returns the Decimal whose Bits are hi and lo, or an error
+// when no Decimal has them (its coefficient is 10^34 or more, ends in a
+// zero, or its exponent is out of range).
+func DecimalFromBits(hi, lo uint64) (Decimal, error) {
+	d := Decimal{hi: hi, lo: lo}
+	c := d.coeff()
+	switch {
+	case c.isZero():
+		if d != (Decimal{}) {
+			return Decimal{}, errors.New("decimal bits: a zero with a sign or an exponent")
+		}
+		return d, nil
+	case !c.less(tenTo34):
+		return Decimal{}, errors.New("decimal bits: a coefficient of more than 34 digits")
+	}
+	if _, r := c.divmod64(10); r == 0 {
+		return Decimal{}, errors.New("decimal bits: a coefficient that ends in a zero")
+	}
+	if exp := d.exponent(); exp < TinyExponent || exp+digits128(c)-1 > MaxExponent {
+		return Decimal{}, fmt.Errorf("decimal bits: exponent %d out of range", exp)
+	}
+	return d, nil
 }

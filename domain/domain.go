@@ -224,3 +224,13 @@ func (s *State) Apply(e Event) (v Value, changed bool, err error) {
 	s.values[e.ValueID] = v
 	return v, true, nil
 }
+
+// StateOf returns a State that holds values, which it takes (the caller
+// keeps no reference): the state a snapshot recorded, to fold the events
+// after it into.
+func StateOf(values map[uuid.UUID]Value) *State {
+	if values == nil {
+		values = make(map[uuid.UUID]Value)
+	}
+	return &State{values: values}
+}
