@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -33,6 +34,8 @@ var environment = map[string]string{
 	"idle-timeout":       "CALC_IDLE_TIMEOUT",
 	"max-conns":          "CALC_MAX_CONNS",
 	"disk-reserve":       "CALC_DISK_RESERVE",
+	"snapshot-every":     "CALC_SNAPSHOT_EVERY",
+	"snapshot-interval":  "CALC_SNAPSHOT_INTERVAL",
 	"log-level":          "CALC_LOG_LEVEL",
 }
 
@@ -56,7 +59,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the caller says what went wrong, once
 	fs.StringVar(&cfg.Addr, "addr", def.Addr, "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log")
+	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log, and of the snapshots (on Kafka too)")
 	fs.StringVar(&cfg.Brokers, "brokers", "", "Kafka bootstrap servers; empty uses the embedded log")
 	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
 	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")
@@ -69,6 +72,8 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.IntVar(&cfg.MaxConns, "max-conns", def.MaxConns, "most HTTP connections open at once, SSE streams included")
 	diskReserve := fs.Int64("disk-reserve", def.DiskReserve>>20, "MiB of free disk kept for the outcomes of accepted commands (embedded log): new commands get 503 below it; 0: none")
+	fs.Int64Var(&cfg.SnapshotEvery, "snapshot-every", def.SnapshotEvery, "take a snapshot of the state after this many events (at most one per -snapshot-interval); 0: no snapshots, every start replays the logs")
+	fs.DurationVar(&cfg.SnapshotMinInterval, "snapshot-interval", def.SnapshotMinInterval, "least time between two snapshots")
 	fs.TextVar(&level, "log-level", zerolog.InfoLevel, "the lowest `level` logged: trace, debug, info, warn or error")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [" + environment[f.Name] + "]" })
 
@@ -101,6 +106,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 		return cfg, level, fmt.Errorf("%s must be more than 0, not %s", from("read-timeout"), cfg.ReadTimeout)
 	case *diskReserve < 0:
 		return cfg, level, fmt.Errorf("%s must be 0 (none) or more, not %d", from("disk-reserve"), *diskReserve)
+	case cfg.SnapshotEvery < 0:
+		return cfg, level, fmt.Errorf("%s must be 0 (none) or more, not %d", from("snapshot-every"), cfg.SnapshotEvery)
+	case cfg.SnapshotMinInterval < 0:
+		return cfg, level, fmt.Errorf("%s must be 0 or more, not %s", from("snapshot-interval"), cfg.SnapshotMinInterval)
 	case cfg.IdleTimeout <= 0:
 		return cfg, level, fmt.Errorf("%s must be more than 0, not %s", from("idle-timeout"), cfg.IdleTimeout)
 	case level < zerolog.TraceLevel || level > zerolog.ErrorLevel:
@@ -113,6 +122,12 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 		if cfg.Brokers == "" && cfg.KafkaConfig["bootstrap.servers"] == "" {
 			return cfg, level, fmt.Errorf("%s is for Kafka: give -brokers too, or bootstrap.servers in %s", from("kafka-config"), kafkaConfig)
 		}
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = -1 // none
+	}
+	if cfg.SnapshotMinInterval == 0 {
+		cfg.SnapshotMinInterval = time.Nanosecond // cfg's zero would mean the default
 	}
 	cfg.DiskReserve = *diskReserve << 20
 	if *diskReserve == 0 {

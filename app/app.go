@@ -45,6 +45,7 @@ type App struct {
 	router    chi.Router // the API's routes, before the server's connection handling
 	keys      *idempotency.Index
 	server    *http.Server
+	snaps     *snapshots // nil: none are taken (snapshots.go)
 
 	// kafka is the log when it is Kafka (nil for the embedded log), file
 	// when it is the embedded log.
@@ -87,6 +88,13 @@ func New(cfg Config) (*App, error) {
 		a.logger.Info().Str("data_dir", cfg.DataDir).Int64("disk_reserve", max(cfg.DiskReserve, 0)).Msg("opened the embedded log")
 	}
 
+	if err := a.openSnapshots(); err != nil {
+		a.log.Close()
+		return nil, err
+	}
+	if a.snaps != nil {
+		processorOpts = append(processorOpts, processor.WithSnapshots(a.loadFold), processor.WithWindow(a.snaps.window))
+	}
 	processorOpts = append(processorOpts, processor.WithTopicNames(a.topicName))
 	a.processor = processor.New(a.log, cfg.CommandsTopic, cfg.EventsTopic, cfg.Logger, processorOpts...)
 	a.gate = newCommandsGate(a.log, a.processor.Checked())
@@ -98,6 +106,11 @@ func New(cfg Config) (*App, error) {
 	})
 	a.metrics = metrics.New()
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
+	if a.snaps != nil {
+		a.view.WithSnapshots(view.Snapshots{
+			Every: cfg.SnapshotEvery, MinInterval: cfg.SnapshotMinInterval, Window: a.snaps.window, Take: a.takeSnapshot,
+		})
+	}
 	cmd := commander.New(a.metrics.TimeAppends(a.gate), cfg.CommandsTopic, cfg.AppendTimeout, cfg.Logger)
 	cmd.SetOutcomes(a.subs)
 	a.view.SetOutcomes(a.subs)
@@ -139,14 +152,38 @@ func (a *App) Run(ctx context.Context) error {
 	if a.kafka != nil {
 		g.Go(func() error { return a.connect(gctx) })
 	}
-	// The parts start once the log can be used (at once on the embedded log).
-	for _, run := range []func(context.Context) error{a.view.Run, a.runProcessor, a.subs.Run, a.keys.Run} {
+	// The parts start once the log can be used (at once on the embedded
+	// log); the view and the subscriptions once they have their snapshot.
+	restored := make(chan struct{})
+	g.Go(func() error {
+		defer close(restored)
+		if a.waitLog(gctx) {
+			a.restoreSnapshot(gctx)
+		}
+		return nil
+	})
+	for _, run := range []func(context.Context) error{a.view.Run, a.subs.Run} {
+		g.Go(func() error {
+			select {
+			case <-restored:
+			case <-gctx.Done():
+			}
+			if gctx.Err() != nil {
+				return nil
+			}
+			return run(gctx)
+		})
+	}
+	for _, run := range []func(context.Context) error{a.runProcessor, a.keys.Run} {
 		g.Go(func() error {
 			if !a.waitLog(gctx) {
 				return nil
 			}
 			return run(gctx)
 		})
+	}
+	if a.snaps != nil {
+		g.Go(func() error { a.writeSnapshots(gctx); return nil })
 	}
 	g.Go(func() error { a.logStats(gctx); return nil })
 

@@ -74,6 +74,13 @@ type Config struct {
 	// are refused (503) while their outcomes are still written. Negative:
 	// no reserve.
 	DiskReserve int64
+	// SnapshotEvery is how many events the view folds between two
+	// snapshots (package snapshot, in DataDir/snapshots); negative: none
+	// are taken and none is read at startup (every start replays the logs
+	// from offset 0).
+	SnapshotEvery int64
+	// SnapshotMinInterval is the least time between two snapshots.
+	SnapshotMinInterval time.Duration
 	// Subscriptions tunes the SSE streams and the command statuses.
 	Subscriptions subscriptions.Options
 	Logger        zerolog.Logger
@@ -101,6 +108,9 @@ func Defaults() Config {
 		MaxConns:          10_000,
 		DrainGrace:        500 * time.Millisecond,
 		DiskReserve:       filelog.DefaultFreeSpaceReserve,
+
+		SnapshotEvery:       100_000,
+		SnapshotMinInterval: time.Minute,
 	}
 }
 
@@ -126,5 +136,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.MaxConns = cmp.Or(cfg.MaxConns, d.MaxConns)
 	cfg.DrainGrace = cmp.Or(cfg.DrainGrace, d.DrainGrace)
 	cfg.DiskReserve = cmp.Or(cfg.DiskReserve, d.DiskReserve)
+	cfg.SnapshotEvery = cmp.Or(cfg.SnapshotEvery, d.SnapshotEvery)
+	cfg.SnapshotMinInterval = cmp.Or(cfg.SnapshotMinInterval, d.SnapshotMinInterval)
 	return cfg
 }

@@ -21,6 +21,9 @@
 //     for the commands this process accepted).
 //   - CountStreams, an HTTP middleware on the subscription routes, counts
 //     the SSE streams open by stream (calculator_sse_subscribers).
+//   - SnapshotWritten counts the snapshots written, their size and how
+//     long each phase took (calculator_snapshots_written_total,
+//     calculator_snapshot_bytes, calculator_snapshot_duration_seconds).
 //   - Watch registers the collectors that read the parts at each scrape:
 //     readiness, replay progress, the processor's and the view's lag (records
 //     behind the end of their topic, asked of the log at scrape time), the
@@ -62,6 +65,9 @@ type Metrics struct {
 	eventsApplied   prometheus.Counter
 	outcomes        *prometheus.CounterVec
 	subscribers     *prometheus.GaugeVec
+	snapshots       prometheus.Counter
+	snapshotBytes   prometheus.Gauge
+	snapshotSeconds *prometheus.HistogramVec
 
 	// accepted holds when each command this process accepted was accepted,
 	// until the view applies its outcome.
@@ -106,6 +112,19 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "sse_subscribers",
 			Help: "Server-Sent Events streams open, by stream (commands, events, values).",
 		}, []string{"stream"}),
+		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "snapshots_written_total",
+			Help: "Snapshots of the state written to the data directory since the process started.",
+		}),
+		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "snapshot_bytes",
+			Help: "Size of the last snapshot written.",
+		}),
+		snapshotSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "snapshot_duration_seconds",
+			Help:    "Time a snapshot took, by phase: encode (the view's goroutine, between two batches of events) and write (in the background, fsync and rename included).",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"phase"}),
 		accepted: newAcceptTimes(acceptTimesLimit),
 		epoch:    time.Now(),
 		viewNext: eventlog.Offsets{},
@@ -114,8 +133,18 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commandRequests, m.appendSeconds, m.acceptToApplied, m.eventsApplied, m.outcomes, m.subscribers,
+		m.snapshots, m.snapshotBytes, m.snapshotSeconds,
 	)
 	return m
+}
+
+// SnapshotWritten records a snapshot of size bytes, encoded and written in
+// the given times.
+func (m *Metrics) SnapshotWritten(size int64, encode, write time.Duration) {
+	m.snapshots.Inc()
+	m.snapshotBytes.Set(float64(size))
+	m.snapshotSeconds.WithLabelValues("encode").Observe(encode.Seconds())
+	m.snapshotSeconds.WithLabelValues("write").Observe(write.Seconds())
 }
 
 // Registry is the registry of the metrics, for more collectors (and tests).

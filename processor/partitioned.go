@@ -36,7 +36,9 @@ import (
 //     transactional producer whose id is the events topic and the partition:
 //     opening it fences the partition's former owner and aborts what it left
 //     open), then replays that events partition from offset 0 into a fresh
-//     state (as Run's step 1, for one partition), checks that the commands
+//     state, or from this instance's newest usable snapshot of it (as Run's
+//     step 1, for one partition; a partition that moved here from another
+//     instance starts from this instance's snapshot), checks that the commands
 //     partition holds every command those events answer (Run's step 2; when
 //     it does not, ErrCommandsLost ends the whole Run), then decides the
 //     commands of that commands partition from just after the last one with
@@ -323,7 +325,8 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 	r := p.newRun(writer)
 	start := time.Now()
 	var events int64
-	err = g.log.FollowPartitions(ctx, p.eventsTopic, []int32{partition}, nil, func(b eventlog.Batch) error {
+	from := r.restore(ctx, []int32{partition})
+	err = g.log.FollowPartitions(ctx, p.eventsTopic, []int32{partition}, from, func(b eventlog.Batch) error {
 		events += int64(len(b.Records))
 		return r.replayEvents(b)
 	})
@@ -335,7 +338,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 	}
 	r.handled.Advance(p.now())
 	resume := r.resume[partition]
-	p.logger.Info().Int32("partition", partition).Int64("events", events).Int("values", r.state.Len()).
+	p.logger.Info().Int32("partition", partition).Int64("events", events).Int64("from", from[partition]).Int("values", r.state.Len()).
 		Int64("resume_at", resume).Dur("took", time.Since(start)).Msg("replayed events partition; processing its commands")
 	p.replayedPartition(partition, o, resume)
 	err = g.log.FollowPartitions(ctx, p.commandsTopic, []int32{partition}, eventlog.Offsets{partition: resume}, r.processCommands)

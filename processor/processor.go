@@ -8,7 +8,9 @@
 //     transactional producer, and opening it fences every earlier one and
 //     aborts the transaction a crashed one left open: from then on the events
 //     topic can only change through this Run.
-//  1. Replay. Fold the events topic from offset 0 into a fresh state, note
+//  1. Replay. Fold the events topic from offset 0 into a fresh state (or,
+//     WithSnapshots, from the newest usable snapshot's position into the
+//     state, window and positions it recorded), note
 //     which command ids already have an outcome and, from each event's
 //     command-partition/command-offset headers, the position of the last
 //     command with an outcome in every commands partition.
@@ -92,6 +94,7 @@ import (
 	"calculator/decided"
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/snapshot"
 )
 
 // Log is what the processor needs of the log: it reads both topics and is
@@ -131,6 +134,21 @@ type Option func(*Processor)
 // topic. Without this option the events are appended to the Log.
 func WithEventWriter(open func(ctx context.Context) (EventWriter, error)) Option {
 	return func(p *Processor) { p.openWriter = open }
+}
+
+// Snapshot returns the fold of the newest usable snapshot (package
+// snapshot) of the given events partitions (every one when nil), checked
+// against the events topic, and the state it holds: the values of those
+// partitions. It returns an error wrapping snapshot.ErrNone when there is
+// none, and another error when none can be used; either way Run replays
+// from offset 0.
+type Snapshot func(ctx context.Context, partitions []int32) (*snapshot.Fold, *domain.State, error)
+
+// WithSnapshots makes every Run (and in partitioned mode every owner)
+// start from the newest snapshot that load finds, and replay only the
+// events after it (protocol, step 1).
+func WithSnapshots(load Snapshot) Option {
+	return func(p *Processor) { p.snapshot = load }
 }
 
 // WithTopicNames gives the names that errors use for the topics: the file
@@ -201,6 +219,7 @@ type Processor struct {
 
 	topicName func(topic string) string
 	window    decided.Window // of the decided command ids
+	snapshot  Snapshot       // nil: every Run replays from offset 0
 	// checked is closed when a Run has first passed the check of step 2.
 	checked     chan struct{}
 	checkedOnce sync.Once
@@ -315,7 +334,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	r := p.newRun(writer)
 	start := time.Now()
 	p.replayed.Store(0)
-	err = p.log.Follow(ctx, p.eventsTopic, nil, r.replayEvents)
+	from := r.restore(ctx, nil)
+	err = p.log.Follow(ctx, p.eventsTopic, from, r.replayEvents)
 	if !errors.Is(err, eventlog.ErrStopFollowing) {
 		return fmt.Errorf("replay events: %w", err)
 	}
@@ -323,13 +343,53 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	r.handled.Advance(p.now())
-	p.logger.Info().Int64("events", p.replayed.Load()).Int("values", r.state.Len()).
+	p.logger.Info().Int64("events", p.replayed.Load()).Any("from", from).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
 	p.ready.Store(true)
 	p.checkedOnce.Do(func() { close(p.checked) })
 	err = p.log.Follow(ctx, p.commandsTopic, r.resume, r.processCommands)
 	return fmt.Errorf("process commands: %w", err)
+}
+
+// restore starts the run from the newest usable snapshot of the given
+// events partitions (every one when nil), if there is one, and returns
+// where the replay goes on: the snapshot's position, or nil (offset 0).
+func (r *run) restore(ctx context.Context, partitions []int32) eventlog.Offsets {
+	if r.snapshot == nil {
+		return nil
+	}
+	fold, state, err := r.snapshot(ctx, partitions)
+	if err == nil && partitions == nil && len(fold.Decided) > 1 {
+		err = fmt.Errorf("the snapshot keeps a window of decided ids for each of %d partitions; this processor keeps one", len(fold.Decided))
+	}
+	switch {
+	case errors.Is(err, snapshot.ErrNone):
+		return nil
+	case err != nil:
+		r.logger.Warn().Err(err).Ints32("partitions", partitions).Msg("no snapshot can be used; replaying the events from offset 0")
+		return nil
+	}
+	r.state = state
+	for partition, ring := range fold.Decided {
+		if partitions == nil || slices.Contains(partitions, partition) {
+			r.handled = decided.FromRing(ring)
+		}
+	}
+	from := eventlog.Offsets{}
+	for partition, offset := range fold.Position {
+		if partitions == nil || slices.Contains(partitions, partition) {
+			from[partition] = offset
+		}
+	}
+	for partition, offset := range fold.Resume {
+		if partitions == nil || slices.Contains(partitions, partition) {
+			r.resume[partition] = offset
+		}
+	}
+	r.logger.Info().Any("position", from).Int("values", state.Len()).Int("decided_ids", r.handled.Len()).
+		Msg("starting from a snapshot")
+	return from
 }
 
 // checkCommands is step 2 of the protocol: the commands topic must end

@@ -239,3 +239,11 @@ func (d *Decoder) Section() *Decoder {
 	}
 	return &Decoder{buf: b}
 }
+
+// UUID reads 16 raw bytes, as Encoder.Raw(id[:]) wrote them.
+func (d *Decoder) UUID() (id [16]byte) {
+	if b := d.Raw(16); b != nil {
+		copy(id[:], b)
+	}
+	return id
+}

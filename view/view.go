@@ -57,6 +57,14 @@ type View struct {
 	listener func([]outcome.Applied) // called after each batch, outside the lock
 	outcomes Outcomes                // for ?after= (after.go); nil until SetOutcomes
 
+	// from is where Run starts reading: offset 0, or a snapshot's
+	// position (Restore). split counts the values whose history is split
+	// (see splitPartition). snap is nil unless the view takes snapshots
+	// (snapshot.go). All three are Run's.
+	from  eventlog.Offsets
+	split int
+	snap  *snapshots
+
 	ready      atomic.Bool
 	read       atomic.Int64 // event records read since start
 	position   atomic.Int64 // the reader's position, summed over the partitions
@@ -118,9 +126,10 @@ func (v *View) Run(ctx context.Context) error {
 		return fmt.Errorf("view: end of %s: %w", v.topic, err)
 	}
 	v.endAtStart.Store(sum(end))
+	v.position.Store(sum(v.from))
 	start := time.Now()
-	err = v.log.Follow(ctx, v.topic, nil, func(b eventlog.Batch) error {
-		applied := v.apply(b.Records)
+	err = v.log.Follow(ctx, v.topic, v.from, func(b eventlog.Batch) error {
+		applied := v.apply(&b)
 		if next := sum(b.Next); next > v.position.Load() {
 			v.position.Store(next) // only this goroutine writes it
 		}
@@ -130,7 +139,11 @@ func (v *View) Run(ctx context.Context) error {
 		if b.CaughtUp && !v.ready.Load() {
 			v.ready.Store(true)
 			v.logger.Info().Int64("events", v.read.Load()).Int64("position", v.position.Load()).
-				Int64("end_at_start", v.endAtStart.Load()).Dur("took", time.Since(start)).Msg("view caught up")
+				Int64("end_at_start", v.endAtStart.Load()).Int("values", v.state.Len()).
+				Dur("took", time.Since(start)).Msg("view caught up")
+		}
+		if v.snap != nil && v.ready.Load() && v.snap.due() {
+			v.takeSnapshot()
 		}
 		return nil
 	})
@@ -146,7 +159,8 @@ func sum(o eventlog.Offsets) int64 {
 	return s
 }
 
-func (v *View) apply(records []eventlog.Record) []outcome.Applied {
+func (v *View) apply(b *eventlog.Batch) []outcome.Applied {
+	records := b.Records
 	replay := !v.ready.Load()
 	var applied []outcome.Applied
 	if v.listener != nil || v.logger.Debug().Enabled() {
@@ -176,11 +190,15 @@ func (v *View) apply(records []eventlog.Record) []outcome.Applied {
 	// lookups the processor can overlap.
 	for i := range events {
 		if folded[i] != notFolded && v.index.add(&records[i], &events[i], folded[i] == foldedChanged) {
+			v.split++
 			v.logger.Error().Stringer("value_id", events[i].ValueID).Int32("partition", records[i].Partition).Int64("offset", records[i].Offset).
 				Msg("an event of this value is in another partition than its first: its history is not served")
 		}
 	}
 	v.mu.Unlock()
+	if v.snap != nil {
+		v.snap.observe(b, events, errs)
+	}
 	for i, err := range errs {
 		if err != nil {
 			rec := records[i]

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"calculator/decided"
+	"calculator/domain"
+	"calculator/snapshot"
+)
+
+// Snapshots (package snapshot). The view takes them, between two of its
+// batches, when Config.SnapshotEvery events have been folded since the
+// last one (and SnapshotMinInterval has passed): it encodes its part (the
+// fold, with what the processor needs, and its index), takeSnapshot adds
+// the subscriptions' statuses at the same moment, and writeSnapshots
+// writes the file in the background, one at a time. A body is three
+// sections: the fold, the view's index, the subscriptions' Hub.
+//
+// At startup, restoreSnapshot gives the view and the Hub the newest
+// snapshot whose parts all decode and whose fold matches the events topic,
+// before either starts; the processor loads the fold itself (loadFold),
+// whenever a Run or a partition's owner starts. Without a usable snapshot
+// each starts from offset 0, as it would without snapshots.
+
+// snapshots is the App's share of the snapshots; nil when none are taken.
+type snapshots struct {
+	dir    *snapshot.Dir
+	window decided.Window // the processor's, which the fold carries
+	busy   atomic.Bool    // a snapshot is being encoded or written
+	writes chan encoded   // to writeSnapshots; at most one in flight
+}
+
+// encoded is a snapshot's body on its way to the disk.
+type encoded struct {
+	body       []byte
+	encodeTook time.Duration
+}
+
+func (a *App) openSnapshots() error {
+	if a.cfg.SnapshotEvery < 0 {
+		return nil
+	}
+	dir, err := snapshot.OpenDir(filepath.Join(a.cfg.DataDir, "snapshots"), a.logger.With().Str("component", "snapshots").Logger())
+	if err != nil {
+		return err
+	}
+	a.snaps = &snapshots{dir: dir, writes: make(chan encoded, 1)}
+	return nil
+}
+
+// takeSnapshot is the view's Snapshots.Take: it encodes the view's part and
+// the Hub's on the view's goroutine and hands the body to writeSnapshots.
+func (a *App) takeSnapshot(view func(e *snapshot.Encoder)) bool {
+	if !a.snaps.busy.CompareAndSwap(false, true) {
+		return false
+	}
+	began := time.Now()
+	var e snapshot.Encoder
+	view(&e)
+	e.Section(a.subs.EncodeSnapshot)
+	a.snaps.writes <- encoded{body: e.Bytes(), encodeTook: time.Since(began)}
+	return true
+}
+
+// writeSnapshots writes the snapshots that takeSnapshot encodes, until ctx
+// is done.
+func (a *App) writeSnapshots(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-a.snaps.writes:
+			began := time.Now()
+			f, err := a.snaps.dir.Write(s.body)
+			a.snaps.busy.Store(false)
+			if err != nil {
+				a.logger.Error().Err(err).Msg("could not write a snapshot; the next one is tried after the next events")
+				continue
+			}
+			a.metrics.SnapshotWritten(f.Size, s.encodeTook, time.Since(began))
+			a.logger.Info().Str("file", f.Name).Int64("bytes", f.Size).Dur("encode_took", s.encodeTook).
+				Dur("write_took", time.Since(began)).Msg("snapshot written")
+		}
+	}
+}
+
+// restoreSnapshot prepares the view and the Hub from the newest usable
+// snapshot, before they run.
+func (a *App) restoreSnapshot(ctx context.Context) {
+	if a.snaps == nil {
+		return
+	}
+	began := time.Now()
+	var values int
+	f, err := a.snaps.dir.Load(func(f snapshot.File, body []byte) error {
+		d := snapshot.NewDecoder(body)
+		foldPart, viewPart, hubPart := d.Section(), d.Section(), d.Section()
+		if err := d.Done(); err != nil {
+			return err
+		}
+		fold, state, err := a.decodeFold(ctx, foldPart, nil)
+		if err != nil {
+			return err
+		}
+		install, err := a.view.Restore(fold, state, viewPart)
+		if err != nil {
+			return fmt.Errorf("the view's part: %w", err)
+		}
+		if err := a.subs.RestoreSnapshot(hubPart); err != nil {
+			return fmt.Errorf("the subscriptions' part: %w", err)
+		}
+		install()
+		values = state.Len()
+		return nil
+	})
+	switch {
+	case errors.Is(err, snapshot.ErrNone):
+		a.logger.Info().Str("dir", a.snaps.dir.Path()).Msg("no snapshot to start from: replaying the logs from offset 0")
+	case err != nil:
+		a.logger.Warn().Err(err).Msg("reading the snapshots failed: replaying the logs from offset 0")
+	default:
+		a.logger.Info().Str("file", f.Name).Int("values", values).Dur("took", time.Since(began)).
+			Msg("view and subscriptions start from a snapshot")
+	}
+}
+
+// loadFold is the processor's Snapshot: the fold of the newest usable
+// snapshot, with the values of the given events partitions (all when nil).
+func (a *App) loadFold(ctx context.Context, partitions []int32) (*snapshot.Fold, *domain.State, error) {
+	if a.snaps == nil {
+		return nil, nil, snapshot.ErrNone
+	}
+	var fold *snapshot.Fold
+	var state *domain.State
+	_, err := a.snaps.dir.Load(func(f snapshot.File, body []byte) (err error) {
+		fold, state, err = a.decodeFold(ctx, snapshot.NewDecoder(body).Section(), partitions)
+		return err
+	})
+	return fold, state, err
+}
+
+// decodeFold decodes a fold and checks it against the events topic, for
+// the given partitions (all when nil).
+func (a *App) decodeFold(ctx context.Context, d *snapshot.Decoder, partitions []int32) (*snapshot.Fold, *domain.State, error) {
+	var keep func(int32) bool
+	if partitions != nil {
+		keep = func(p int32) bool { return slices.Contains(partitions, p) }
+	}
+	fold, state, err := snapshot.DecodeFold(d, a.snaps.window, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	if partitions != nil && fold.Split > 0 {
+		return nil, nil, fmt.Errorf("%d values have events in more than one partition: a partition's state cannot be told apart", fold.Split)
+	}
+	if err := fold.Verify(ctx, a.log, a.cfg.EventsTopic, partitions); err != nil {
+		return nil, nil, err
+	}
+	return fold, state, nil
+}

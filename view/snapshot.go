@@ -1,0 +1,141 @@
+package view
+
+import (
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
+
+	"calculator/decided"
+	"calculator/domain"
+	"calculator/eventlog"
+	"calculator/snapshot"
+)
+
+// Snapshots says when the view takes snapshots (package snapshot). The view
+// is where they are taken because it folds the events topic and knows,
+// batch by batch, exactly where it is in it: a snapshot is the view's state
+// between two batches, with what a processor needs beside the values (its
+// window of decided command ids and how far the commands were answered,
+// which the view keeps for this alone) and whatever Take adds at the same
+// moment (the subscriptions' statuses).
+type Snapshots struct {
+	// Every is how many events the view folds between two snapshots.
+	Every int64
+	// MinInterval is the least time between two snapshots.
+	MinInterval time.Duration
+	// Window is the processor's window of decided command ids.
+	Window decided.Window
+	// Take stores a snapshot. Run's goroutine calls it between two
+	// batches, once the view is ready, with the view's part, which Take
+	// must encode before it returns (it reads the view as it is); Take
+	// returns false when it takes none now (one is still being written),
+	// and the view asks again after its next batch.
+	Take func(view func(e *snapshot.Encoder)) bool
+}
+
+// snapshots is the view's bookkeeping for snapshots, owned by Run's
+// goroutine.
+type snapshots struct {
+	Snapshots
+	fold  snapshot.Fold // as of the last batch
+	since int64         // events folded since the last snapshot
+	last  time.Time     // of the last snapshot, or the start
+}
+
+// WithSnapshots makes the view keep what a snapshot needs and take one
+// when s says. It is called before Run.
+func (v *View) WithSnapshots(s Snapshots) {
+	v.snap = &snapshots{
+		Snapshots: s,
+		fold: snapshot.Fold{
+			Position: eventlog.Offsets{}, Anchors: map[int32]snapshot.Anchor{},
+			Resume: eventlog.Offsets{}, Decided: map[int32]*decided.Ring{},
+		},
+		last: time.Now(),
+	}
+}
+
+// Restore prepares the view to start from a snapshot: the fold and state
+// that snapshot.DecodeFold read, and the view's own part (what
+// encodeSnapshot wrote after the fold). It changes nothing until install
+// is called (before Run, after WithSnapshots), so that a snapshot whose
+// other parts turn out unusable leaves the view as it was.
+func (v *View) Restore(fold *snapshot.Fold, state *domain.State, part *snapshot.Decoder) (install func(), err error) {
+	x, err := decodeIndex(part)
+	if err != nil {
+		return nil, err
+	}
+	if err := part.Done(); err != nil {
+		return nil, err
+	}
+	return func() {
+		v.state, v.index, v.from = state, x, maps.Clone(fold.Position)
+		v.split = fold.Split
+		if v.snap != nil {
+			v.snap.fold = *fold
+			v.snap.fold.Position = maps.Clone(fold.Position)
+		}
+	}, nil
+}
+
+// observe notes what a snapshot needs of a batch: the decodable events'
+// command ids and positions, each partition's last record and where the
+// reader is.
+func (s *snapshots) observe(b *eventlog.Batch, events []domain.Event, errs []error) {
+	f := &s.fold
+	for i := range b.Records {
+		rec := &b.Records[i]
+		if i+1 == len(b.Records) || b.Records[i+1].Partition != rec.Partition {
+			f.Anchors[rec.Partition] = snapshot.AnchorOf(rec) // the last of its partition in the batch
+		}
+		if errs[i] != nil {
+			continue
+		}
+		ring := f.Decided[rec.Partition]
+		if ring == nil {
+			ring = decided.NewRing(s.Window)
+			f.Decided[rec.Partition] = ring
+		}
+		ring.Push(events[i].ParentID, events[i].Timestamp)
+		if partition, offset, ok := eventlog.CommandPosition(rec.Headers); ok && offset >= f.Resume[partition] {
+			f.Resume[partition] = offset + 1
+		}
+	}
+	maps.Copy(f.Position, b.Next)
+	s.since += int64(len(b.Records))
+}
+
+// due reports whether a snapshot is due.
+func (s *snapshots) due() bool {
+	return s.Every > 0 && s.since >= s.Every && time.Since(s.last) >= s.MinInterval
+}
+
+// takeSnapshot asks Take for a snapshot.
+func (v *View) takeSnapshot() {
+	if !v.snap.Take(v.encodeSnapshot) {
+		return
+	}
+	v.snap.since, v.snap.last = 0, time.Now()
+}
+
+// encodeSnapshot writes the view's part of a snapshot: the fold (with the
+// values) and the index, each a section. Run's goroutine calls it (through
+// Take): it is the only one that changes the state, so it reads it without
+// the lock.
+func (v *View) encodeSnapshot(e *snapshot.Encoder) {
+	fold := v.snap.fold
+	fold.Split = v.split
+	e.Section(func(e *snapshot.Encoder) {
+		fold.Encode(e, func(yield func(snapshot.Entry) bool) {
+			v.state.Range(func(id uuid.UUID, value domain.Value) bool {
+				partition := int32(snapshot.SplitPartition)
+				if t, ok := v.index.versions[id]; ok {
+					partition = t.partition
+				}
+				return yield(snapshot.Entry{ID: id, Partition: partition, Value: value})
+			})
+		})
+	})
+	e.Section(v.index.encode)
+}
