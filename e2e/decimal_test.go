@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
 	"calculator/internal/kafkatest"
 	"calculator/internal/ssetest"
 )
@@ -43,14 +41,7 @@ func TestKafkaValuesKeepTheirDigits(t *testing.T) {
 	commandsTopic, eventsTopic, args := kafkaTopics(brokers)
 	s := start(t, t.TempDir(), args...)
 	want := driveExactNumbers(t, s)
-	values := func(msgs []*kafka.Message) [][]byte {
-		out := make([][]byte, len(msgs))
-		for i, m := range msgs {
-			out[i] = m.Value
-		}
-		return out
-	}
-	checkDigitsInRecords(t, want, values(kafkatest.ReadAll(t, brokers, commandsTopic)), values(kafkatest.ReadAll(t, brokers, eventsTopic)))
+	checkDigitsInRecords(t, want, valuesOfMessages(kafkatest.ReadAll(t, brokers, commandsTopic)), valuesOfMessages(kafkatest.ReadAll(t, brokers, eventsTopic)))
 }
 
 // recordNumber is a number some record must hold: the field (value or

@@ -294,14 +294,7 @@ func TestUndecodableAndRepeatedCommands(t *testing.T) {
 // command id in the commands log has exactly one outcome in the events log.
 func checkExactlyOnce(t *testing.T, dir string, acknowledged map[string]bool) {
 	t.Helper()
-	values := func(recs []eventlog.Record) [][]byte {
-		out := make([][]byte, len(recs))
-		for i, r := range recs {
-			out[i] = r.Value
-		}
-		return out
-	}
-	commands, outcomes := checkOutcomes(t, values(readLog(t, dir, "commands")), values(readLog(t, dir, "events")), acknowledged)
+	commands, outcomes := checkOutcomes(t, valuesOf(readLog(t, dir, "commands")), valuesOf(readLog(t, dir, "events")), acknowledged)
 	t.Logf("%d acknowledged, %d commands in the log, %d outcomes", len(acknowledged), commands, outcomes)
 }
 

@@ -74,15 +74,8 @@ func TestKafkaWalkthrough(t *testing.T) {
 // topic, and every decodable command id there has exactly one outcome.
 func checkExactlyOnceKafka(t *testing.T, brokers, commandsTopic, eventsTopic string, acknowledged map[string]bool) {
 	t.Helper()
-	values := func(msgs []*kafka.Message) [][]byte {
-		out := make([][]byte, len(msgs))
-		for i, m := range msgs {
-			out[i] = m.Value
-		}
-		return out
-	}
 	events := kafkatest.ReadAll(t, brokers, eventsTopic)
-	commands, outcomes := checkOutcomes(t, values(kafkatest.ReadAll(t, brokers, commandsTopic)), values(events), acknowledged)
+	commands, outcomes := checkOutcomes(t, valuesOfMessages(kafkatest.ReadAll(t, brokers, commandsTopic)), valuesOfMessages(events), acknowledged)
 	// Records of aborted transactions: outcomes that a killed processor had
 	// written but not committed, which no reader saw and the next processor
 	// wrote again.

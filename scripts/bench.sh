@@ -7,11 +7,15 @@
 #               and no log) under the same load, in the same run
 #   latency     accept latency at half the maximum throughput (fixed -rate)
 #   restart     time from process start until /readyz is 200, with EVENTS
-#               events in the log (written by bench/genlog)
+#               events in the log (written by bench/genlog), replayed from
+#               offset 0 (no snapshot: CALC_SNAPSHOT_EVERY=0)
+#   snapshot    the same with a snapshot taken at the end of the log (the
+#               first start replays the log and writes it; the runs load it),
+#               and the snapshot's size
 #   memory      RSS per value with MEM_VALUES values
 #   steady      RSS under a steady load of updates on a fixed set of values
 #
-# Usage: scripts/bench.sh [all|throughput|latency|restart|memory|steady]...
+# Usage: scripts/bench.sh [all|throughput|latency|restart|snapshot|memory|steady]...
 #
 # Settings (environment): RUNS=3 DURATION=10s CONCURRENCY=64
 # MIX=create=10,update=90 NUMBERS=integers (or decimals: the load generator's
@@ -263,6 +267,9 @@ restart() {
 	local values=$((EVENTS / 10))
 	say "restart: writing $EVENTS commands and events ($values values) with genlog"
 	"$work/genlog" -data-dir "$work/restart" -values "$values" -updates $((EVENTS - values)) 2>/dev/null
+	# Every start replays from offset 0 (a calculator that knows no
+	# snapshots ignores the variable).
+	export CALC_SNAPSHOT_EVERY=0
 	# One start to warm the page cache; it is not counted.
 	time_ready "${variants[-1]}" "$work/restart"
 	declare -A times=() rss=() cpu=()
@@ -276,10 +283,38 @@ restart() {
 		done
 	done
 	rm -rf "$work/restart"
+	unset CALC_SNAPSHOT_EVERY
 	for side in "${variants[@]}"; do
 		echo "RESULT restart $side events=$EVENTS runs=$RUNS ready_ms=$(med "${times[$side]}") min_ready_ms=$(tr ' ' '\n' <<<"${times[$side]}" | grep -v '^$' | sort -n | head -1)" \
 			"cpu_ms=$(med "${cpu[$side]}") rss_mb=$(med "${rss[$side]}" | awk '{printf "%.1f", $1/1024}')"
 	done
+}
+
+snapshot() {
+	if [[ -n $BROKERS ]]; then
+		echo "RESULT snapshot skipped: genlog writes an embedded log (unset BROKERS)"
+		return
+	fi
+	local values=$((EVENTS / 10)) ready=() cpu=() rss=() size
+	say "snapshot: writing $EVENTS commands and events ($values values) with genlog"
+	"$work/genlog" -data-dir "$work/snap" -values "$values" -updates $((EVENTS - values)) 2>/dev/null
+	# The first start replays the whole log; the first snapshot is due at its
+	# end (more than -snapshot-every events were folded).
+	start_calc after "$work/snap"
+	wait_ready
+	until compgen -G "$work/snap/snapshots/*.snap" >/dev/null; do sleep 0.05; done
+	stop "$calc"
+	size=$(du -b "$work"/snap/snapshots/*.snap | awk '{print $1}' | tail -1)
+	for run in $(seq "$RUNS"); do
+		time_ready after "$work/snap"
+		echo "run $run: ready_ms=$ready_ms cpu_ms=$ready_cpu rss_kb=$ready_kb load=$(cut -d' ' -f1 /proc/loadavg)"
+		ready+=" $ready_ms"
+		cpu+=" $ready_cpu"
+		rss+=" $ready_kb"
+	done
+	rm -rf "$work/snap"
+	echo "RESULT snapshot after events=$EVENTS values=$values runs=$RUNS ready_ms=$(med "${ready[*]}") cpu_ms=$(med "${cpu[*]}")" \
+		"rss_mb=$(med "${rss[*]}" | awk '{printf "%.1f", $1/1024}') snapshot_mb=$(awk -v b="$size" 'BEGIN {printf "%.1f", b/1048576}')"
 }
 
 memory() {
@@ -334,12 +369,12 @@ steady() {
 }
 
 sections=("$@")
-[[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=(throughput latency restart memory steady)
+[[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=(throughput latency restart snapshot memory steady)
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(go version | cut -d' ' -f3-4)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg), log ${BROKERS:+kafka at }${BROKERS:-embedded}, commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}${AFTER:+, after=$AFTER}"
 for s in "${sections[@]}"; do
 	case $s in
-	throughput | latency | restart | memory | steady) "$s" ;;
+	throughput | latency | restart | snapshot | memory | steady) "$s" ;;
 	*)
 		echo "bench.sh: unknown section $s" >&2
 		exit 2

@@ -40,7 +40,7 @@ type snapshots struct {
 	Snapshots
 	fold  snapshot.Fold // as of the last batch
 	since int64         // events folded since the last snapshot
-	last  time.Time     // of the last snapshot, or the start
+	last  time.Time     // of the last snapshot (zero: none yet, the first is due once Every events were folded, the replay's included)
 }
 
 // WithSnapshots makes the view keep what a snapshot needs and take one
@@ -52,7 +52,6 @@ func (v *View) WithSnapshots(s Snapshots) {
 			Position: eventlog.Offsets{}, Anchors: map[int32]snapshot.Anchor{},
 			Resume: eventlog.Offsets{}, Decided: map[int32]*decided.Ring{},
 		},
-		last: time.Now(),
 	}
 }
 
