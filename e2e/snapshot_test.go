@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,4 +316,98 @@ func valuesOfMessages(msgs []*kafka.Message) [][]byte {
 		out[i] = m.Value
 	}
 	return out
+}
+
+// TestSnapshotFallsBack damages snapshots and replaces the logs under them:
+// a start passes over what it cannot use (the older snapshot, then none)
+// and answers as a full replay would.
+func TestSnapshotFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	loggen.FileLog(t, dir, loggen.Spec{CommandsTopic: "commands", EventsTopic: "events", Values: 200, Updates: 2000, Seed: 5}).Close()
+	s := start(t, dir, snapshotEvery...)
+	ids := valueIDs(t, s)
+	for i := range 300 {
+		s.update(ids[i%len(ids)], "ADD", 1)
+	}
+	s.waitCaughtUp()
+	eventually(t, "2 snapshots written", func() bool { return len(s.logged("snapshot written")) >= 2 })
+	want := allValues(t, s)
+	s.stop()
+	files, err := filepath.Glob(filepath.Join(dir, "snapshots", "*.snap"))
+	if err != nil || len(files) != 2 {
+		t.Fatalf("snapshots %v (%v), want 2", files, err)
+	}
+	flip := func(file string) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x40
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Starts that take no snapshot of their own.
+	noNewSnapshots := []string{"-snapshot-every", "1000000000"}
+	startFrom := func(what, file string) *server {
+		t.Helper()
+		s := start(t, dir, noNewSnapshots...)
+		s.waitCaughtUp()
+		started := s.logged("view and subscriptions start from a snapshot")
+		switch {
+		case file == "" && len(started) != 0:
+			t.Fatalf("%s: started from %v, want a full replay\n%s", what, started[0]["file"], s.logText())
+		case file != "" && (len(started) != 1 || started[0]["file"] != filepath.Base(file)):
+			t.Fatalf("%s: did not start from %s\n%s", what, filepath.Base(file), s.logText())
+		}
+		return s
+	}
+
+	flip(files[1])
+	s = startFrom("the newest snapshot damaged", files[0])
+	if len(s.logged("skipping a snapshot that cannot be used")) == 0 {
+		t.Fatalf("the damaged snapshot was not reported\n%s", s.logText())
+	}
+	if got := allValues(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatal("the values differ after a start from the older snapshot")
+	}
+	s.stop()
+
+	flip(files[0])
+	s = startFrom("both snapshots damaged", "")
+	if got := allValues(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatal("the values differ after a full replay")
+	}
+	s.stop()
+
+	// A good snapshot, then other, longer logs under it (a
+	// backup of another installation restored, say).
+	if err := os.RemoveAll(filepath.Join(dir, "snapshots")); err != nil {
+		t.Fatal(err)
+	}
+	s = start(t, dir, snapshotEvery...)
+	eventually(t, "a snapshot written", func() bool { return len(s.logged("snapshot written")) >= 1 })
+	s.stop()
+	other := t.TempDir()
+	loggen.FileLog(t, other, loggen.Spec{CommandsTopic: "commands", EventsTopic: "events", Values: 300, Updates: 3000, Seed: 6}).Close() // longer: the snapshot's position is inside it
+	for _, name := range []string{"commands.log", "events.log"} {
+		b, err := os.ReadFile(filepath.Join(other, name))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := start(t, other, "-snapshot-every", "0")
+	want = allValues(t, full)
+	full.stop()
+	s = startFrom("other logs under the snapshot", "")
+	if !strings.Contains(s.logText(), "the log is not the one the snapshot was taken of") {
+		t.Fatalf("the stale snapshot was not reported\n%s", s.logText())
+	}
+	if got := allValues(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatal("the values differ from a full replay of the other logs")
+	}
+	s.stop()
 }
