@@ -8,7 +8,7 @@
 #   latency     accept latency at half the maximum throughput (fixed -rate)
 #   restart     time from process start until /readyz is 200, with EVENTS
 #               events in the log (written by bench/genlog), replayed from
-#               offset 0 (no snapshot: CALC_SNAPSHOT_EVERY=0)
+#               offset 0 (the snapshot a start writes is deleted before the next)
 #   snapshot    the same with a snapshot taken at the end of the log (the
 #               first start replays the log and writes it; the runs load it),
 #               and the snapshot's size
@@ -267,14 +267,13 @@ restart() {
 	local values=$((EVENTS / 10))
 	say "restart: writing $EVENTS commands and events ($values values) with genlog"
 	"$work/genlog" -data-dir "$work/restart" -values "$values" -updates $((EVENTS - values)) 2>/dev/null
-	# Every start replays from offset 0 (a calculator that knows no
-	# snapshots ignores the variable).
-	export CALC_SNAPSHOT_EVERY=0
-	# One start to warm the page cache; it is not counted.
+	# One start to warm the page cache; it is not counted. Every start
+	# replays from offset 0: the snapshot it writes is deleted.
 	time_ready "${variants[-1]}" "$work/restart"
 	declare -A times=() rss=() cpu=()
 	for run in $(seq "$RUNS"); do
 		for side in $(rotate "$run" "${variants[@]}"); do
+			rm -rf "$work/restart/snapshots"
 			time_ready "$side" "$work/restart"
 			echo "run $run $side: ready_ms=$ready_ms cpu_ms=$ready_cpu rss_kb=$ready_kb load=$(cut -d' ' -f1 /proc/loadavg)"
 			times[$side]+=" $ready_ms"
@@ -283,7 +282,6 @@ restart() {
 		done
 	done
 	rm -rf "$work/restart"
-	unset CALC_SNAPSHOT_EVERY
 	for side in "${variants[@]}"; do
 		echo "RESULT restart $side events=$EVENTS runs=$RUNS ready_ms=$(med "${times[$side]}") min_ready_ms=$(tr ' ' '\n' <<<"${times[$side]}" | grep -v '^$' | sort -n | head -1)" \
 			"cpu_ms=$(med "${cpu[$side]}") rss_mb=$(med "${rss[$side]}" | awk '{printf "%.1f", $1/1024}')"
