@@ -20,6 +20,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/eventlog/logtest"
 	"calculator/openapi/openapitest"
 )
 
@@ -231,18 +232,7 @@ func readLog(t *testing.T, dir, topic string) []eventlog.Record {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var recs []eventlog.Record
-	err = l.Follow(context.Background(), topic, nil, func(b eventlog.Batch) error {
-		recs = append(recs, b.Records...)
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
-		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatal(err)
-	}
-	return recs
+	return logtest.ReadAll(t, l, topic)
 }
 
 // TestUndecodableAndRepeatedCommands writes, beside the product, records it

@@ -17,6 +17,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/eventlog/logtest"
 	"calculator/processor"
 )
 
@@ -66,24 +67,15 @@ func runUntilIdle(t *testing.T, l *filelog.Log, opts ...processor.Option) *proce
 func outcomes(t *testing.T, l *filelog.Log) (byCommand map[uuid.UUID]int, state *domain.State) {
 	t.Helper()
 	byCommand, state = map[uuid.UUID]int{}, domain.NewState()
-	err := l.Follow(context.Background(), "events", nil, func(b eventlog.Batch) error {
-		for _, rec := range b.Records {
-			e, err := domain.DecodeEvent(rec.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byCommand[e.ParentID]++
-			if _, _, err := state.Apply(e); err != nil {
-				t.Fatal(err)
-			}
+	for _, rec := range logtest.ReadAll(t, l, "events") {
+		e, err := domain.DecodeEvent(rec.Value)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
+		byCommand[e.ParentID]++
+		if _, _, err := state.Apply(e); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatal(err)
 	}
 	return byCommand, state
 }

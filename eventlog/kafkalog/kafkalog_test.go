@@ -129,25 +129,6 @@ func msg(key, value string) eventlog.Message {
 	return eventlog.Message{Key: []byte(key), Value: []byte(value)}
 }
 
-// readAll follows topic until CaughtUp and returns the values read.
-func readAll(t *testing.T, l eventlog.Log, topic string) []string {
-	t.Helper()
-	var got []string
-	err := l.Follow(kafkatest.Context(t, 30*time.Second), topic, nil, func(b eventlog.Batch) error {
-		for _, r := range b.Records {
-			got = append(got, string(r.Value))
-		}
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
-		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatalf("Follow(%s) = %v", topic, err)
-	}
-	return got
-}
-
 // A second writer with the same transactional id fences the first: the
 // first can no longer commit, the second can.
 func TestTxnWriterFencesOlderWriter(t *testing.T) {
@@ -169,7 +150,7 @@ func TestTxnWriterFencesOlderWriter(t *testing.T) {
 	if err := current.Append(ctx, topic, msg("k", "new-1")); err != nil {
 		t.Fatalf("the current writer: %v", err)
 	}
-	got := readAll(t, current, topic)
+	got := logtest.ReadValues(t, current, topic)
 	if want := []string{"old-1", "new-1"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("topic holds %v, want %v", got, want)
 	}
@@ -205,7 +186,7 @@ func TestOpenTransactionOfDeadWriterIsAborted(t *testing.T) {
 	// The open transaction's records are on the broker, past the high
 	// watermark's "last committed" view of a read_committed reader.
 	reader := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
-	if got := readAll(t, reader, topic); fmt.Sprint(got) != "[committed]" {
+	if got := logtest.ReadValues(t, reader, topic); fmt.Sprint(got) != "[committed]" {
 		t.Fatalf("with a transaction open, a reader saw %v, want [committed]", got)
 	}
 
@@ -213,7 +194,7 @@ func TestOpenTransactionOfDeadWriterIsAborted(t *testing.T) {
 	if err := successor.Append(ctx, topic, msg("k", "after")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := readAll(t, reader, topic), "[committed after]"; fmt.Sprint(got) != want {
+	if got, want := logtest.ReadValues(t, reader, topic), "[committed after]"; fmt.Sprint(got) != want {
 		t.Fatalf("after the successor, a reader saw %v, want %s", got, want)
 	}
 	end, err := reader.End(ctx, topic)
@@ -491,7 +472,7 @@ func TestReplacedProducerKeepsAppending(t *testing.T) {
 	if err := l.Append(ctx, topic, msg("k", "after")); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, l, topic); fmt.Sprint(got) != "[before after]" {
+	if got := logtest.ReadValues(t, l, topic); fmt.Sprint(got) != "[before after]" {
 		t.Fatalf("topic holds %v", got)
 	}
 	// Close waits for the replaced producer to be closed.
