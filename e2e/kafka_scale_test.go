@@ -70,18 +70,6 @@ const partitions = 6
 // machine's cores.
 const clusterDeadline = 2 * time.Minute
 
-// eventuallyWithin is eventually with its own deadline.
-func eventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting until %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // ownership is what an instance's /readyz says it owns; settled is false
 // until it is ready and replays none of them.
 func (s *server) ownership() (owned []int32, settled bool) {

@@ -38,13 +38,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
-	if testing.Verbose() {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	}
-	return zerolog.Nop()
-}
-
 func newT(t *testing.T, cfg Config) *Log {
 	t.Helper()
 	l, err := New(cfg)
@@ -57,12 +50,12 @@ func newT(t *testing.T, cfg Config) *Log {
 
 func backend(brokers string, partitions int) logtest.Backend {
 	return logtest.Backend{
-		Open: func(t *testing.T) eventlog.Log { return newT(t, Config{Brokers: brokers, Logger: testLogger(t)}) },
+		Open: func(t *testing.T) eventlog.Log { return newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}) },
 		Reopen: func(t *testing.T, l eventlog.Log) eventlog.Log {
 			if err := l.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			return newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+			return newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 		},
 		CreateTopic: func(t *testing.T, name string) {
 			kafkatest.CreateTopic(t, brokers, name, partitions)
@@ -97,7 +90,7 @@ func (l txnLog) Close() error {
 }
 
 func openTxnLog(t *testing.T, brokers, id string) txnLog {
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: id})
 	if err != nil {
 		t.Fatalf("TransactionalWriter: %v", err)
@@ -185,7 +178,7 @@ func TestOpenTransactionOfDeadWriterIsAborted(t *testing.T) {
 	}
 	// The open transaction's records are on the broker, past the high
 	// watermark's "last committed" view of a read_committed reader.
-	reader := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	reader := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	if got := logtest.ReadValues(t, reader, topic); fmt.Sprint(got) != "[committed]" {
 		t.Fatalf("with a transaction open, a reader saw %v, want [committed]", got)
 	}
@@ -214,7 +207,7 @@ func TestTxnWriterCommitsInputOffsets(t *testing.T) {
 	topic, input := kafkatest.Topic("out"), kafkatest.Topic("in")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
 	kafkatest.CreateTopic(t, brokers, input, 2)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	group := "offsets-" + uuid.NewString()
 	ctx := kafkatest.Context(t, 60*time.Second)
 	w, err := l.TransactionalWriter(ctx, TxnConfig{
@@ -293,7 +286,7 @@ func TestCreateTopicsKeepsRecordsForever(t *testing.T) {
 
 func TestFollowUnknownTopicFails(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	err := l.Follow(kafkatest.Context(t, 30*time.Second), kafkatest.Topic("missing"), nil, func(eventlog.Batch) error { return nil })
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Follow of a missing topic = %v, want an error saying so", err)
@@ -405,7 +398,7 @@ func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.Topic("stuck")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "stuck-" + uuid.NewString()})
 	if err != nil {
 		t.Fatal(err)
@@ -457,7 +450,7 @@ func TestReplacedProducerKeepsAppending(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.Topic("replace")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	ctx := kafkatest.Context(t, 30*time.Second)
 	if err := l.Append(ctx, topic, msg("k", "before")); err != nil {
 		t.Fatal(err)
