@@ -80,6 +80,31 @@ func outcomes(t *testing.T, l *filelog.Log) (byCommand map[uuid.UUID]int, state 
 	return byCommand, state
 }
 
+// checkOncePerCommand checks that the events log holds one outcome for each
+// command, for the given number of commands (0: any number), and that
+// value id is value at version.
+func checkOncePerCommand(t *testing.T, l *filelog.Log, commands int, id uuid.UUID, value, version int64) {
+	t.Helper()
+	byCommand, state := outcomes(t, l)
+	if commands > 0 && len(byCommand) != commands {
+		t.Fatalf("%d commands have outcomes, want %d", len(byCommand), commands)
+	}
+	for c, n := range byCommand {
+		if n != 1 {
+			t.Errorf("command %s has %d outcomes, want 1", c, n)
+		}
+	}
+	checkValue(t, state, id, value, version)
+}
+
+// checkValue checks that value id is value at version in state.
+func checkValue(t *testing.T, state *domain.State, id uuid.UUID, value, version int64) {
+	t.Helper()
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(value), Version: version}) {
+		t.Fatalf("value = %+v, want %d at version %d", v, value, version)
+	}
+}
+
 // TestLostOutcomesAreDecidedAgainOnce simulates a crash that loses the tail
 // of the events log (the outcomes of the last commands were being written):
 // the next run must decide exactly those commands again, and only those.
@@ -112,18 +137,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 		t.Fatalf("after the cut the events log holds %d outcomes, want 6", len(byCommand))
 	}
 	runUntilIdle(t, l)
-	byCommand, state := outcomes(t, l)
-	if len(byCommand) != 10 {
-		t.Fatalf("after the restart %d commands have outcomes, want 10", len(byCommand))
-	}
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(10), Version: 10}) {
-		t.Fatalf("value after replay = %+v, want 10 at version 10", v)
-	}
+	checkOncePerCommand(t, l, 10, id, 10, 10)
 }
 
 // TestEveryCommandOnceAcrossRestarts runs the processor several times over a
@@ -149,18 +163,7 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 		}
 	}
 	runUntilIdle(t, l)
-	byCommand, state := outcomes(t, l)
-	if len(byCommand) != 4 {
-		t.Fatalf("%d commands have outcomes, want 4", len(byCommand))
-	}
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(16), Version: 4}) {
-		t.Fatalf("value = %+v, want 16 at version 4", v)
-	}
+	checkOncePerCommand(t, l, 4, id, 16, 4)
 }
 
 // TestRepeatsAndTheWindow: after a restart, which rebuilds the window of
@@ -190,15 +193,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	if st := p.Stats(); st.Duplicates != 6 || st.Succeeded != 0 {
 		t.Fatalf("stats %+v, want 6 duplicates and no new outcome", st)
 	}
-	byCommand, state := outcomes(t, l)
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes, want 1", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(5), Version: 5}) {
-		t.Fatalf("value = %+v, want 5 at version 5", v)
-	}
+	checkOncePerCommand(t, l, 0, id, 5, 5)
 
 	// The second update is out of the window: written again, it is decided
 	// again, once, and the copy after it is skipped. (The run reads the six
@@ -210,13 +205,11 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	if st := p.Stats(); st.Duplicates != 7 || st.Succeeded != 1 {
 		t.Fatalf("stats %+v, want 7 duplicates and 1 new outcome", st)
 	}
-	byCommand, state = outcomes(t, l)
+	byCommand, state := outcomes(t, l)
 	if n := byCommand[commandID(t, msgs[1])]; n != 2 {
 		t.Fatalf("the command out of the window has %d outcomes, want 2", n)
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(6), Version: 6}) {
-		t.Fatalf("value = %+v, want 6 at version 6", v)
-	}
+	checkValue(t, state, id, 6, 6)
 }
 
 func commandID(t *testing.T, m eventlog.Message) uuid.UUID {
