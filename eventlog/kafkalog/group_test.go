@@ -19,10 +19,7 @@ import (
 
 // A writer bound to a partition puts every message there, whatever its key.
 func TestTxnWriterToOnePartition(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("partition")
-	kafkatest.CreateTopic(t, brokers, topic, 3)
-	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
+	l, brokers, topic := onNewTopic(t, "partition", 3)
 	partition := int32(2)
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "partition-" + uuid.NewString(), Partition: &partition})
 	if err != nil {
@@ -50,10 +47,7 @@ func TestTxnWriterToOnePartition(t *testing.T) {
 // FollowPartitions reads the given partitions alone, and CaughtUp speaks of
 // them alone.
 func TestFollowPartitions(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("follow-partitions")
-	kafkatest.CreateTopic(t, brokers, topic, 3)
-	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
+	l, brokers, topic := onNewTopic(t, "follow-partitions", 3)
 	ctx := kafkatest.Context(t, 60*time.Second)
 	var msgs []eventlog.Message
 	for i := range 60 {

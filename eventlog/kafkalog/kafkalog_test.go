@@ -38,7 +38,16 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newT(t *testing.T, cfg Config) *Log {
+// onNewTopic creates a topic of the given partitions, named after prefix,
+// and opens a Log on the test brokers, which the test's cleanup closes.
+func onNewTopic(tb testing.TB, prefix string, partitions int) (l *Log, brokers, topic string) {
+	tb.Helper()
+	brokers, topic = kafkatest.Brokers(tb), kafkatest.Topic(prefix)
+	kafkatest.CreateTopic(tb, brokers, topic, partitions)
+	return newT(tb, Config{Brokers: brokers, Logger: kafkatest.Logger(tb)}), brokers, topic
+}
+
+func newT(t testing.TB, cfg Config) *Log {
 	t.Helper()
 	l, err := New(cfg)
 	if err != nil {
@@ -332,14 +341,7 @@ func TestUnreachableBrokers(t *testing.T) {
 // the commander makes them: each waits for its acknowledgement, and
 // librdkafka batches those in flight together.
 func BenchmarkAppendParallel(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
-	topic := kafkatest.Topic("bench-append")
-	kafkatest.CreateTopic(b, brokers, topic, 1)
-	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l, _, topic := onNewTopic(b, "bench-append", 1)
 	value := []byte(`{"id":"7b0a5b8e-5a8c-4a43-9f3e-3c1d2f9e8a10","action":"CreateValue","data":{"value-id":"2f1e0a4c-6b7d-4c8e-9f0a-1b2c3d4e5f60","value":3},"timestamp":"2026-01-01T00:00:00Z"}`)
 	b.SetParallelism(16) // 16 goroutines per CPU, like concurrent HTTP requests
 	b.ResetTimer()
@@ -355,14 +357,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 
 // BenchmarkReplay measures Follow from offset 0 until caught up, per record.
 func BenchmarkReplay(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
-	topic := kafkatest.Topic("bench-replay")
-	kafkatest.CreateTopic(b, brokers, topic, 1)
-	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l, _, topic := onNewTopic(b, "bench-replay", 1)
 	const records = 50000
 	batch := make([]eventlog.Message, 1000)
 	for i := range batch {
@@ -395,10 +390,7 @@ func BenchmarkReplay(b *testing.B) {
 // deadline, the writer is spent, and Close does not block on it. When the
 // call returns at last, the Log closes the abandoned producer.
 func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("stuck")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
+	l, _, topic := onNewTopic(t, "stuck", 1)
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "stuck-" + uuid.NewString()})
 	if err != nil {
 		t.Fatal(err)
@@ -447,10 +439,7 @@ func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 
 // The stall watchdog's remedy: a new producer takes over and appends go on.
 func TestReplacedProducerKeepsAppending(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("replace")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
+	l, _, topic := onNewTopic(t, "replace", 1)
 	ctx := kafkatest.Context(t, 30*time.Second)
 	if err := l.Append(ctx, topic, msg("k", "before")); err != nil {
 		t.Fatal(err)
