@@ -112,13 +112,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 9 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	appendCounting(t, l, id, 9)
 	runUntilIdle(t, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -175,13 +169,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	defer l.Close()
 	window := processor.WithWindow(processor.Window{Age: time.Nanosecond, Min: 3, Max: 3})
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 4 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	msgs := appendCounting(t, l, id, 4)
 	runUntilIdle(t, l, window)
 
 	// The last 3 outcomes are in the window: their commands written again,
@@ -212,6 +200,20 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	checkValue(t, state, id, 6, 6)
 }
 
+// appendCounting appends to the commands log a CreateValue of 1 for id, then
+// the given number of ADD 1 updates, and returns the messages appended.
+func appendCounting(t *testing.T, l *filelog.Log, id uuid.UUID, updates int) []eventlog.Message {
+	t.Helper()
+	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
+	for range updates {
+		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
+	}
+	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
 func commandID(t *testing.T, m eventlog.Message) uuid.UUID {
 	t.Helper()
 	c, err := domain.DecodeCommand(m.Value)
@@ -229,13 +231,7 @@ func TestLostCommandsStopTheRun(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 4 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	appendCounting(t, l, id, 4)
 	p := runUntilIdle(t, l)
 	select {
 	case <-p.Checked():
