@@ -36,6 +36,22 @@ func (l *recordingLog) last() []byte {
 	return l.msgs[len(l.msgs)-1].Value
 }
 
+// commands are the messages appended, decoded as commands.
+func (l *recordingLog) commands(t *testing.T) []domain.Command {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var commands []domain.Command
+	for _, m := range l.msgs {
+		c, err := domain.DecodeCommand(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commands = append(commands, c)
+	}
+	return commands
+}
+
 // The value of a request reaches the commands log with exactly the digits
 // the client wrote (no float64 on the way), and a number that cannot be
 // held is refused with a 400 that says why, never rounded.

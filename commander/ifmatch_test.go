@@ -1,38 +1,16 @@
 package commander_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"calculator/domain"
-	"calculator/eventlog"
 	"calculator/outcome"
 )
-
-// commandLog keeps the commands appended to it, decoded.
-type commandLog struct {
-	mu       sync.Mutex
-	commands []domain.Command
-}
-
-func (l *commandLog) Append(_ context.Context, _ string, msgs ...eventlog.Message) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, m := range msgs {
-		c, err := domain.DecodeCommand(m.Value)
-		if err != nil {
-			return err
-		}
-		l.commands = append(l.commands, c)
-	}
-	return nil
-}
 
 func putWithIfMatch(t *testing.T, url string, ifMatch ...string) (int, map[string]any) {
 	t.Helper()
@@ -58,13 +36,13 @@ func TestIfMatchBecomesTheExpectedVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			log := &commandLog{}
+			log := &recordingLog{}
 			s := serve(t, log, time.Second)
 			if status, body := putWithIfMatch(t, s.URL+"/values/"+uuid.NewString(), tt.ifMatch...); status != http.StatusAccepted {
 				t.Fatalf("PUT = %d %v, want 202", status, body)
 			}
-			if len(log.commands) != 1 || log.commands[0].ExpectedVersion != tt.want {
-				t.Fatalf("appended %+v, want one command expecting version %d", log.commands, tt.want)
+			if commands := log.commands(t); len(commands) != 1 || commands[0].ExpectedVersion != tt.want {
+				t.Fatalf("appended %+v, want one command expecting version %d", commands, tt.want)
 			}
 		})
 	}
@@ -75,14 +53,14 @@ func TestMalformedIfMatchIs400(t *testing.T) {
 		{`*`}, {`W/"4"`}, {`"4", "5"`}, {`"4"`, `"5"`}, {`4`}, {`"4`}, {`""`}, {`"0"`}, {`"-1"`}, {`"+4"`},
 		{`"04"`}, {`"4.0"`}, {`"abc"`}, {`"9223372036854775808"`}, {``},
 	} {
-		log := &commandLog{}
+		log := &recordingLog{}
 		s := serve(t, log, time.Second)
 		status, body := putWithIfMatch(t, s.URL+"/values/"+uuid.NewString(), ifMatch...)
 		if status != http.StatusBadRequest || body["type"] != "urn:calculator:problem:invalid-header" {
 			t.Errorf("If-Match %q: %d %v, want a 400 invalid-header problem", ifMatch, status, body)
 		}
-		if len(log.commands) != 0 {
-			t.Errorf("If-Match %q: appended %+v", ifMatch, log.commands)
+		if commands := log.commands(t); len(commands) != 0 {
+			t.Errorf("If-Match %q: appended %+v", ifMatch, commands)
 		}
 	}
 }

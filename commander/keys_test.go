@@ -2,7 +2,6 @@ package commander_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/eventlog/logtest"
 	"calculator/idempotency"
 )
 
@@ -78,18 +78,7 @@ func sendKeyed(t *testing.T, method, url, body string, keys ...string) (int, map
 // commands returns the records of the commands topic.
 func (k *keyed) commands(t *testing.T) []eventlog.Record {
 	t.Helper()
-	var recs []eventlog.Record
-	err := k.log.Follow(context.Background(), "commands", nil, func(b eventlog.Batch) error {
-		recs = append(recs, b.Records...)
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
-		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatal(err)
-	}
-	return recs
+	return logtest.ReadAll(t, k.log, "commands")
 }
 
 func TestKeyedRetriesNameOneCommand(t *testing.T) {

@@ -60,8 +60,8 @@ func TestExpectedVersionOnTheWire(t *testing.T) {
 	}
 	for _, v := range []int64{1, 4, 1 << 62} {
 		c.ExpectedVersion = v
-		checkCommandRoundTrip(t, c, c)
-		checkCommandAgrees(t, c.AppendJSON(nil))
+		checkRoundTrip(t, commandCodec, c, c)
+		checkAgrees(t, commandCodec, c.AppendJSON(nil))
 	}
 	// A CreateValue does not carry one.
 	created := expecting(4, create("1"))
@@ -82,7 +82,7 @@ func TestDecodeRejectsMalformedExpectedVersions(t *testing.T) {
 		if c, err := DecodeCommand([]byte(in)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("DecodeCommand(%s) = %+v, %v; want ErrMalformed", in, c, err)
 		}
-		checkCommandAgrees(t, []byte(in))
+		checkAgrees(t, commandCodec, []byte(in))
 	}
 	// Written by hand, in another order: encoding/json reads it.
 	in := `{"data":{"expected-version":2,"value":1,"operation":"ADD","value-id":"11111111-1111-1111-1111-111111111111"},"action":"UpdateValue","id":"22222222-2222-2222-2222-222222222222"}`

@@ -154,13 +154,13 @@ func FuzzAppendJSON(f *testing.F) {
 		c := Command{ID: cmdID, Action: CreateValue, ValueID: valueID, Value: value, Timestamp: ts}
 		e := Event{ID: EventID(cmdID), ParentID: cmdID, Action: ValueCreated, ValueID: valueID, Value: value, Timestamp: ts}
 		if valueErr == nil {
-			checkCommandRoundTrip(t, c, c)
-			checkEventRoundTrip(t, e, e)
+			checkRoundTrip(t, commandCodec, c, c)
+			checkRoundTrip(t, eventCodec, e, e)
 			c.Action, c.Operation = UpdateValue, []Operation{Add, Subtract, Multiply, Divide}[op%4]
-			checkCommandRoundTrip(t, c, c)
+			checkRoundTrip(t, commandCodec, c, c)
 			if resultErr == nil {
 				e.Action, e.Operation, e.Result = ValueUpdated, c.Operation, result
-				checkEventRoundTrip(t, e, e)
+				checkRoundTrip(t, eventCodec, e, e)
 			}
 		}
 		// Text goes through JSON as encoding/json takes it: invalid UTF-8
@@ -173,43 +173,48 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		}
 		if want.Reason != "" {
-			checkEventRoundTrip(t, e, want)
+			checkRoundTrip(t, eventCodec, e, want)
 		}
 	})
 }
 
-// checkCommandRoundTrip checks that c's wire form is valid JSON and that
-// encoding/json and DecodeCommand both read it as want.
-func checkCommandRoundTrip(t *testing.T, c, want Command) {
-	t.Helper()
-	same := func(a, b Command) bool {
-		a.Timestamp, b.Timestamp = a.Timestamp.UTC(), b.Timestamp.UTC()
-		return a == b
-	}
-	checkRoundTrip(t, c, want, same, decodeCommandJSON, DecodeCommand)
+// wireRecord is a Command or an Event.
+type wireRecord interface {
+	comparable
+	AppendJSON([]byte) []byte
 }
 
-// checkEventRoundTrip checks that e's wire form is valid JSON and that
-// encoding/json and DecodeEvent both read it as want.
-func checkEventRoundTrip(t *testing.T, e, want Event) {
-	t.Helper()
-	same := func(a, b Event) bool {
-		a.Timestamp, b.Timestamp = a.Timestamp.UTC(), b.Timestamp.UTC()
-		return a == b
-	}
-	checkRoundTrip(t, e, want, same, decodeEventJSON, DecodeEvent)
+// codec is what the wire tests use of a record type: its decoders, and how
+// to bring its timestamp to UTC (the wire form keeps the instant, not the
+// zone).
+type codec[R wireRecord] struct {
+	name      string                  // the decoder's name, for messages
+	reference func([]byte) (R, error) // through encoding/json
+	fast      func([]byte) (R, bool)  // the fast path alone
+	decode    func([]byte) (R, error) // the product's decoder
+	utc       func(R) R
 }
 
-func checkRoundTrip[R interface{ AppendJSON([]byte) []byte }](t *testing.T, r, want R, same func(a, b R) bool, reference, decode func([]byte) (R, error)) {
+var (
+	commandCodec = codec[Command]{"DecodeCommand", decodeCommandJSON, fastDecodeCommand, DecodeCommand,
+		func(c Command) Command { c.Timestamp = c.Timestamp.UTC(); return c }}
+	eventCodec = codec[Event]{"DecodeEvent", decodeEventJSON, fastDecodeEvent, DecodeEvent,
+		func(e Event) Event { e.Timestamp = e.Timestamp.UTC(); return e }}
+)
+
+// checkRoundTrip checks that r's wire form is valid JSON and that
+// encoding/json and the product's decoder both read it as want.
+func checkRoundTrip[R wireRecord](t *testing.T, c codec[R], r, want R) {
 	t.Helper()
+	same := func(a, b R) bool { return c.utc(a) == c.utc(b) }
 	wire := r.AppendJSON(nil)
 	if !json.Valid(wire) {
 		t.Fatalf("AppendJSON(%+v) = %q: not valid JSON", r, wire)
 	}
-	if got, err := reference(wire); err != nil || !same(got, want) {
+	if got, err := c.reference(wire); err != nil || !same(got, want) {
 		t.Fatalf("encoding/json reads AppendJSON(%+v) = %q as %+v, %v; want %+v", r, wire, got, err, want)
 	}
-	if got, err := decode(wire); err != nil || !same(got, want) {
-		t.Fatalf("decoding AppendJSON(%+v) = %q gives %+v, %v; want %+v", r, wire, got, err, want)
+	if got, err := c.decode(wire); err != nil || !same(got, want) {
+		t.Fatalf("%s(AppendJSON(%+v) = %q) = %+v, %v; want %+v", c.name, r, wire, got, err, want)
 	}
 }

@@ -318,11 +318,17 @@ func (s *server) waitValue(valueID string, version float64) map[string]any {
 // deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(deadline)
+	eventuallyWithin(t, deadline, what, cond)
+}
+
+// eventuallyWithin is eventually with its own deadline.
+func eventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting until %s", deadline, what)
+			t.Fatalf("timed out after %s waiting until %s", within, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -17,13 +17,57 @@ import (
 	"calculator/internal/kafkatest"
 )
 
-// broker is a Kafka broker of the test's own, on free ports, started with
-// scripts/kafka-up.sh, so that stopping it disturbs nobody else.
-type broker struct {
+// ownKafka is Kafka of the test's own, one node or more on free ports,
+// started with scripts/kafka-up.sh and stopped with scripts/kafka-down.sh
+// at the test's end, so that stopping a node disturbs nobody else.
+type ownKafka struct {
 	t       *testing.T
 	env     []string
 	runDir  string
-	addr    string
+	brokers string
+}
+
+// newOwnKafka prepares Kafka of the given nodes without starting it.
+func newOwnKafka(t *testing.T, nodes int) ownKafka {
+	port, controller := freeRange(t, nodes), freeRange(t, nodes)
+	k := ownKafka{t: t, runDir: t.TempDir()}
+	var addrs []string
+	for i := range nodes {
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port+i))
+	}
+	k.brokers = strings.Join(addrs, ",")
+	k.env = append(os.Environ(),
+		"KAFKA_NODES="+strconv.Itoa(nodes),
+		"KAFKA_PORT="+strconv.Itoa(port),
+		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(controller),
+		"KAFKA_RUN_DIR="+k.runDir,
+		"KAFKA_HEAP_OPTS=-Xmx384m -Xms128m",
+	)
+	t.Cleanup(func() { k.script("kafka-down.sh") })
+	return k
+}
+
+func (k *ownKafka) script(name string) {
+	k.t.Helper()
+	cmd := exec.Command("bash", filepath.Join("..", "scripts", name))
+	cmd.Env = k.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		k.t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
+
+// up starts the nodes that do not run (all of them at first).
+func (k *ownKafka) up() {
+	k.t.Helper()
+	began := time.Now()
+	k.script("kafka-up.sh")
+	k.t.Logf("kafka-up on %s took %s", k.brokers, time.Since(began).Round(time.Millisecond))
+}
+
+// broker is a Kafka broker of the test's own.
+type broker struct {
+	ownKafka
 	cmdline []string // the broker's command line, to start it again on the same data
 }
 
@@ -36,41 +80,30 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// freeRange returns the first of n consecutive ports that are free now.
+func freeRange(t *testing.T, n int) int {
+	for range 100 {
+		base := freePort(t)
+		free := true
+		for p := base + 1; p < base+n && free; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
 // newBroker prepares a broker on free ports without starting it.
 func newBroker(t *testing.T) *broker {
-	port, controller := freePort(t), freePort(t)
-	runDir := t.TempDir()
-	b := &broker{
-		t:      t,
-		runDir: runDir,
-		addr:   fmt.Sprintf("127.0.0.1:%d", port),
-		env: append(os.Environ(),
-			"KAFKA_PORT="+strconv.Itoa(port),
-			"KAFKA_CONTROLLER_PORT="+strconv.Itoa(controller),
-			"KAFKA_RUN_DIR="+runDir,
-			"KAFKA_HEAP_OPTS=-Xmx384m -Xms128m",
-		),
-	}
-	t.Cleanup(func() { b.script("kafka-down.sh") })
-	return b
-}
-
-func (b *broker) script(name string) {
-	b.t.Helper()
-	cmd := exec.Command("bash", filepath.Join("..", "scripts", name))
-	cmd.Env = b.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		b.t.Fatalf("%s: %v\n%s", name, err, out)
-	}
-}
-
-// up starts the broker with a fresh log directory.
-func (b *broker) up() {
-	b.t.Helper()
-	began := time.Now()
-	b.script("kafka-up.sh")
-	b.t.Logf("kafka-up on %s took %s", b.addr, time.Since(began).Round(time.Millisecond))
+	return &broker{ownKafka: newOwnKafka(t, 1)}
 }
 
 func (b *broker) pid() int {
@@ -130,7 +163,7 @@ func (b *broker) start() {
 		b.t.Fatal(err)
 	}
 	eventually(b.t, "the restarted broker accepts connections", func() bool {
-		return kafkatest.Reachable(b.addr, time.Second) == nil
+		return kafkatest.Reachable(b.brokers, time.Second) == nil
 	})
 }
 
@@ -142,7 +175,7 @@ func (b *broker) start() {
 func TestKafkaOutages(t *testing.T) {
 	kafkatest.Brokers(t) // the shared broker proves Java and the jars are there
 	b := newBroker(t)
-	commandsTopic, eventsTopic, args := kafkaTopics(b.addr)
+	commandsTopic, eventsTopic, args := kafkaTopics(b.brokers)
 
 	// 1. No broker yet: the process starts, is not ready, and says why.
 	s := launch(t, t.TempDir(), args...)
@@ -166,7 +199,7 @@ func TestKafkaOutages(t *testing.T) {
 		}
 	})
 	r := s.must("GET", "/readyz", "")
-	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Raw, b.addr) {
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Raw, b.brokers) {
 		t.Fatalf("readyz without a broker = %d %s, want 503 naming the brokers", r.Status, r.Raw)
 	}
 	began := time.Now()
@@ -229,10 +262,10 @@ func TestKafkaOutages(t *testing.T) {
 	if _, err := s.stop(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	checkExactlyOnceKafka(t, b.addr, commandsTopic, eventsTopic, acknowledged)
+	checkExactlyOnceKafka(t, b.brokers, commandsTopic, eventsTopic, acknowledged)
 	// However often it reached the topic, the keyed command is one command
 	// (and checkExactlyOnceKafka found it one outcome).
-	ids := keyedCommands(t, kafkaRecords(kafkatest.ReadAll(t, b.addr, commandsTopic)))["during-the-outage"]
+	ids := keyedCommands(t, kafkaRecords(kafkatest.ReadAll(t, b.brokers, commandsTopic)))["during-the-outage"]
 	for _, id := range ids {
 		if id != keyedID {
 			t.Errorf("a record of the keyed command has id %s, the retry was answered with %s", id, keyedID)

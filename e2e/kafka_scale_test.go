@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -69,18 +67,6 @@ const partitions = 6
 // out a session timeout, and several instances and brokers share the
 // machine's cores.
 const clusterDeadline = 2 * time.Minute
-
-// eventuallyWithin is eventually with its own deadline.
-func eventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting until %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // ownership is what an instance's /readyz says it owns; settled is false
 // until it is ready and replays none of them.
@@ -376,68 +362,11 @@ func checkEveryInstanceShows(t *testing.T, state *domain.State, servers ...*serv
 // scripts/kafka-up.sh (KAFKA_NODES=3) on free ports, so that killing one of
 // its brokers disturbs nobody else.
 type cluster struct {
-	t       *testing.T
-	env     []string
-	runDir  string
-	brokers string
-}
-
-// freeRange returns the first of n consecutive ports that are free now.
-func freeRange(t *testing.T, n int) int {
-	for range 100 {
-		base := freePort(t)
-		free := true
-		for p := base + 1; p < base+n && free; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				continue
-			}
-			ln.Close()
-		}
-		if free {
-			return base
-		}
-	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
+	ownKafka
 }
 
 func newCluster(t *testing.T) *cluster {
-	port, controller := freeRange(t, 3), freeRange(t, 3)
-	c := &cluster{t: t, runDir: t.TempDir()}
-	var addrs []string
-	for i := range 3 {
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port+i))
-	}
-	c.brokers = strings.Join(addrs, ",")
-	c.env = append(os.Environ(),
-		"KAFKA_NODES=3",
-		"KAFKA_PORT="+strconv.Itoa(port),
-		"KAFKA_CONTROLLER_PORT="+strconv.Itoa(controller),
-		"KAFKA_RUN_DIR="+c.runDir,
-		"KAFKA_HEAP_OPTS=-Xmx384m -Xms128m",
-	)
-	t.Cleanup(func() { c.script("kafka-down.sh") })
-	return c
-}
-
-func (c *cluster) script(name string) {
-	c.t.Helper()
-	cmd := exec.Command("bash", filepath.Join("..", "scripts", name))
-	cmd.Env = c.env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		c.t.Fatalf("%s: %v\n%s", name, err, out)
-	}
-}
-
-// up starts the nodes that do not run (all of them at first).
-func (c *cluster) up() {
-	c.t.Helper()
-	began := time.Now()
-	c.script("kafka-up.sh")
-	c.t.Logf("kafka-up (3 nodes) on %s took %s", c.brokers, time.Since(began).Round(time.Millisecond))
+	return &cluster{newOwnKafka(t, 3)}
 }
 
 // kill ends node i (1-3) with SIGKILL and waits until it is gone.

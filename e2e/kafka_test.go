@@ -35,38 +35,13 @@ func kafkaTopics(brokers string) (commands, events string, args []string) {
 func TestKafkaWalkthrough(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	_, _, args := kafkaTopics(brokers)
-	s := start(t, t.TempDir(), args...)
-	if r := s.must("GET", "/readyz", ""); r.Body["log"].(map[string]any)["backend"] != "kafka" {
-		t.Fatalf("readyz = %s, want the kafka backend", r.Raw)
-	}
-	_, id := s.create(2)
-	s.update(id, "ADD", 2)
-	s.update(id, "multiply", 3)
-	want := map[string]any{"value_id": id, "value": 12.0, "version": 3.0}
-	if got := s.waitValue(id, 3); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("GET after the walk-through = %v, want %v", got, want)
-	}
-	took, err := s.stop()
-	if err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, s.logText())
-	}
-	t.Logf("graceful shutdown took %s", took)
-
-	s = start(t, t.TempDir(), args...)
-	if got := s.must("GET", "/values/"+id, ""); fmt.Sprint(got.Body) != fmt.Sprint(want) {
-		t.Fatalf("GET after restart with an empty data dir = %v, want %v", got.Body, want)
-	}
-	s.kill()
-
-	s = start(t, t.TempDir(), args...)
-	if got := s.must("GET", "/values/"+id, ""); fmt.Sprint(got.Body) != fmt.Sprint(want) {
-		t.Fatalf("GET after kill -9 and restart = %v, want %v", got.Body, want)
-	}
-	// The processor's state came back too.
-	s.update(id, "SUBTRACT", 2)
-	if got := s.waitValue(id, 4); got["value"] != 10.0 {
-		t.Fatalf("after SUBTRACT 2: %v, want value 10", got)
-	}
+	walkthrough(t, 0, func() *server {
+		s := start(t, t.TempDir(), args...)
+		if r := s.must("GET", "/readyz", ""); r.Body["log"].(map[string]any)["backend"] != "kafka" {
+			t.Fatalf("readyz = %s, want the kafka backend", r.Raw)
+		}
+		return s
+	})
 }
 
 // checkExactlyOnceKafka reads both topics whole (read_committed) and

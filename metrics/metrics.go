@@ -86,40 +86,25 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
-		commandRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "command_requests_total",
-			Help: "POST /values and PUT /values/{id} requests answered, by method and HTTP status: 202 (or 200, 201, 409, 422 with ?wait) accepted, 4xx refused, 503 the commands log did not store the command.",
-		}, []string{"method", "code"}),
-		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "command_append_duration_seconds",
-			Help:    "Time the commander waited for the commands log to store a command (durable), failures included.",
-			Buckets: latencyBuckets,
-		}),
-		acceptToApplied: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "command_accept_to_applied_seconds",
-			Help:    "Time from a command's acceptance (stored in the commands log) to the view's applying its outcome, for the commands this process accepted.",
-			Buckets: latencyBuckets,
-		}),
-		eventsApplied: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "view_events_applied_total",
-			Help: "Events the view folded in since the process started, the startup replay included.",
-		}),
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "outcomes_total",
-			Help: "Outcomes the view applied live (not replayed) since the process started, by kind (ValueCreated, ValueUpdated, CommandRejected) and rejection reason (empty for a success).",
-		}, []string{"kind", "reason"}),
-		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "sse_subscribers",
-			Help: "Server-Sent Events streams open, by stream (commands, events, values).",
-		}, []string{"stream"}),
-		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "snapshots_written_total",
-			Help: "Snapshots of the state written to the data directory since the process started.",
-		}),
-		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "snapshot_bytes",
-			Help: "Size of the last snapshot written.",
-		}),
+		commandRequests: prometheus.NewCounterVec(prometheus.CounterOpts(opts("command_requests_total",
+			"POST /values and PUT /values/{id} requests answered, by method and HTTP status: 202 (or 200, 201, 409, 422 with ?wait) accepted, 4xx refused, 503 the commands log did not store the command.")),
+			[]string{"method", "code"}),
+		appendSeconds: latencyHistogram("command_append_duration_seconds",
+			"Time the commander waited for the commands log to store a command (durable), failures included."),
+		acceptToApplied: latencyHistogram("command_accept_to_applied_seconds",
+			"Time from a command's acceptance (stored in the commands log) to the view's applying its outcome, for the commands this process accepted."),
+		eventsApplied: prometheus.NewCounter(prometheus.CounterOpts(opts("view_events_applied_total",
+			"Events the view folded in since the process started, the startup replay included."))),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts(opts("outcomes_total",
+			"Outcomes the view applied live (not replayed) since the process started, by kind (ValueCreated, ValueUpdated, CommandRejected) and rejection reason (empty for a success).")),
+			[]string{"kind", "reason"}),
+		subscribers: prometheus.NewGaugeVec(prometheus.GaugeOpts(opts("sse_subscribers",
+			"Server-Sent Events streams open, by stream (commands, events, values).")),
+			[]string{"stream"}),
+		snapshots: prometheus.NewCounter(prometheus.CounterOpts(opts("snapshots_written_total",
+			"Snapshots of the state written to the data directory since the process started."))),
+		snapshotBytes: prometheus.NewGauge(prometheus.GaugeOpts(opts("snapshot_bytes",
+			"Size of the last snapshot written."))),
 		snapshotSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "snapshot_duration_seconds",
 			Help:    "Time a snapshot took, by phase: encode (the view's goroutine, between two batches of events) and write (in the background, fsync and rename included).",
@@ -145,6 +130,16 @@ func (m *Metrics) SnapshotWritten(size int64, encode, write time.Duration) {
 	m.snapshotBytes.Set(float64(size))
 	m.snapshotSeconds.WithLabelValues("encode").Observe(encode.Seconds())
 	m.snapshotSeconds.WithLabelValues("write").Observe(write.Seconds())
+}
+
+// opts are the options of the metric calculator_<name>.
+func opts(name, help string) prometheus.Opts {
+	return prometheus.Opts{Namespace: Namespace, Name: name, Help: help}
+}
+
+// latencyHistogram is the histogram calculator_<name> over latencyBuckets.
+func latencyHistogram(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: latencyBuckets})
 }
 
 // Registry is the registry of the metrics, for more collectors (and tests).

@@ -71,32 +71,47 @@ func (m *Metrics) Watch(p Parts) {
 	}}
 
 	m.registry.MustRegister(readiness, processorStats,
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "view_records_read_total",
-			Help: "Records the view has read from the events topic since the process started (its replay progress, against calculator_view_replay_target_records).",
-		}, func() float64 { return float64(p.View.Progress().EventsRead) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "view_replay_target_records",
-			Help: "The end of the events topic when the view started, as offsets summed over its partitions: its replay is done once calculator_view_position_records reaches it.",
-		}, func() float64 { return float64(p.View.Progress().EndAtStart) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "view_position_records",
-			Help: "Where the view is in the events topic, as offsets summed over its partitions (on Kafka, transaction markers count).",
-		}, func() float64 { return float64(p.View.Progress().Position) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "sse_subscribers_dropped_total",
-			Help: "Subscribers disconnected for falling behind (a full queue or a write that did not finish in time) since the process started.",
-		}, func() float64 { return float64(p.Subscriptions.Stats().Dropped) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "command_statuses",
-			Help: "Command statuses held in memory for GET /commands/{id} and the command streams.",
-		}, func() float64 { return float64(p.Subscriptions.Stats().Statuses) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "command_statuses_evicted_total",
-			Help: "Command statuses forgotten, oldest first, to keep the table within its capacity.",
-		}, func() float64 { return float64(p.Subscriptions.Stats().Evicted) }),
+		snapshot(p.View.Progress,
+			counter("view_records_read_total", "Records the view has read from the events topic since the process started (its replay progress, against calculator_view_replay_target_records).", func(pr view.Progress) int64 { return pr.EventsRead }),
+			gauge("view_replay_target_records", "The end of the events topic when the view started, as offsets summed over its partitions: its replay is done once calculator_view_position_records reaches it.", func(pr view.Progress) int64 { return pr.EndAtStart }),
+			gauge("view_position_records", "Where the view is in the events topic, as offsets summed over its partitions (on Kafka, transaction markers count).", func(pr view.Progress) int64 { return pr.Position })),
+		snapshot(p.Subscriptions.Stats,
+			counter("sse_subscribers_dropped_total", "Subscribers disconnected for falling behind (a full queue or a write that did not finish in time) since the process started.", func(s subscriptions.Stats) int64 { return s.Dropped }),
+			gauge("command_statuses", "Command statuses held in memory for GET /commands/{id} and the command streams.", func(s subscriptions.Stats) int64 { return int64(s.Statuses) }),
+			counter("command_statuses_evicted_total", "Command statuses forgotten, oldest first, to keep the table within its capacity.", func(s subscriptions.Stats) int64 { return s.Evicted })),
 		m.lagCollector(p),
 	)
+}
+
+// field is a metric without labels whose value is read from a part's
+// snapshot S (its Progress or Stats).
+type field[S any] struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(S) int64
+}
+
+// counter and gauge are the fields calculator_<name>.
+func counter[S any](name, help string, value func(S) int64) field[S] {
+	return field[S]{prometheus.NewDesc(Namespace+"_"+name, help, nil, nil), prometheus.CounterValue, value}
+}
+
+func gauge[S any](name, help string, value func(S) int64) field[S] {
+	return field[S]{prometheus.NewDesc(Namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value}
+}
+
+// snapshot collects fields, all read from one snapshot taken at each scrape.
+func snapshot[S any](read func() S, fields ...field[S]) prometheus.Collector {
+	c := collectorFunc{collect: func(ch chan<- prometheus.Metric) {
+		s := read()
+		for _, f := range fields {
+			ch <- prometheus.MustNewConstMetric(f.desc, f.kind, float64(f.value(s)))
+		}
+	}}
+	for _, f := range fields {
+		c.descs = append(c.descs, f.desc)
+	}
+	return c
 }
 
 // lagCollector reports how many records the processor and the view have

@@ -1,9 +1,7 @@
 package processor_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -21,22 +19,7 @@ func BenchmarkReplay(b *testing.B) {
 	spec.CommandsTopic, spec.EventsTopic = "commands", "events"
 	l := loggen.FileLog(b, b.TempDir(), spec)
 	p := processor.New(l, "commands", "events", zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	go func() { done <- p.Run(ctx) }()
-	for !p.Ready() {
-		select {
-		case err := <-done:
-			b.Fatalf("Run stopped before it was ready: %v", err)
-		default:
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
-	b.StopTimer()
-	cancel()
-	<-done
+	loggen.Measure(b, p.Run, p.Ready)
 	if got := p.Stats().EventsReplay; got != int64(b.N) {
 		b.Fatalf("replayed %d events, want %d", got, b.N)
 	}
@@ -52,26 +35,10 @@ func BenchmarkProcess(b *testing.B) {
 	spec.CommandsTopic = "commands"
 	l := loggen.FileLog(b, b.TempDir(), spec)
 	p := processor.New(l, "commands", "events", zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	go func() { done <- p.Run(ctx) }()
-	for {
+	loggen.Measure(b, p.Run, func() bool {
 		s := p.Stats()
-		if s.Succeeded+s.Rejected == int64(b.N) {
-			break
-		}
-		select {
-		case err := <-done:
-			b.Fatalf("Run stopped: %v", err)
-		default:
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
-	b.StopTimer()
-	cancel()
-	<-done
+		return s.Succeeded+s.Rejected == int64(b.N)
+	})
 	if s := p.Stats(); s.Rejected != 0 {
 		b.Fatalf("%d commands rejected, want none", s.Rejected)
 	}

@@ -24,7 +24,7 @@ func BenchmarkPartitionedDecide(b *testing.B) {
 			commands, events := kafkatest.Topic("bench-commands"), kafkatest.Topic("bench-events")
 			kafkatest.CreateTopic(b, brokers, commands, partitions)
 			kafkatest.CreateTopic(b, brokers, events, partitions)
-			l, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: testLogger(b)})
+			l, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: kafkatest.Logger(b)})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 
 	"calculator/domain"
 	"calculator/eventlog"
@@ -23,13 +22,6 @@ import (
 // commands topic through a consumer group, or that are told they own a
 // partition they have lost.
 
-func testLogger(t testing.TB) zerolog.Logger {
-	if testing.Verbose() {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	}
-	return zerolog.Nop()
-}
-
 // instance is one processor in partitioned mode, with a Kafka log of its own.
 type instance struct {
 	p    *processor.Processor
@@ -38,7 +30,7 @@ type instance struct {
 
 func startInstance(t testing.TB, brokers, commands, events string, group func(*kafkalog.Log) processor.Group, fencedWait time.Duration) *instance {
 	t.Helper()
-	l, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: testLogger(t)})
+	l, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +39,7 @@ func startInstance(t testing.TB, brokers, commands, events string, group func(*k
 			TransactionalID: fmt.Sprintf("test-%s-%d", events, partition), Partition: &partition,
 		})
 	}
-	p := processor.New(l, commands, events, testLogger(t), processor.WithGroup(group(l), l, open, fencedWait))
+	p := processor.New(l, commands, events, kafkatest.Logger(t), processor.WithGroup(group(l), l, open, fencedWait))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -76,17 +68,6 @@ func (in *instance) owned() []int32 {
 		return nil // not settled yet
 	}
 	return own.Partitions
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // commandLog appends commands with a plain product Log and remembers them.
@@ -170,7 +151,7 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	inGroup := func(l *kafkalog.Log) processor.Group {
 		return l.Group(kafkalog.GroupConfig{ID: groupID, Topic: commands, SessionTimeout: 6 * time.Second})
 	}
-	producer, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: testLogger(t)})
+	producer, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +160,11 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	all := []int32{0, 1, 2, 3}
 	waitOutcomes := func(n int) {
 		t.Helper()
-		waitUntil(t, fmt.Sprintf("%d outcomes", n), func() bool { return len(kafkatest.ReadAll(t, brokers, events)) >= n })
+		kafkatest.WaitUntil(t, fmt.Sprintf("%d outcomes", n), func() bool { return len(kafkatest.ReadAll(t, brokers, events)) >= n })
 	}
 
 	first := startInstance(t, brokers, commands, events, inGroup, 0)
-	waitUntil(t, "the first processor owns every partition", func() bool { return slices.Equal(first.owned(), all) })
+	kafkatest.WaitUntil(t, "the first processor owns every partition", func() bool { return slices.Equal(first.owned(), all) })
 	values := make([]uuid.UUID, 40)
 	for i := range values {
 		values[i] = uuid.New()
@@ -192,7 +173,7 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	waitOutcomes(len(sent.commands))
 
 	second := startInstance(t, brokers, commands, events, inGroup, 0)
-	waitUntil(t, "the two processors share the partitions", func() bool {
+	kafkatest.WaitUntil(t, "the two processors share the partitions", func() bool {
 		a, b := first.owned(), second.owned()
 		return len(a) > 0 && len(b) > 0 && slices.Equal(slices.Sorted(slices.Values(append(a, b...))), all)
 	})
@@ -204,12 +185,12 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "neither processor is behind in its own partitions", func() bool {
+	kafkatest.WaitUntil(t, "neither processor is behind in its own partitions", func() bool {
 		return first.p.Behind(end) == 0 && second.p.Behind(end) == 0
 	})
 
 	first.stop()
-	waitUntil(t, "the second processor owns every partition", func() bool { return slices.Equal(second.owned(), all) })
+	kafkatest.WaitUntil(t, "the second processor owns every partition", func() bool { return slices.Equal(second.owned(), all) })
 	sent.send(domain.UpdateValue, domain.Multiply, 5, values...)
 	waitOutcomes(len(sent.commands))
 	second.stop()
@@ -244,7 +225,7 @@ func TestFencedOwnerAddsNoOutcome(t *testing.T) {
 	kafkatest.CreateTopic(t, brokers, commands, 1)
 	kafkatest.CreateTopic(t, brokers, events, 1)
 	owns0 := func(*kafkalog.Log) processor.Group { return staticGroup{0} }
-	producer, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: testLogger(t)})
+	producer, err := kafkalog.New(kafkalog.Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,20 +234,20 @@ func TestFencedOwnerAddsNoOutcome(t *testing.T) {
 	id := uuid.New()
 
 	zombie := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	waitUntil(t, "the first owner has replayed", func() bool { return len(zombie.owned()) == 1 })
+	kafkatest.WaitUntil(t, "the first owner has replayed", func() bool { return len(zombie.owned()) == 1 })
 	sent.send(domain.CreateValue, "", 2, id)
-	waitUntil(t, "the first owner decided the create", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 1 })
+	kafkatest.WaitUntil(t, "the first owner decided the create", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 1 })
 
 	current := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	waitUntil(t, "the new owner has opened its writer and replayed", func() bool { return len(current.owned()) == 1 })
+	kafkatest.WaitUntil(t, "the new owner has opened its writer and replayed", func() bool { return len(current.owned()) == 1 })
 	// Both read this command; both decide it; only one may write.
 	sent.send(domain.UpdateValue, domain.Add, 3, id)
-	waitUntil(t, "the zombie found its writer fenced", func() bool {
+	kafkatest.WaitUntil(t, "the zombie found its writer fenced", func() bool {
 		own, _ := zombie.p.Ownership()
 		return own.Fenced > 0
 	})
 	sent.send(domain.UpdateValue, domain.Multiply, 2, id)
-	waitUntil(t, "the new owner decided every command", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 3 })
+	kafkatest.WaitUntil(t, "the new owner decided every command", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 3 })
 	zombie.stop()
 	current.stop()
 

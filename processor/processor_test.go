@@ -18,6 +18,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/eventlog/logtest"
 	"calculator/processor"
 )
 
@@ -67,26 +68,42 @@ func runUntilIdle(t *testing.T, l *filelog.Log, opts ...processor.Option) *proce
 func outcomes(t *testing.T, l *filelog.Log) (byCommand map[uuid.UUID]int, state *domain.State) {
 	t.Helper()
 	byCommand, state = map[uuid.UUID]int{}, domain.NewState()
-	err := l.Follow(context.Background(), "events", nil, func(b eventlog.Batch) error {
-		for _, rec := range b.Records {
-			e, err := domain.DecodeEvent(rec.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byCommand[e.ParentID]++
-			if _, _, err := state.Apply(e); err != nil {
-				t.Fatal(err)
-			}
+	for _, rec := range logtest.ReadAll(t, l, "events") {
+		e, err := domain.DecodeEvent(rec.Value)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
+		byCommand[e.ParentID]++
+		if _, _, err := state.Apply(e); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatal(err)
 	}
 	return byCommand, state
+}
+
+// checkOncePerCommand checks that the events log holds one outcome for each
+// command, for the given number of commands (0: any number), and that
+// value id is value at version.
+func checkOncePerCommand(t *testing.T, l *filelog.Log, commands int, id uuid.UUID, value, version int64) {
+	t.Helper()
+	byCommand, state := outcomes(t, l)
+	if commands > 0 && len(byCommand) != commands {
+		t.Fatalf("%d commands have outcomes, want %d", len(byCommand), commands)
+	}
+	for c, n := range byCommand {
+		if n != 1 {
+			t.Errorf("command %s has %d outcomes, want 1", c, n)
+		}
+	}
+	checkValue(t, state, id, value, version)
+}
+
+// checkValue checks that value id is value at version in state.
+func checkValue(t *testing.T, state *domain.State, id uuid.UUID, value, version int64) {
+	t.Helper()
+	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(value), Version: version}) {
+		t.Fatalf("value = %+v, want %d at version %d", v, value, version)
+	}
 }
 
 // TestLostOutcomesAreDecidedAgainOnce simulates a crash that loses the tail
@@ -96,13 +113,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 9 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	appendCounting(t, l, id, 9)
 	runUntilIdle(t, l)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -121,18 +132,7 @@ func TestLostOutcomesAreDecidedAgainOnce(t *testing.T) {
 		t.Fatalf("after the cut the events log holds %d outcomes, want 6", len(byCommand))
 	}
 	runUntilIdle(t, l)
-	byCommand, state := outcomes(t, l)
-	if len(byCommand) != 10 {
-		t.Fatalf("after the restart %d commands have outcomes, want 10", len(byCommand))
-	}
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(10), Version: 10}) {
-		t.Fatalf("value after replay = %+v, want 10 at version 10", v)
-	}
+	checkOncePerCommand(t, l, 10, id, 10, 10)
 }
 
 // TestEveryCommandOnceAcrossRestarts runs the processor several times over a
@@ -158,18 +158,7 @@ func TestEveryCommandOnceAcrossRestarts(t *testing.T) {
 		}
 	}
 	runUntilIdle(t, l)
-	byCommand, state := outcomes(t, l)
-	if len(byCommand) != 4 {
-		t.Fatalf("%d commands have outcomes, want 4", len(byCommand))
-	}
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(16), Version: 4}) {
-		t.Fatalf("value = %+v, want 16 at version 4", v)
-	}
+	checkOncePerCommand(t, l, 4, id, 16, 4)
 }
 
 // TestRepeatsAndTheWindow: after a restart, which rebuilds the window of
@@ -181,13 +170,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	defer l.Close()
 	window := processor.WithWindow(decided.Window{Age: time.Nanosecond, Min: 3, Max: 3})
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 4 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	msgs := appendCounting(t, l, id, 4)
 	runUntilIdle(t, l, window)
 
 	// The last 3 outcomes are in the window: their commands written again,
@@ -199,15 +182,7 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	if st := p.Stats(); st.Duplicates != 6 || st.Succeeded != 0 {
 		t.Fatalf("stats %+v, want 6 duplicates and no new outcome", st)
 	}
-	byCommand, state := outcomes(t, l)
-	for c, n := range byCommand {
-		if n != 1 {
-			t.Errorf("command %s has %d outcomes, want 1", c, n)
-		}
-	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(5), Version: 5}) {
-		t.Fatalf("value = %+v, want 5 at version 5", v)
-	}
+	checkOncePerCommand(t, l, 0, id, 5, 5)
 
 	// The second update is out of the window: written again, it is decided
 	// again, once, and the copy after it is skipped. (The run reads the six
@@ -219,13 +194,25 @@ func TestRepeatsAndTheWindow(t *testing.T) {
 	if st := p.Stats(); st.Duplicates != 7 || st.Succeeded != 1 {
 		t.Fatalf("stats %+v, want 7 duplicates and 1 new outcome", st)
 	}
-	byCommand, state = outcomes(t, l)
+	byCommand, state := outcomes(t, l)
 	if n := byCommand[commandID(t, msgs[1])]; n != 2 {
 		t.Fatalf("the command out of the window has %d outcomes, want 2", n)
 	}
-	if v, _ := state.Get(id); v != (domain.Value{Value: domain.DecimalFromInt(6), Version: 6}) {
-		t.Fatalf("value = %+v, want 6 at version 6", v)
+	checkValue(t, state, id, 6, 6)
+}
+
+// appendCounting appends to the commands log a CreateValue of 1 for id, then
+// the given number of ADD 1 updates, and returns the messages appended.
+func appendCounting(t *testing.T, l *filelog.Log, id uuid.UUID, updates int) []eventlog.Message {
+	t.Helper()
+	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
+	for range updates {
+		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
 	}
+	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }
 
 func commandID(t *testing.T, m eventlog.Message) uuid.UUID {
@@ -245,13 +232,7 @@ func TestLostCommandsStopTheRun(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	id := uuid.New()
-	msgs := []eventlog.Message{command(id, domain.CreateValue, "", 1)}
-	for range 4 {
-		msgs = append(msgs, command(id, domain.UpdateValue, domain.Add, 1))
-	}
-	if err := l.Append(context.Background(), "commands", msgs...); err != nil {
-		t.Fatal(err)
-	}
+	appendCounting(t, l, id, 4)
 	p := runUntilIdle(t, l)
 	select {
 	case <-p.Checked():

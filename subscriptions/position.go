@@ -65,8 +65,9 @@ func formatID(cursor eventlog.Offsets) string {
 }
 
 // parsePositions parses "42", "1:42" or "0:41,1:42" into a position per
-// partition. A bare number is a position in partition 0.
-func parsePositions(s string) (eventlog.Offsets, error) {
+// partition. A bare number is a position in partition 0. An offset below
+// least is an error (-1 stands for "before the first record").
+func parsePositions(s string, least int64) (eventlog.Offsets, error) {
 	if s == "" {
 		return nil, fmt.Errorf("empty position")
 	}
@@ -81,6 +82,9 @@ func parsePositions(s string) (eventlog.Offsets, error) {
 		if err1 != nil || err2 != nil || partition < 0 || offset < -1 {
 			return nil, fmt.Errorf("%q is not a log position (want an offset like 42, or partition:offset like 1:42)", s)
 		}
+		if offset < least {
+			return nil, fmt.Errorf("%q: an offset is at least %d", s, least)
+		}
 		if _, dup := out[int32(partition)]; dup {
 			return nil, fmt.Errorf("%q names partition %d twice", s, partition)
 		}
@@ -92,7 +96,7 @@ func parsePositions(s string) (eventlog.Offsets, error) {
 // cursorAfter is the cursor that resumes exactly after the message with the
 // given SSE id (a Last-Event-ID).
 func cursorAfter(id string) (eventlog.Offsets, error) {
-	positions, err := parsePositions(id)
+	positions, err := parsePositions(id, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -105,17 +109,7 @@ func cursorAfter(id string) (eventlog.Offsets, error) {
 // cursorFrom is the cursor that starts at the given position (?from=),
 // inclusive.
 func cursorFrom(from string) (eventlog.Offsets, error) {
-	positions, err := parsePositions(from)
-	if err != nil {
-		return nil, err
-	}
-	for p, o := range positions {
-		if o < 0 {
-			return nil, fmt.Errorf("%q: an offset is at least 0", from)
-		}
-		positions[p] = o
-	}
-	return positions, nil
+	return parsePositions(from, 0)
 }
 
 // covers reports whether cursor is at or past target in every partition of

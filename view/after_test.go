@@ -1,13 +1,10 @@
 package view_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -32,14 +29,7 @@ func TestAfterWaitsForTheCommandsOutcome(t *testing.T) {
 	defer hub.Close()
 	v = view.New(log, "events", zerolog.Nop(), hub.Apply)
 	v.SetOutcomes(hub)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	r := chi.NewRouter()
-	v.Routes(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	srv := serve(t, v)
 
 	id := uuid.New()
 	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: domain.DecimalFromInt(2), Timestamp: time.Now()}

@@ -1,9 +1,7 @@
 package view_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -19,22 +17,7 @@ func BenchmarkReplay(b *testing.B) {
 	spec.EventsTopic = "events"
 	l := loggen.FileLog(b, b.TempDir(), spec)
 	v := view.New(l, "events", zerolog.Nop(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	go func() { done <- v.Run(ctx) }()
-	for !v.Ready() {
-		select {
-		case err := <-done:
-			b.Fatalf("Run stopped before it was ready: %v", err)
-		default:
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
-	b.StopTimer()
-	cancel()
-	<-done
+	loggen.Measure(b, v.Run, v.Ready)
 	if read := v.Progress().EventsRead; read != int64(b.N) {
 		b.Fatalf("read %d events, want %d", read, b.N)
 	}

@@ -492,14 +492,7 @@ func TestBadQueries(t *testing.T) {
 func TestHistoryQueriesWaitForTheReplay(t *testing.T) {
 	log := &scriptedLog{batches: make(chan eventlog.Batch)}
 	v := view.New(log, "events", zerolog.Nop(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-	r := chi.NewRouter()
-	v.Routes(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	srv := serve(t, v)
 
 	id := uuid.New()
 	s := &script{now: time.Now()}
@@ -511,6 +504,4 @@ func TestHistoryQueriesWaitForTheReplay(t *testing.T) {
 			t.Errorf("GET %s during the replay = %d %v, want 503 replaying", path, resp.StatusCode, body)
 		}
 	}
-	cancel()
-	<-done
 }

@@ -69,21 +69,22 @@ func TestTrailAgainstASlice(t *testing.T) {
 			} else {
 				offsets, times = []int64{1 << 62}, []int64{1 << 62}
 			}
-			for _, o := range offsets {
-				wantAfter := 0
-				for wantAfter < n && want[wantAfter].offset <= o {
-					wantAfter++
+			// upTo is how many points have a key (their offset or time) of
+			// at most v: the answer after and countUntil must give.
+			upTo := func(v int64, key func(point) int64) int {
+				k := 0
+				for k < n && key(want[k]) <= v {
+					k++
 				}
-				if got := tr.after(o); got != wantAfter {
+				return k
+			}
+			for _, o := range offsets {
+				if got, wantAfter := tr.after(o), upTo(o, func(p point) int64 { return p.offset }); got != wantAfter {
 					t.Fatalf("n=%d: after(%d) = %d, want %d", n, o, got, wantAfter)
 				}
 			}
 			for _, tm := range times {
-				wantCount := 0
-				for wantCount < n && want[wantCount].time <= tm {
-					wantCount++
-				}
-				if got := tr.countUntil(tm); got != wantCount {
+				if got, wantCount := tr.countUntil(tm), upTo(tm, func(p point) int64 { return p.time }); got != wantCount {
 					t.Fatalf("n=%d: countUntil(%d) = %d, want %d", n, tm, got, wantCount)
 				}
 			}

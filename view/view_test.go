@@ -49,6 +49,24 @@ func record(offset int64, e domain.Event) eventlog.Record {
 	return eventlog.Record{Offset: offset, Key: []byte(e.ValueID.String()), Value: e.AppendJSON(nil)}
 }
 
+// serve runs v and serves its routes until the test ends: its cleanup
+// closes the server, cancels Run and waits for it.
+func serve(t *testing.T, v *view.View) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Run(ctx) }()
+	r := chi.NewRouter()
+	v.Routes(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		<-done
+	})
+	return srv
+}
+
 func get(t *testing.T, url string) (*http.Response, map[string]any) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -67,15 +85,7 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	log := &scriptedLog{batches: make(chan eventlog.Batch)}
 	var applied []outcome.Applied
 	v := view.New(log, "events", zerolog.Nop(), func(a []outcome.Applied) { applied = append(applied, a...) })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- v.Run(ctx) }()
-
-	r := chi.NewRouter()
-	v.Routes(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
+	srv := serve(t, v)
 
 	id := uuid.New()
 	created := domain.Event{ID: uuid.New(), ParentID: uuid.New(), Action: domain.ValueCreated, ValueID: id, Value: domain.DecimalFromInt(2), Timestamp: time.Now()}
@@ -104,6 +114,4 @@ func TestQueriesWaitForTheReplay(t *testing.T) {
 	if len(applied) != 2 || !applied[0].Replay || applied[1].Value.Value != domain.DecimalFromInt(4) {
 		t.Fatalf("listener saw %+v", applied)
 	}
-	cancel()
-	<-done
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/eventlog"
+	"calculator/eventlog/logtest"
 )
 
 // faultyFS is the operating system's file system with faults that a test
@@ -225,7 +226,7 @@ func TestFailedWriteIsNeverAcknowledged(t *testing.T) {
 				t.Fatal(err)
 			}
 			l = openT(t, dir)
-			if got := readAll(t, l, "t"); !slices.Equal(got, []string{"one", "two"}) {
+			if got := logtest.ReadValues(t, l, "t"); !slices.Equal(got, []string{"one", "two"}) {
 				t.Fatalf("after reopen read %q, want [one two]", got)
 			}
 		})
@@ -276,14 +277,14 @@ func TestFailedTopicRefusesAppendsUntilRestart(t *testing.T) {
 			l.Close()
 
 			l = openT(t, dir)
-			got := readAll(t, l, "t")
+			got := logtest.ReadValues(t, l, "t")
 			if !slices.Equal(got, []string{"one"}) && !slices.Equal(got, []string{"one", "unacknowledged"}) {
 				t.Fatalf("after reopen read %q, want [one] or [one unacknowledged]", got)
 			}
 			if err := appendValue(l, "t", "two"); err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, l, "t"); got[len(got)-1] != "two" {
+			if got := logtest.ReadValues(t, l, "t"); got[len(got)-1] != "two" {
 				t.Fatalf("after reopen and append read %q", got)
 			}
 		})
@@ -372,7 +373,7 @@ func TestAppendsBelowTheReserveAreRefused(t *testing.T) {
 	if err := l.Healthy(); err != nil {
 		t.Fatalf("Healthy() = %v with room again", err)
 	}
-	if got := readAll(t, l, "commands"); !slices.Equal(got, []string{"c1", "c3"}) {
+	if got := logtest.ReadValues(t, l, "commands"); !slices.Equal(got, []string{"c1", "c3"}) {
 		t.Fatalf("commands topic holds %q, want [c1 c3]", got)
 	}
 	if !strings.Contains(logs.String(), "free space above the reserve again") {

@@ -52,24 +52,6 @@ func appendValues(t *testing.T, l *Log, topic string, values ...string) {
 	}
 }
 
-func readAll(t *testing.T, l *Log, topic string) []string {
-	t.Helper()
-	var got []string
-	err := l.Follow(context.Background(), topic, nil, func(b eventlog.Batch) error {
-		for _, r := range b.Records {
-			got = append(got, string(r.Value))
-		}
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
-		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatal(err)
-	}
-	return got
-}
-
 // damage writes a log with three records, closes it and lets edit change the file.
 func damage(t *testing.T, edit func(data []byte, positions []int64) []byte) string {
 	t.Helper()
@@ -102,7 +84,7 @@ func TestTornTailIsCutOff(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := damage(t, edit)
 			l := openT(t, dir)
-			got := readAll(t, l, "t")
+			got := logtest.ReadValues(t, l, "t")
 			want := []string{"one", "two", "three"}
 			if name == "record cut short" || name == "bad checksum last" {
 				want = want[:2]
@@ -112,7 +94,7 @@ func TestTornTailIsCutOff(t *testing.T) {
 			}
 			// The log goes on after the cut: new appends land after the kept records.
 			appendValues(t, l, "t", "four")
-			if got := readAll(t, l, "t"); got[len(got)-1] != "four" || len(got) != len(want)+1 {
+			if got := logtest.ReadValues(t, l, "t"); got[len(got)-1] != "four" || len(got) != len(want)+1 {
 				t.Fatalf("after append read %q", got)
 			}
 		})
@@ -187,7 +169,7 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	if syncs >= writers*each {
 		t.Fatalf("%d appends took %d fsyncs: no group commit", writers*each, syncs)
 	}
-	if got := len(readAll(t, l, "t")); got != writers*each {
+	if got := len(logtest.ReadValues(t, l, "t")); got != writers*each {
 		t.Fatalf("read %d records, want %d", got, writers*each)
 	}
 }

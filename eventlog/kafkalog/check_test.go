@@ -92,7 +92,7 @@ func TestCreateTopicsRefusesMisconfiguredTopics(t *testing.T) {
 		commands, events := kafkatest.Topic("commands"), kafkatest.Topic("events")
 		createTopic(t, admin, commands, 2, forever)
 		createTopic(t, admin, events, 3, forever)
-		l := newT(t, Config{Brokers: brokers, Partitions: 2, Logger: testLogger(t)})
+		l := newT(t, Config{Brokers: brokers, Partitions: 2, Logger: kafkatest.Logger(t)})
 		for range 2 { // the same answer the second time
 			err := l.CreateTopics(kafkatest.Context(t, 30*time.Second), commands, events)
 			if !errors.Is(err, ErrMisconfigured) || !strings.Contains(err.Error(), commands+" has 2") || !strings.Contains(err.Error(), events+" has 3") {
@@ -104,7 +104,7 @@ func TestCreateTopicsRefusesMisconfiguredTopics(t *testing.T) {
 	t.Run("configured partitions differ from the topics'", func(t *testing.T) {
 		commands, events := kafkatest.Topic("commands"), kafkatest.Topic("events")
 		createTopic(t, admin, commands, 3, forever)
-		l := newT(t, Config{Brokers: brokers, Partitions: 1, Logger: testLogger(t)})
+		l := newT(t, Config{Brokers: brokers, Partitions: 1, Logger: kafkatest.Logger(t)})
 		err := l.CreateTopics(kafkatest.Context(t, 30*time.Second), commands, events)
 		if !errors.Is(err, ErrMisconfigured) || !strings.Contains(err.Error(), "start with -partitions 3") {
 			t.Fatalf("CreateTopics = %v, want ErrMisconfigured saying to start with -partitions 3", err)
@@ -113,7 +113,7 @@ func TestCreateTopicsRefusesMisconfiguredTopics(t *testing.T) {
 			t.Errorf("CreateTopics created %s although it failed: its partition count would differ from %s's", events, commands)
 		}
 		// With the right count it creates the missing one like the other.
-		l3 := newT(t, Config{Brokers: brokers, Partitions: 3, Logger: testLogger(t)})
+		l3 := newT(t, Config{Brokers: brokers, Partitions: 3, Logger: kafkatest.Logger(t)})
 		if err := l3.CreateTopics(kafkatest.Context(t, 30*time.Second), commands, events); err != nil {
 			t.Fatalf("CreateTopics with the topics' partition count: %v", err)
 		}
@@ -127,7 +127,7 @@ func TestCreateTopicsRefusesMisconfiguredTopics(t *testing.T) {
 		commands, events := kafkatest.Topic("commands"), kafkatest.Topic("events")
 		createTopic(t, admin, commands, 1, forever)
 		createTopic(t, admin, events, 1, map[string]string{"cleanup.policy": "compact"})
-		l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+		l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 		err := l.CreateTopics(kafkatest.Context(t, 30*time.Second), commands, events)
 		if !errors.Is(err, ErrMisconfigured) || !strings.Contains(err.Error(), events+" has cleanup.policy=compact") {
 			t.Fatalf("CreateTopics = %v, want ErrMisconfigured naming %s's cleanup.policy=compact", err, events)

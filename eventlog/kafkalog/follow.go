@@ -298,12 +298,8 @@ func (l *Log) followLoop(ctx context.Context, c *kafka.Consumer, f *follower, fn
 	}
 	lastReceived, lastCheck := time.Now(), time.Now()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.closed:
-			return eventlog.ErrClosed
-		default:
+		if err := l.stopped(ctx); err != nil {
+			return err
 		}
 		if now := time.Now(); len(f.batch) == 0 && now.Sub(lastReceived) >= followStallAfter && now.Sub(lastCheck) >= followStallCheck {
 			lastCheck = now
@@ -407,19 +403,13 @@ func (l *Log) consumerError(topic string, err error) error {
 }
 
 func toRecord(m *kafka.Message) eventlog.Record {
-	r := eventlog.Record{
+	return eventlog.Record{
 		Partition: m.TopicPartition.Partition,
 		Offset:    int64(m.TopicPartition.Offset),
 		Key:       m.Key,
 		Value:     m.Value,
+		Headers:   convertHeaders[eventlog.Header](m.Headers),
 	}
-	if len(m.Headers) > 0 {
-		r.Headers = make([]eventlog.Header, len(m.Headers))
-		for i, h := range m.Headers {
-			r.Headers[i] = eventlog.Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return r
 }
 
 // unknownTopicGrace is how long Follow waits for a topic that the brokers

@@ -115,12 +115,8 @@ type membership struct {
 func (m *membership) serve(ctx context.Context, c *kafka.Consumer) error {
 	l := m.group.log
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-l.closed:
-			return eventlog.ErrClosed
-		default:
+		if err := l.stopped(ctx); err != nil {
+			return err
 		}
 		// Every assigned partition is paused: Poll only serves rebalances
 		// and errors.

@@ -19,10 +19,7 @@ import (
 
 // A writer bound to a partition puts every message there, whatever its key.
 func TestTxnWriterToOnePartition(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("partition")
-	kafkatest.CreateTopic(t, brokers, topic, 3)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l, brokers, topic := onNewTopic(t, "partition", 3)
 	partition := int32(2)
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "partition-" + uuid.NewString(), Partition: &partition})
 	if err != nil {
@@ -50,10 +47,7 @@ func TestTxnWriterToOnePartition(t *testing.T) {
 // FollowPartitions reads the given partitions alone, and CaughtUp speaks of
 // them alone.
 func TestFollowPartitions(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("follow-partitions")
-	kafkatest.CreateTopic(t, brokers, topic, 3)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l, brokers, topic := onNewTopic(t, "follow-partitions", 3)
 	ctx := kafkatest.Context(t, 60*time.Second)
 	var msgs []eventlog.Message
 	for i := range 60 {
@@ -158,17 +152,6 @@ func join(t *testing.T, g *Group, m *member) (stop func() error) {
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Two members of a group share the topic's partitions, one owner each. A
 // partition that moves is given to the new member only after the old one's
 // revoked has returned (cooperative rebalancing). A member that leaves
@@ -181,15 +164,15 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 	all := []int32{0, 1, 2, 3}
 
 	first, second := newMember(), newMember()
-	join(t, newT(t, Config{Brokers: brokers, Logger: testLogger(t)}).Group(cfg), first)
-	waitFor(t, "the first member owns every partition", func() bool { return slices.Equal(first.partitions(), all) })
+	join(t, newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}).Group(cfg), first)
+	kafkatest.WaitUntil(t, "the first member owns every partition", func() bool { return slices.Equal(first.partitions(), all) })
 
 	hold := make(chan struct{})
 	first.mu.Lock()
 	first.hold = hold
 	first.mu.Unlock()
-	stopSecond := join(t, newT(t, Config{Brokers: brokers, Logger: testLogger(t)}).Group(cfg), second)
-	waitFor(t, "the first member is asked to give up partitions", func() bool { return len(first.blockedRevoking()) > 0 })
+	stopSecond := join(t, newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}).Group(cfg), second)
+	kafkatest.WaitUntil(t, "the first member is asked to give up partitions", func() bool { return len(first.blockedRevoking()) > 0 })
 	moving := first.blockedRevoking()
 	// While the first member has not given them up, nobody else gets them.
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -200,7 +183,7 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 		}
 	}
 	close(hold)
-	waitFor(t, "the two members share the partitions", func() bool {
+	kafkatest.WaitUntil(t, "the two members share the partitions", func() bool {
 		a, b := first.partitions(), second.partitions()
 		return len(a) > 0 && len(b) > 0 && slices.Equal(slices.Sorted(slices.Values(append(a, b...))), all)
 	})
@@ -214,7 +197,7 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 	if got := second.partitions(); len(got) != 0 {
 		t.Fatalf("the member that left still owns %v: Join must revoke everything before it returns", got)
 	}
-	waitFor(t, "the first member owns every partition again", func() bool { return slices.Equal(first.partitions(), all) })
+	kafkatest.WaitUntil(t, "the first member owns every partition again", func() bool { return slices.Equal(first.partitions(), all) })
 }
 
 // The follow watchdog of a FollowPartitions looks at the partitions it

@@ -254,6 +254,19 @@ func (l *Log) Close() error {
 	return err
 }
 
+// stopped says why a loop of the Log's must end now: ctx.Err() when ctx is
+// done, ErrClosed when the Log is closed, nil when neither.
+func (l *Log) stopped(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closed:
+		return eventlog.ErrClosed
+	default:
+		return nil
+	}
+}
+
 func (l *Log) isClosedNow() bool {
 	select {
 	case <-l.closed:

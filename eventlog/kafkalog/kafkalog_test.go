@@ -38,14 +38,16 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
-	if testing.Verbose() {
-		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	}
-	return zerolog.Nop()
+// onNewTopic creates a topic of the given partitions, named after prefix,
+// and opens a Log on the test brokers, which the test's cleanup closes.
+func onNewTopic(tb testing.TB, prefix string, partitions int) (l *Log, brokers, topic string) {
+	tb.Helper()
+	brokers, topic = kafkatest.Brokers(tb), kafkatest.Topic(prefix)
+	kafkatest.CreateTopic(tb, brokers, topic, partitions)
+	return newT(tb, Config{Brokers: brokers, Logger: kafkatest.Logger(tb)}), brokers, topic
 }
 
-func newT(t *testing.T, cfg Config) *Log {
+func newT(t testing.TB, cfg Config) *Log {
 	t.Helper()
 	l, err := New(cfg)
 	if err != nil {
@@ -57,12 +59,12 @@ func newT(t *testing.T, cfg Config) *Log {
 
 func backend(brokers string, partitions int) logtest.Backend {
 	return logtest.Backend{
-		Open: func(t *testing.T) eventlog.Log { return newT(t, Config{Brokers: brokers, Logger: testLogger(t)}) },
+		Open: func(t *testing.T) eventlog.Log { return newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}) },
 		Reopen: func(t *testing.T, l eventlog.Log) eventlog.Log {
 			if err := l.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
-			return newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+			return newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 		},
 		CreateTopic: func(t *testing.T, name string) {
 			kafkatest.CreateTopic(t, brokers, name, partitions)
@@ -97,7 +99,7 @@ func (l txnLog) Close() error {
 }
 
 func openTxnLog(t *testing.T, brokers, id string) txnLog {
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: id})
 	if err != nil {
 		t.Fatalf("TransactionalWriter: %v", err)
@@ -129,25 +131,6 @@ func msg(key, value string) eventlog.Message {
 	return eventlog.Message{Key: []byte(key), Value: []byte(value)}
 }
 
-// readAll follows topic until CaughtUp and returns the values read.
-func readAll(t *testing.T, l eventlog.Log, topic string) []string {
-	t.Helper()
-	var got []string
-	err := l.Follow(kafkatest.Context(t, 30*time.Second), topic, nil, func(b eventlog.Batch) error {
-		for _, r := range b.Records {
-			got = append(got, string(r.Value))
-		}
-		if b.CaughtUp {
-			return eventlog.ErrStopFollowing
-		}
-		return nil
-	})
-	if !errors.Is(err, eventlog.ErrStopFollowing) {
-		t.Fatalf("Follow(%s) = %v", topic, err)
-	}
-	return got
-}
-
 // A second writer with the same transactional id fences the first: the
 // first can no longer commit, the second can.
 func TestTxnWriterFencesOlderWriter(t *testing.T) {
@@ -169,7 +152,7 @@ func TestTxnWriterFencesOlderWriter(t *testing.T) {
 	if err := current.Append(ctx, topic, msg("k", "new-1")); err != nil {
 		t.Fatalf("the current writer: %v", err)
 	}
-	got := readAll(t, current, topic)
+	got := logtest.ReadValues(t, current, topic)
 	if want := []string{"old-1", "new-1"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("topic holds %v, want %v", got, want)
 	}
@@ -204,8 +187,8 @@ func TestOpenTransactionOfDeadWriterIsAborted(t *testing.T) {
 	}
 	// The open transaction's records are on the broker, past the high
 	// watermark's "last committed" view of a read_committed reader.
-	reader := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
-	if got := readAll(t, reader, topic); fmt.Sprint(got) != "[committed]" {
+	reader := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
+	if got := logtest.ReadValues(t, reader, topic); fmt.Sprint(got) != "[committed]" {
 		t.Fatalf("with a transaction open, a reader saw %v, want [committed]", got)
 	}
 
@@ -213,7 +196,7 @@ func TestOpenTransactionOfDeadWriterIsAborted(t *testing.T) {
 	if err := successor.Append(ctx, topic, msg("k", "after")); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := readAll(t, reader, topic), "[committed after]"; fmt.Sprint(got) != want {
+	if got, want := logtest.ReadValues(t, reader, topic), "[committed after]"; fmt.Sprint(got) != want {
 		t.Fatalf("after the successor, a reader saw %v, want %s", got, want)
 	}
 	end, err := reader.End(ctx, topic)
@@ -233,7 +216,7 @@ func TestTxnWriterCommitsInputOffsets(t *testing.T) {
 	topic, input := kafkatest.Topic("out"), kafkatest.Topic("in")
 	kafkatest.CreateTopic(t, brokers, topic, 1)
 	kafkatest.CreateTopic(t, brokers, input, 2)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	group := "offsets-" + uuid.NewString()
 	ctx := kafkatest.Context(t, 60*time.Second)
 	w, err := l.TransactionalWriter(ctx, TxnConfig{
@@ -312,7 +295,7 @@ func TestCreateTopicsKeepsRecordsForever(t *testing.T) {
 
 func TestFollowUnknownTopicFails(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l := newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)})
 	err := l.Follow(kafkatest.Context(t, 30*time.Second), kafkatest.Topic("missing"), nil, func(eventlog.Batch) error { return nil })
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Follow of a missing topic = %v, want an error saying so", err)
@@ -358,14 +341,7 @@ func TestUnreachableBrokers(t *testing.T) {
 // the commander makes them: each waits for its acknowledgement, and
 // librdkafka batches those in flight together.
 func BenchmarkAppendParallel(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
-	topic := kafkatest.Topic("bench-append")
-	kafkatest.CreateTopic(b, brokers, topic, 1)
-	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l, _, topic := onNewTopic(b, "bench-append", 1)
 	value := []byte(`{"id":"7b0a5b8e-5a8c-4a43-9f3e-3c1d2f9e8a10","action":"CreateValue","data":{"value-id":"2f1e0a4c-6b7d-4c8e-9f0a-1b2c3d4e5f60","value":3},"timestamp":"2026-01-01T00:00:00Z"}`)
 	b.SetParallelism(16) // 16 goroutines per CPU, like concurrent HTTP requests
 	b.ResetTimer()
@@ -381,14 +357,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 
 // BenchmarkReplay measures Follow from offset 0 until caught up, per record.
 func BenchmarkReplay(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
-	topic := kafkatest.Topic("bench-replay")
-	kafkatest.CreateTopic(b, brokers, topic, 1)
-	l, err := New(Config{Brokers: brokers, Logger: zerolog.Nop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l, _, topic := onNewTopic(b, "bench-replay", 1)
 	const records = 50000
 	batch := make([]eventlog.Message, 1000)
 	for i := range batch {
@@ -421,10 +390,7 @@ func BenchmarkReplay(b *testing.B) {
 // deadline, the writer is spent, and Close does not block on it. When the
 // call returns at last, the Log closes the abandoned producer.
 func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("stuck")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l, _, topic := onNewTopic(t, "stuck", 1)
 	w, err := l.TransactionalWriter(kafkatest.Context(t, 60*time.Second), TxnConfig{TransactionalID: "stuck-" + uuid.NewString()})
 	if err != nil {
 		t.Fatal(err)
@@ -473,10 +439,7 @@ func TestTxnWriterGivesUpOnAStuckTransaction(t *testing.T) {
 
 // The stall watchdog's remedy: a new producer takes over and appends go on.
 func TestReplacedProducerKeepsAppending(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	topic := kafkatest.Topic("replace")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
-	l := newT(t, Config{Brokers: brokers, Logger: testLogger(t)})
+	l, _, topic := onNewTopic(t, "replace", 1)
 	ctx := kafkatest.Context(t, 30*time.Second)
 	if err := l.Append(ctx, topic, msg("k", "before")); err != nil {
 		t.Fatal(err)
@@ -491,7 +454,7 @@ func TestReplacedProducerKeepsAppending(t *testing.T) {
 	if err := l.Append(ctx, topic, msg("k", "after")); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, l, topic); fmt.Sprint(got) != "[before after]" {
+	if got := logtest.ReadValues(t, l, topic); fmt.Sprint(got) != "[before after]" {
 		t.Fatalf("topic holds %v", got)
 	}
 	// Close waits for the replaced producer to be closed.

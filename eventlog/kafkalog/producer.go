@@ -115,14 +115,25 @@ func toKafka(topic *string, m eventlog.Message) *kafka.Message {
 		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: kafka.PartitionAny},
 		Key:            m.Key,
 		Value:          m.Value,
-	}
-	if len(m.Headers) > 0 {
-		km.Headers = make([]kafka.Header, len(m.Headers))
-		for i, h := range m.Headers {
-			km.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
-		}
+		Headers:        convertHeaders[kafka.Header](m.Headers),
 	}
 	return km
+}
+
+// convertHeaders converts headers between the log's type and Kafka's, which
+// are the same struct; none gives nil.
+func convertHeaders[To, From ~struct {
+	Key   string
+	Value []byte
+}](hs []From) []To {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]To, len(hs))
+	for i, h := range hs {
+		out[i] = To(h)
+	}
+	return out
 }
 
 // currentProducer is the shared producer (the watchdog may replace it).

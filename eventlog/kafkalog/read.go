@@ -79,12 +79,8 @@ func (l *Log) readAt(ctx context.Context, c *kafka.Consumer, topic string, parti
 	}
 	records := make([]eventlog.Record, 0, len(offsets))
 	for len(records) < len(offsets) {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-l.closed:
-			return nil, eventlog.ErrClosed
-		default:
+		if err := l.stopped(ctx); err != nil {
+			return nil, err
 		}
 		want := offsets[len(records)]
 		switch ev := c.Poll(int(pollInterval.Milliseconds())).(type) {

@@ -1,6 +1,7 @@
 // Package logtest is the conformance suite for eventlog.Log: every backend
 // runs the same tests, so that the processor and the view can rely on the
 // contract written on the interface rather than on one backend's habits.
+// ReadAll and ReadValues read a topic back for the other packages' tests.
 package logtest
 
 import (
@@ -79,7 +80,7 @@ func msg(key string, i int) eventlog.Message {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -87,7 +88,7 @@ func ctxT(t *testing.T) context.Context {
 
 // readUntil follows topic from the given offsets and collects records until
 // done says it has enough (checked after every batch), or the timeout.
-func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets, done func([]eventlog.Record, bool) bool) []eventlog.Record {
+func readUntil(t testing.TB, l eventlog.Log, topic string, from eventlog.Offsets, done func([]eventlog.Record, bool) bool) []eventlog.Record {
 	t.Helper()
 	var got []eventlog.Record
 	err := l.Follow(ctxT(t), topic, from, func(b eventlog.Batch) error {
@@ -107,6 +108,23 @@ func readUntil(t *testing.T, l eventlog.Log, topic string, from eventlog.Offsets
 }
 
 func caughtUp(_ []eventlog.Record, c bool) bool { return c }
+
+// ReadAll follows topic from its start until CaughtUp (within Timeout) and
+// returns the records read: how a test reads a topic back.
+func ReadAll(tb testing.TB, l eventlog.Log, topic string) []eventlog.Record {
+	tb.Helper()
+	return readUntil(tb, l, topic, nil, caughtUp)
+}
+
+// ReadValues is ReadAll's record values, as strings.
+func ReadValues(tb testing.TB, l eventlog.Log, topic string) []string {
+	tb.Helper()
+	var values []string
+	for _, r := range ReadAll(tb, l, topic) {
+		values = append(values, string(r.Value))
+	}
+	return values
+}
 
 // checkNext checks that a batch's Next is past each of its records.
 func checkNext(b eventlog.Batch) error {
@@ -309,6 +327,16 @@ func sum(o eventlog.Offsets) int64 {
 func testCancelFollow(t *testing.T, b Backend) {
 	l, topic := b.Open(t), b.topic(t)
 	ctx, cancel := context.WithCancel(ctxT(t))
+	done := followCaughtUp(t, ctx, l, topic)
+	cancel()
+	checkFollowReturns(t, done, context.Canceled, "its context was cancelled")
+}
+
+// followCaughtUp starts a Follow of topic from its start, to run until it
+// fails, and waits for its first CaughtUp. The Follow's error comes on the
+// channel it returns.
+func followCaughtUp(t *testing.T, ctx context.Context, l eventlog.Log, topic string) <-chan error {
+	t.Helper()
 	caught := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -327,14 +355,20 @@ func testCancelFollow(t *testing.T, b Backend) {
 	case <-time.After(Timeout):
 		t.Fatal("no CaughtUp")
 	}
-	cancel()
+	return done
+}
+
+// checkFollowReturns waits for a Follow's error from done, and checks that
+// it is want, the error of what happened (after ...).
+func checkFollowReturns(t *testing.T, done <-chan error, want error, after string) {
+	t.Helper()
 	select {
 	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Follow after cancel = %v, want context.Canceled", err)
+		if !errors.Is(err, want) {
+			t.Fatalf("Follow after %s = %v, want %v", after, err, want)
 		}
 	case <-time.After(Timeout):
-		t.Fatal("Follow did not return after its context was cancelled")
+		t.Fatalf("Follow did not return after %s", after)
 	}
 }
 
@@ -372,35 +406,11 @@ func testReopen(t *testing.T, b Backend) {
 
 func testCloseWakesFollow(t *testing.T, b Backend) {
 	l, topic := b.Open(t), b.topic(t)
-	caught := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- l.Follow(ctxT(t), topic, nil, func(b eventlog.Batch) error {
-			if b.CaughtUp {
-				select {
-				case caught <- struct{}{}:
-				default:
-				}
-			}
-			return nil
-		})
-	}()
-	select {
-	case <-caught:
-	case <-time.After(Timeout):
-		t.Fatal("no CaughtUp")
-	}
+	done := followCaughtUp(t, ctxT(t), l, topic)
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, eventlog.ErrClosed) {
-			t.Fatalf("Follow after Close = %v, want ErrClosed", err)
-		}
-	case <-time.After(Timeout):
-		t.Fatal("Follow did not return after Close")
-	}
+	checkFollowReturns(t, done, eventlog.ErrClosed, "Close")
 	if err := l.Append(ctxT(t), topic, msg("k", 0)); !errors.Is(err, eventlog.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/rs/zerolog"
 )
 
 // SkipMessage says how to run the Kafka tests.
@@ -75,6 +76,28 @@ func Context(tb testing.TB, timeout time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// WaitUntil polls cond until it holds, and fails the test when it does not
+// within a minute: long enough for a consumer group to rebalance.
+func WaitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Logger is the logger of the product's Kafka clients in a test: the test's
+// log at info level with -v, silent otherwise.
+func Logger(tb testing.TB) zerolog.Logger {
+	if testing.Verbose() {
+		return zerolog.New(zerolog.NewTestWriter(tb)).Level(zerolog.InfoLevel)
+	}
+	return zerolog.Nop()
 }
 
 // CreateTopic creates a topic with the given partitions and infinite

@@ -146,3 +146,26 @@ func FileLog(tb testing.TB, dir string, spec Spec) *filelog.Log {
 	}
 	return l
 }
+
+// Measure is a benchmark's timed part: it starts run (a processor's or a
+// view's Run) and measures until done reports true, then stops run and
+// waits for it to return. It fails b if run returns before.
+func Measure(b *testing.B, run func(context.Context) error, done func() bool) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() { stopped <- run(ctx) }()
+	for !done() {
+		select {
+		case err := <-stopped:
+			b.Fatalf("Run stopped before the measured work was done: %v", err)
+		default:
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.StopTimer()
+	cancel()
+	<-stopped
+}
