@@ -1,49 +1,17 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"calculator/internal/testlog"
 )
-
-// syncBuffer is a log destination that tests may read while the app writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log lines written so far.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(b.buf.Bytes()), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // start runs the app on loopback with a temporary data directory until the
 // test ends, and returns its base URL once it is ready.
@@ -112,7 +80,7 @@ func do(t *testing.T, method, url string, body string, header map[string]string)
 func TestAccessLog(t *testing.T) {
 	for _, level := range []zerolog.Level{zerolog.DebugLevel, zerolog.InfoLevel} {
 		t.Run(level.String(), func(t *testing.T) {
-			var logs syncBuffer
+			var logs testlog.Buffer
 			_, base := start(t, Config{Logger: zerolog.New(&logs).Level(level)})
 
 			ok, _ := do(t, "GET", base+"/healthz", "", map[string]string{"X-Request-ID": "from-the-proxy-42"})
@@ -143,7 +111,7 @@ func TestAccessLog(t *testing.T) {
 				}
 			}
 			var got []map[string]any
-			for _, line := range logs.lines(t) {
+			for _, line := range logs.Lines(t) {
 				if line["component"] == "http" && line["path"] != "/readyz" {
 					got = append(got, line)
 				}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"calculator/internal/memtest"
 )
 
 func newID(rng *rand.Rand) uuid.UUID {
@@ -130,35 +132,27 @@ func TestDecidedMemory(t *testing.T) {
 	}
 	start := time.Now()
 
-	before := heapInUse()
+	before := memtest.HeapInUse()
 	d := New(Window{Min: n, Max: n})
 	for i, id := range ids {
 		d.Add(id, start.Add(time.Duration(i)*time.Millisecond))
 	}
-	perID := float64(heapInUse()-before) / n
+	perID := float64(memtest.HeapInUse()-before) / n
 	runtime.KeepAlive(d)
 	d = nil
 
-	before = heapInUse()
+	before = memtest.HeapInUse()
 	m := make(map[uuid.UUID]struct{})
 	for _, id := range ids {
 		m[id] = struct{}{}
 	}
-	perMapID := float64(heapInUse()-before) / n
+	perMapID := float64(memtest.HeapInUse()-before) / n
 	runtime.KeepAlive(m)
 
 	t.Logf("1,000,000 decided ids: %.1f bytes an id (a map[uuid.UUID]struct{}: %.1f)", perID, perMapID)
 	if perID > 64 {
 		t.Errorf("%.1f bytes an id, want at most 64", perID)
 	}
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // BenchmarkDecided is a lookup and an add of a new id in a full window of

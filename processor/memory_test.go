@@ -13,6 +13,7 @@ import (
 
 	"calculator/decided"
 	"calculator/internal/loggen"
+	"calculator/internal/memtest"
 	"calculator/view"
 )
 
@@ -37,18 +38,18 @@ func TestStateMemory(t *testing.T) {
 		}
 	}
 
-	base := heapInUse()
+	base := memtest.HeapInUse()
 	p := New(l, "commands", "events", zerolog.Nop())
 	procDone := make(chan error, 1)
 	go func() { procDone <- p.Run(ctx) }()
 	waitReady("the processor", p.Ready)
-	withProcessor := heapInUse()
+	withProcessor := memtest.HeapInUse()
 
 	v := view.New(l, "events", zerolog.Nop(), nil)
 	viewDone := make(chan error, 1)
 	go func() { viewDone <- v.Run(ctx) }()
 	waitReady("the view", v.Ready)
-	withView := heapInUse()
+	withView := memtest.HeapInUse()
 
 	// The decided ids alone, as the Run holds them.
 	d, rng := decided.New(decided.Window{}), rand.New(rand.NewPCG(9, 10))
@@ -60,7 +61,7 @@ func TestStateMemory(t *testing.T) {
 		}
 		d.Add(id, start.Add(time.Duration(i)*time.Microsecond))
 	}
-	withDecided := heapInUse()
+	withDecided := memtest.HeapInUse()
 	runtime.KeepAlive(d)
 
 	cancel()
@@ -76,12 +77,4 @@ func TestStateMemory(t *testing.T) {
 	if ids > 64 {
 		t.Errorf("the decided ids take %.1f bytes each, want at most 64", ids)
 	}
-}
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

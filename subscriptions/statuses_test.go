@@ -11,6 +11,7 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/internal/memtest"
 	"calculator/outcome"
 )
 
@@ -161,7 +162,7 @@ func TestReplayKeepsTheMostRecent(t *testing.T) {
 func BenchmarkStatuses(b *testing.B) {
 	commands, values := ids(b.N)
 	b.ReportAllocs()
-	before := heapInUse()
+	before := memtest.HeapInUse()
 	tab := newStatusTable(b.N)
 	b.ResetTimer()
 	for i := range b.N {
@@ -169,7 +170,7 @@ func BenchmarkStatuses(b *testing.B) {
 		tab.complete(created(i, commands[i], values[i]))
 	}
 	b.StopTimer()
-	after := heapInUse()
+	after := memtest.HeapInUse()
 	runtime.KeepAlive(commands) // counted in before: keep them out of the difference
 	runtime.KeepAlive(values)
 	b.ReportMetric(float64(after-before)/float64(b.N), "heap-bytes/status")

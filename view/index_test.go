@@ -12,16 +12,8 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/internal/memtest"
 )
-
-// heapInUse is the live heap after a full collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
 
 // indexOf builds the index of n events as the view would, in log order
 // (offset i is the i-th event), 100 µs apart (10,000 events a second):
@@ -70,9 +62,9 @@ func TestIndexMemory(t *testing.T) {
 		// One value with a long history: its events are neighbours.
 		{"one value of 1,000,000 events", 1, 0, 6},
 	} {
-		before := heapInUse()
+		before := memtest.HeapInUse()
 		x := indexOf(n, tt.values, tt.rejectEvery)
-		perEvent := float64(heapInUse()-before) / n
+		perEvent := float64(memtest.HeapInUse()-before) / n
 		runtime.KeepAlive(x)
 		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, len(x.versions))
 		if perEvent > tt.maxBytesPerEvent {

@@ -17,6 +17,7 @@ import (
 
 	"calculator/eventlog"
 	"calculator/eventlog/logtest"
+	"calculator/internal/testlog"
 )
 
 // faultyFS is the operating system's file system with faults that a test
@@ -291,24 +292,6 @@ func TestFailedTopicRefusesAppendsUntilRestart(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // While the free space is below the reserve, appends to the commands topic
 // are refused with ErrNoSpace, saying how much is free and needed, and
 // store nothing; appends to the events topic go on; Healthy and the log say
@@ -319,7 +302,7 @@ func TestAppendsBelowTheReserveAreRefused(t *testing.T) {
 	fs := &faultyFS{free: &free}
 	setFree := func(n uint64) { fs.set(func(*faultyFS) { free = n }) }
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	l := openWith(t, dir, Options{
 		fs: fs, Logger: zerolog.New(&logs),
 		RefuseBelowReserve: []string{"commands"}, FreeSpaceReserve: reserve,

@@ -18,25 +18,8 @@ import (
 	"calculator/eventlog"
 	"calculator/eventlog/logtest"
 	"calculator/internal/kafkatest"
+	"calculator/internal/testlog"
 )
-
-// syncBuffer collects log lines written from librdkafka's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // onNewTopic creates a topic of the given partitions, named after prefix,
 // and opens a Log on the test brokers, which the test's cleanup closes.
@@ -251,7 +234,7 @@ func TestTxnWriterCommitsInputOffsets(t *testing.T) {
 
 func TestCreateTopicsKeepsRecordsForever(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	l := newT(t, Config{Brokers: brokers, Partitions: 3, Logger: zerolog.New(&logs)})
 	fresh, finite := kafkatest.Topic("fresh"), kafkatest.Topic("finite")
 	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": brokers})
@@ -306,7 +289,7 @@ func TestFollowUnknownTopicFails(t *testing.T) {
 // its deadline, the log says why it is unhealthy, librdkafka's complaints
 // reach zerolog, and Close does not hang. Needs no Kafka.
 func TestUnreachableBrokers(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	l, err := New(Config{Brokers: "127.0.0.1:1", DeliveryTimeout: 2 * time.Second, Logger: zerolog.New(&logs)})
 	if err != nil {
 		t.Fatal(err)
