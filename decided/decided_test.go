@@ -73,6 +73,16 @@ func TestDecidedWindow(t *testing.T) {
 	held(6, 7, 8, 9, 10, 11)
 }
 
+// burstsAndPauses is the clock of the i-th add: in each period of adds, the
+// first half 1 ms apart, the second half pause apart, so that the Age and
+// the count bounds take turns.
+func burstsAndPauses(now time.Time, i, period int, pause time.Duration) time.Time {
+	if i%period < period/2 {
+		return now.Add(time.Millisecond)
+	}
+	return now.Add(pause)
+}
+
 // TestDecidedIndex checks the ring and the index against a plain model
 // through growth, wrap-around and deletions, with lookups of held,
 // forgotten and unknown ids.
@@ -85,12 +95,7 @@ func TestDecidedIndex(t *testing.T) {
 	var times []time.Time
 	now := start
 	for i := range 60_000 {
-		// Bursts and pauses, so that both bounds take turns.
-		if i%7000 < 3500 {
-			now = now.Add(time.Millisecond)
-		} else {
-			now = now.Add(50 * time.Millisecond)
-		}
+		now = burstsAndPauses(now, i, 7000, 50*time.Millisecond)
 		id := newID(rng)
 		if rng.IntN(10) == 0 && len(model) > 0 {
 			id = model[rng.IntN(len(model))] // a repeat, maybe forgotten
@@ -187,11 +192,7 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	var added []uuid.UUID
 	for i := range 20_000 {
-		if i%5000 < 2500 {
-			now = now.Add(time.Millisecond)
-		} else {
-			now = now.Add(100 * time.Millisecond)
-		}
+		now = burstsAndPauses(now, i, 5000, 100*time.Millisecond)
 		id := newID(rng)
 		added = append(added, id)
 		set.Add(id, now)

@@ -124,25 +124,16 @@ func (d *Decoder) Done() error {
 }
 
 // Uvarint reads an unsigned varint.
-func (d *Decoder) Uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.buf[d.off:])
-	if n <= 0 {
-		d.Fail("bad varint")
-		return 0
-	}
-	d.off += n
-	return v
-}
+func (d *Decoder) Uvarint() uint64 { return readVarint(d, binary.Uvarint) }
 
 // Varint reads a signed varint.
-func (d *Decoder) Varint() int64 {
+func (d *Decoder) Varint() int64 { return readVarint(d, binary.Varint) }
+
+func readVarint[T uint64 | int64](d *Decoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.buf[d.off:])
+	v, n := read(d.buf[d.off:])
 	if n <= 0 {
 		d.Fail("bad varint")
 		return 0
