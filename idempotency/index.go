@@ -191,5 +191,6 @@ type Stats struct {
 func (ix *Index) Stats() Stats {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return Stats{Keys: ix.table.order.n, Forgotten: ix.table.forgotten, ForgottenEarly: ix.table.forgottenEarly, Conflicts: ix.table.conflicts}
+	forgotten, early := ix.table.order.Forgotten()
+	return Stats{Keys: ix.table.order.Len(), Forgotten: forgotten, ForgottenEarly: early, Conflicts: ix.table.conflicts}
 }

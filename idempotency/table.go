@@ -1,6 +1,10 @@
 package idempotency
 
-import "time"
+import (
+	"time"
+
+	"calculator/internal/window"
+)
 
 // entry flags, in the two low bits of a table value (the rest is the
 // request's fingerprint prefix).
@@ -17,22 +21,21 @@ const (
 // keys are never kept. It is not safe for concurrent use; the Index's mutex
 // guards it.
 //
-// A key is forgotten once it is older than window and more than minKeys
-// newer keys are held, or once more than maxKeys are held (a ceiling on
-// memory that a sustained rate of keyed commands could otherwise push
-// without bound within the window).
+// A key is forgotten once it is older than the window (by the ring's clock:
+// the latest of the times it was given, a key's first use or now) and more
+// than minKeys newer keys are held, or once more than maxKeys are held (a
+// ceiling on memory that a sustained rate of keyed commands could otherwise
+// push without bound within the window): window.Ring.
 type table struct {
-	window           time.Duration
-	minKeys, maxKeys int
-	entries          map[uint64]uint64
-	order            ring
-	forgotten        int64 // keys forgotten since start
-	forgottenEarly   int64 // of which before their window was over, for maxKeys
-	conflicts        int64 // keyed records whose key another request had used first
+	entries   map[uint64]uint64
+	order     *window.Ring[uint64] // the keys held, oldest first: 12 bytes a key
+	conflicts int64                // keyed records whose key another request had used first
 }
 
-func newTable(window time.Duration, minKeys, maxKeys int) *table {
-	return &table{window: window, minKeys: minKeys, maxKeys: maxKeys, entries: make(map[uint64]uint64)}
+func newTable(age time.Duration, minKeys, maxKeys int) *table {
+	t := &table{entries: make(map[uint64]uint64)}
+	t.order = window.New(window.Bounds{Age: age, Min: minKeys, Max: maxKeys}, func(key uint64) { delete(t.entries, key) })
+	return t
 }
 
 // prefix is the part of a fingerprint that the table keeps.
@@ -48,8 +51,8 @@ func (fp Fingerprint) prefix() uint64 {
 // forgets what it must to stay within its bounds as of now.
 func (t *table) add(key, value uint64, at, now time.Time) {
 	t.entries[key] = value
-	t.order.push(key, unixSeconds(at))
-	t.forget(now)
+	t.order.Push(key, at)
+	t.order.Advance(now)
 }
 
 // observe records a keyed command read in the log, written at at. The log
@@ -70,63 +73,4 @@ func (t *table) observe(key, prefix uint64, at, now time.Time) bool {
 		return false
 	}
 	return true
-}
-
-// forget drops the oldest keys that are out of the window, or over the
-// ceiling.
-func (t *table) forget(now time.Time) {
-	horizon := unixSeconds(now.Add(-t.window))
-	for t.order.n > 0 {
-		key, at := t.order.front()
-		switch {
-		case t.order.n > t.maxKeys:
-			t.forgottenEarly++
-		case t.order.n > t.minKeys && at < horizon:
-		default:
-			return
-		}
-		t.order.pop()
-		delete(t.entries, key)
-		t.forgotten++
-	}
-}
-
-// unixSeconds is t in whole seconds since 1970, as the ring keeps it: a
-// uint32, which lasts until 2106.
-func unixSeconds(t time.Time) uint32 {
-	return uint32(min(max(t.Unix(), 0), 1<<32-1))
-}
-
-// ring is a queue of keys with the second each was first seen, oldest
-// first, in two slices that grow by doubling: 12 bytes a key.
-type ring struct {
-	keys    []uint64
-	at      []uint32
-	head, n int
-}
-
-func (r *ring) push(key uint64, at uint32) {
-	if r.n == len(r.keys) {
-		r.grow()
-	}
-	i := (r.head + r.n) % len(r.keys)
-	r.keys[i], r.at[i] = key, at
-	r.n++
-}
-
-func (r *ring) front() (uint64, uint32) { return r.keys[r.head], r.at[r.head] }
-
-func (r *ring) pop() {
-	r.head = (r.head + 1) % len(r.keys)
-	r.n--
-}
-
-func (r *ring) grow() {
-	size := max(1024, 2*len(r.keys))
-	keys, at := make([]uint64, size), make([]uint32, size)
-	for i := range r.n {
-		j := (r.head + i) % len(r.keys)
-		keys[i], at[i] = r.keys[j], r.at[j]
-	}
-	r.keys, r.at, r.head = keys, at, 0
 }
