@@ -36,16 +36,7 @@ const (
 type Window = window.Bounds
 
 func withDefaults(w Window) Window {
-	if w.Age <= 0 {
-		w.Age = DefaultAge
-	}
-	if w.Min <= 0 {
-		w.Min = DefaultMin
-	}
-	if w.Max <= 0 {
-		w.Max = max(DefaultMax, w.Min)
-	}
-	return w
+	return w.Or(Window{Age: DefaultAge, Min: DefaultMin, Max: DefaultMax})
 }
 
 // Ring is the ids of the window in the order of their outcomes, with each

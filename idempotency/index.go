@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/eventlog"
+	"calculator/internal/window"
 )
 
 // The defaults of Options: SPEC §3 asks for at least 24 h or the last
@@ -30,17 +31,10 @@ type Options struct {
 	MaxKeys int
 }
 
-func (o Options) withDefaults() Options {
-	if o.Window <= 0 {
-		o.Window = DefaultWindow
-	}
-	if o.MinKeys <= 0 {
-		o.MinKeys = DefaultMinKeys
-	}
-	if o.MaxKeys <= 0 {
-		o.MaxKeys = max(DefaultMaxKeys, o.MinKeys)
-	}
-	return o
+// bounds are the Options as the table's ring takes them, defaults filled in.
+func (o Options) bounds() window.Bounds {
+	b := window.Bounds{Age: o.Window, Min: o.MinKeys, Max: o.MaxKeys}
+	return b.Or(window.Bounds{Age: DefaultWindow, Min: DefaultMinKeys, Max: DefaultMaxKeys})
 }
 
 // Errors of Claim.
@@ -79,14 +73,13 @@ type flight struct{ done chan struct{} }
 // New returns an Index of the keyed commands in topic. It reads nothing
 // until Run.
 func New(log Log, topic string, logger zerolog.Logger, opt Options) *Index {
-	opt = opt.withDefaults()
 	return &Index{
 		log:     log,
 		topic:   topic,
 		logger:  logger.With().Str("component", "idempotency").Logger(),
 		now:     time.Now,
 		seed:    maphash.MakeSeed(),
-		table:   newTable(opt.Window, opt.MinKeys, opt.MaxKeys),
+		table:   newTable(opt.bounds()),
 		flights: make(map[uint64]*flight),
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/internal/window"
 )
 
 // readyIndex is an Index over no log that is ready at once.
@@ -298,7 +299,7 @@ func TestMemoryPerKey(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	tab := newTable(24*time.Hour, keys, keys)
+	tab := newTable(window.Bounds{Age: 24 * time.Hour, Min: keys, Max: keys})
 	now := time.Now()
 	for i := range uint64(keys) {
 		tab.add(i*0x9e3779b97f4a7c15, i, now, now)

@@ -21,9 +21,10 @@ const (
 // keys are never kept. It is not safe for concurrent use; the Index's mutex
 // guards it.
 //
-// A key is forgotten once it is older than the window (by the ring's clock:
-// the latest of the times it was given, a key's first use or now) and more
-// than minKeys newer keys are held, or once more than maxKeys are held (a
+// A key is forgotten once it is older than Options.Window (by the ring's
+// clock: the latest of the times it was given, a key's first use or now)
+// and more than MinKeys newer keys are held, or once more than MaxKeys are
+// held (a
 // ceiling on memory that a sustained rate of keyed commands could otherwise
 // push without bound within the window): window.Ring.
 type table struct {
@@ -32,9 +33,9 @@ type table struct {
 	conflicts int64                // keyed records whose key another request had used first
 }
 
-func newTable(age time.Duration, minKeys, maxKeys int) *table {
+func newTable(b window.Bounds) *table {
 	t := &table{entries: make(map[uint64]uint64)}
-	t.order = window.New(window.Bounds{Age: age, Min: minKeys, Max: maxKeys}, func(key uint64) { delete(t.entries, key) })
+	t.order = window.New(b, func(key uint64) { delete(t.entries, key) })
 	return t
 }
 

@@ -18,6 +18,21 @@ type Bounds struct {
 	Min, Max int
 }
 
+// Or returns b with each zero (or negative) field taken from def, and Max
+// raised to Min when only Min was given.
+func (b Bounds) Or(def Bounds) Bounds {
+	if b.Age <= 0 {
+		b.Age = def.Age
+	}
+	if b.Min <= 0 {
+		b.Min = def.Min
+	}
+	if b.Max <= 0 {
+		b.Max = max(def.Max, b.Min)
+	}
+	return b
+}
+
 // Ring is the keys in the order they were pushed, with each one's second,
 // in two slices that grow by doubling: the size of a key and 4 bytes each.
 // Its clock is the latest second it was given (by Push or Advance): it
