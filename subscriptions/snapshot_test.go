@@ -243,7 +243,7 @@ func TestHubSnapshotOtherCapacity(t *testing.T) {
 			t.Errorf("capacity %d: %d statuses after 200 more commands", c, st.Statuses)
 		}
 		recent := len(s.commands) - 11 // among the 16 newest, with its outcome
-		recent -= recent % 6 // one that succeeds
+		recent -= recent % 6           // one that succeeds
 		if st, _, ok := got.status(s.commands[recent]); !ok || st.Status != outcome.Succeeded {
 			t.Errorf("capacity %d: a recent command: %v %s", c, ok, mustJSON(st))
 		}
