@@ -97,11 +97,11 @@ func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
 		if k < dropped {
 			continue
 		}
-		t.index[s.command] = uint32(k - dropped)
-		if len(t.index) != k-dropped+1 { // one lookup, not two: each is a cache miss
+		if _, twice := t.index[s.command]; twice {
 			d.Fail("command %s has two statuses", uuid.UUID(s.command))
 			return d.Err()
 		}
+		t.index[s.command] = uint32(k - dropped)
 		if s.flags&flagExtra != 0 {
 			t.extras[s.command] = x
 		}
