@@ -1,0 +1,229 @@
+package view
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+
+	"github.com/google/uuid"
+
+	"calculator/snapshot"
+)
+
+// The index in a snapshot (encode writes it, decodeIndex reads it back):
+//
+//	n        count of values
+//	ids      n × 16 bytes, the value ids in increasing order
+//	n × value, in the order of ids:
+//	  versions  trail
+//	  rejected  bool, then the rejections' trail when true
+//
+// A trail is its data's length, partition, entry count and last point, its
+// marks, then its data. The ids are written once, in order: they are the
+// keys of versions, and they rebuild sortedIDs without a sort. A decode
+// copies the data of every trail into one array, of which each trail is a
+// slice with no room beyond its data (its next entry moves it out).
+//
+// decodeIndex checks everything an index's queries rely on: the ids
+// increase, each trail's data decodes to exactly its entry count and ends
+// at its last point, with increasing offsets, and its marks are the ones
+// add would have handed out. So a decoded index answers as the one that
+// was encoded, or the decode fails; it never panics on a query later.
+
+// encode appends the index to e.
+func (x *index) encode(e *snapshot.Encoder) {
+	e.Int(x.ids.len())
+	for _, b := range x.ids.blocks {
+		for _, id := range b {
+			e.Raw(id[:])
+		}
+	}
+	for _, b := range x.ids.blocks {
+		for _, id := range b {
+			t := x.versions[id]
+			encodeTrail(e, &t, x.versionMarks[id])
+			r := x.rejected[id]
+			e.Bool(r != nil)
+			if r != nil {
+				encodeTrail(e, &r.trail, r.marks)
+			}
+		}
+	}
+}
+
+// encodeTrail appends t: its header, its marks and its data.
+func encodeTrail(e *snapshot.Encoder, t *trail, marks []mark) {
+	e.Int(len(t.data))
+	e.Varint(int64(t.partition))
+	e.Int(int(t.n))
+	e.Varint(t.last.offset)
+	e.Varint(t.last.time)
+	e.Int(len(marks))
+	for _, m := range marks {
+		e.Varint(m.before.offset)
+		e.Varint(m.before.time)
+		e.Int(m.at)
+	}
+	e.Raw(t.data)
+}
+
+// decodeIndex reads what encode wrote. Its errors wrap snapshot.ErrCorrupt.
+func decodeIndex(d *snapshot.Decoder) (index, error) {
+	// Each value takes at least its id and seven bytes of trail.
+	n := d.Int(16 + 7)
+	raw := d.Raw(16 * n)
+	if d.Err() != nil {
+		return index{}, d.Err()
+	}
+	for i := 16; i < len(raw); i += 16 {
+		if bytes.Compare(raw[i-16:i], raw[i:i+16]) >= 0 {
+			d.Fail("value ids out of order at %d", i/16)
+			return index{}, d.Err()
+		}
+	}
+
+	// The trails, their data still in d's bytes.
+	type decoded struct {
+		id         uuid.UUID
+		l          lookup
+		rejections bool
+	}
+	trails := make([]decoded, 0, n)
+	total := 0
+	for i := range n {
+		id := uuid.UUID(raw[16*i:])
+		v := decodeTrail(d)
+		trails = append(trails, decoded{id: id, l: v})
+		total += len(v.data)
+		if d.Bool() {
+			r := decodeTrail(d)
+			if r.partition == splitPartition {
+				d.Fail("value %s: rejections in no partition", id)
+			}
+			trails = append(trails, decoded{id: id, l: r, rejections: true})
+			total += len(r.data)
+		}
+		if d.Err() != nil {
+			return index{}, d.Err()
+		}
+	}
+
+	x := index{
+		versions:     make(map[uuid.UUID]trail, n),
+		versionMarks: make(map[uuid.UUID][]mark),
+		rejected:     make(map[uuid.UUID]*lookup),
+		ids:          idsOf(raw),
+	}
+	data := make([]byte, 0, total)
+	for i := range trails {
+		t := &trails[i]
+		if err := t.l.check(); err != "" {
+			d.Fail("value %s: %s", t.id, err)
+			return index{}, d.Err()
+		}
+		at := len(data)
+		data = append(data, t.l.data...)
+		t.l.data = data[at:len(data):len(data)]
+		if t.rejections {
+			r := t.l
+			x.rejected[t.id] = &r
+			continue
+		}
+		x.versions[t.id] = t.l.trail
+		if len(t.l.marks) > 0 {
+			x.versionMarks[t.id] = t.l.marks
+		}
+	}
+	return x, nil
+}
+
+// decodeTrail reads a trail; its data is a slice of d's bytes.
+func decodeTrail(d *snapshot.Decoder) (l lookup) {
+	size := d.Int(1)
+	partition := d.Varint()
+	n := d.Uvarint()
+	l.last.offset = d.Varint()
+	l.last.time = d.Varint()
+	if partition < splitPartition || partition > math.MaxInt32 || n < 1 || n > math.MaxInt32 {
+		d.Fail("a trail of %d entries in partition %d", n, partition)
+		return lookup{}
+	}
+	l.partition, l.n = int32(partition), int32(n)
+	marks := d.Int(3)
+	if d.Err() == nil && marks != (int(n)-1)/markEvery {
+		d.Fail("%d marks for %d entries", marks, n)
+	}
+	if d.Err() != nil {
+		return lookup{}
+	}
+	if marks > 0 {
+		l.marks = make([]mark, marks)
+		for k := range l.marks {
+			m := &l.marks[k]
+			m.before.offset, m.before.time = d.Varint(), d.Varint()
+			m.at = d.Int(1)
+		}
+	}
+	l.data = d.Raw(size)
+	return l
+}
+
+// check walks the data of l and reports what does not fit its header: the
+// entries must be n, with increasing offsets, end at last, and the marks
+// be those of entries markEvery, 2×markEvery... It returns "" when all
+// fits.
+func (l *lookup) check() string {
+	var p point
+	at := 0
+	for j := range int(l.n) {
+		if j > 0 && j%markEvery == 0 {
+			if m := l.marks[j/markEvery-1]; m.before != p || m.at != at {
+				return "a mark that is not where its entry is"
+			}
+		}
+		d, w := binary.Uvarint(l.data[at:])
+		if w <= 0 || d > math.MaxInt64 || (j > 0 && d == 0) || p.offset+int64(d) < p.offset {
+			return "an entry with a bad offset"
+		}
+		at += w
+		p.offset += int64(d)
+		d, w = binary.Uvarint(l.data[at:])
+		if w <= 0 {
+			return "an entry with a bad time"
+		}
+		at += w
+		p.time += int64(d)
+	}
+	switch {
+	case at != len(l.data):
+		return "trail data longer than its entries"
+	case p != l.last:
+		return "a last point that is not the trail's last entry"
+	}
+	return ""
+}
+
+// idsFill is how full decodeIndex leaves each block of sortedIDs: room for
+// a quarter more before a block splits, about how full random inserts
+// leave them.
+const idsFill = blockSize * 3 / 4
+
+// idsOf returns the sortedIDs of raw, 16-byte ids in increasing order. The
+// blocks share one array, each with room to grow to blockSize in place.
+func idsOf(raw []byte) sortedIDs {
+	n := len(raw) / 16
+	if n == 0 {
+		return sortedIDs{}
+	}
+	blocks := (n + idsFill - 1) / idsFill
+	all := make([]uuid.UUID, blocks*blockSize)
+	s := sortedIDs{blocks: make([][]uuid.UUID, blocks), n: n}
+	for i := range s.blocks {
+		b := all[i*blockSize : i*blockSize+min(idsFill, n-i*idsFill) : (i+1)*blockSize]
+		for j := range b {
+			b[j] = uuid.UUID(raw[16*(i*idsFill+j):])
+		}
+		s.blocks[i] = b
+	}
+	return s
+}
