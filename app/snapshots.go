@@ -33,6 +33,7 @@ type snapshots struct {
 	dir    *snapshot.Dir
 	window decided.Window // the processor's, which the fold carries
 	busy   atomic.Bool    // a snapshot is being encoded or written
+	last   int            // the size of the last body encoded (takeSnapshot's)
 	writes chan encoded   // to writeSnapshots; at most one in flight
 }
 
@@ -62,8 +63,10 @@ func (a *App) takeSnapshot(view func(e *snapshot.Encoder)) bool {
 	}
 	began := time.Now()
 	var e snapshot.Encoder
+	e.Grow(a.snaps.last + a.snaps.last/8) // a body is about as large as the one before
 	view(&e)
 	e.Section(a.subs.EncodeSnapshot)
+	a.snaps.last = e.Len()
 	a.snaps.writes <- encoded{body: e.Bytes(), encodeTook: time.Since(began)}
 	return true
 }
@@ -113,6 +116,9 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 			return fmt.Errorf("the view's part: %w", err)
 		}
 		if err := a.subs.RestoreSnapshot(hubPart); err != nil {
+			return fmt.Errorf("the subscriptions' part: %w", err)
+		}
+		if err := hubPart.Done(); err != nil {
 			return fmt.Errorf("the subscriptions' part: %w", err)
 		}
 		install()

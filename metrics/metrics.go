@@ -34,6 +34,7 @@ package metrics
 
 import (
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 
@@ -115,7 +116,11 @@ func New() *Metrics {
 		viewNext: eventlog.Offsets{},
 	}
 	m.registry.MustRegister(
-		collectors.NewGoCollector(),
+		// The memstats, and the live heap after the last collection
+		// (go_gc_heap_live_bytes), by which memory per value and a heap
+		// that stops growing are measured (BENCHMARKS.md).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commandRequests, m.appendSeconds, m.acceptToApplied, m.eventsApplied, m.outcomes, m.subscribers,
 		m.snapshots, m.snapshotBytes, m.snapshotSeconds,

@@ -15,6 +15,10 @@ import (
 // fail.
 type Encoder struct{ buf []byte }
 
+// Grow makes room for n more bytes, so that a part that knows its size
+// roughly is not copied again and again as it grows.
+func (e *Encoder) Grow(n int) { e.buf = slices.Grow(e.buf, n) }
+
 // Bytes returns what was encoded so far.
 func (e *Encoder) Bytes() []byte { return e.buf }
 
