@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/eventlog/filelog"
 	"calculator/internal/kafkatest"
 	"calculator/internal/loggen"
 )
@@ -88,6 +91,10 @@ func TestSnapshotRestartEqualsFullReplay(t *testing.T) {
 		s.kill()
 		close(stop)
 		wg.Wait()
+		// A log client that retried its appends: old commands, decided
+		// before the snapshot, written again. The processor that starts
+		// from the snapshot must know them decided.
+		repeatCommands(t, dir, 20)
 
 		s = start(t, dir, snapshotEvery...)
 		if len(s.logged("view and subscriptions start from a snapshot")) != 1 || len(s.logged("starting from a snapshot")) != 1 {
@@ -111,6 +118,26 @@ func valuesOf(recs []eventlog.Record) [][]byte {
 		out[i] = r.Value
 	}
 	return out
+}
+
+// repeatCommands appends n commands of a stopped server's commands log to
+// it again, as a client that retried its appends would.
+func repeatCommands(t *testing.T, dir string, n int) {
+	t.Helper()
+	recs := readLog(t, dir, "commands")
+	l, err := filelog.Open(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var again []eventlog.Message
+	for i := range n {
+		rec := recs[(i*7919)%len(recs)]
+		again = append(again, eventlog.Message{Key: rec.Key, Value: rec.Value, Headers: rec.Headers})
+	}
+	if err := l.Append(context.Background(), "commands", again...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // slicesOf returns the keys of m.
