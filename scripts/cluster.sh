@@ -17,7 +17,7 @@
 #   CALC_COMMANDS_TOPIC  commands topic              (default cluster-commands)
 #   CALC_EVENTS_TOPIC    events topic                (default cluster-events)
 #   CALC_GROUP           consumer group              (default calculator)
-#   CLUSTER_DIR          binary, pid files, logs     (default /tmp/calculator-cluster)
+#   CLUSTER_DIR          binary, pid files, logs, each instance's data directory (snapshots)  (default /tmp/calculator-cluster)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,7 +57,7 @@ start_instance() {
 	[[ -x "$BINARY" ]] || die "no binary in $DIR: run '$0 up' first"
 	CALC_LOG_LEVEL=info nohup "$BINARY" -addr "127.0.0.1:$(port_of "$i")" -brokers "$BROKERS" \
 		-partitions "$PARTITIONS" -commands-topic "$COMMANDS" -events-topic "$EVENTS" -group "$GROUP" \
-		>>"$DIR/instance-$i.log" 2>&1 </dev/null &
+		-data-dir "$DIR/data-$i" >>"$DIR/instance-$i.log" 2>&1 </dev/null &
 	echo $! >"$DIR/instance-$i.pid"
 	log "instance $i (pid $!) on http://127.0.0.1:$(port_of "$i"), log $DIR/instance-$i.log"
 }

@@ -157,7 +157,9 @@ func (d *Dir) Write(body []byte) (File, error) {
 	header = binary.LittleEndian.AppendUint32(header, crc32.Checksum(body, castagnoli))
 
 	final := filepath.Join(d.path, f.Name)
-	tmp := final + tmpSuffix
+	// The process id keeps two processes that share the directory (which
+	// they should not) from writing one temporary file.
+	tmp := fmt.Sprintf("%s.%d%s", final, os.Getpid(), tmpSuffix)
 	if err := d.writeFile(tmp, header, body); err != nil {
 		os.Remove(tmp)
 		return File{}, err
