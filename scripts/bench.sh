@@ -14,8 +14,13 @@
 #               and the snapshot's size
 #   memory      RSS per value with MEM_VALUES values
 #   steady      RSS under a steady load of updates on a fixed set of values
+#   heap        the live heap (go_gc_heap_live_bytes in /metrics) every 10 s
+#               under HEAP_RATE updates a second on HEAP_VALUES values for
+#               HEAP_DURATION, after a log of HEAP_PREFILL events that fills
+#               the windows (decided ids, statuses): the slope over the
+#               second half, per second and per command (not in "all")
 #
-# Usage: scripts/bench.sh [all|throughput|latency|restart|snapshot|memory|steady]...
+# Usage: scripts/bench.sh [all|throughput|latency|restart|snapshot|memory|steady|heap]...
 #
 # Settings (environment): RUNS=3 DURATION=10s CONCURRENCY=64
 # MIX=create=10,update=90 NUMBERS=integers (or decimals: the load generator's
@@ -42,6 +47,10 @@ EVENTS=${EVENTS:-1000000}
 MEM_VALUES=${MEM_VALUES:-1000000}
 STEADY=${STEADY:-30s}
 STEADY_RATE=${STEADY_RATE:-5000}
+HEAP_VALUES=${HEAP_VALUES:-10000}
+HEAP_PREFILL=${HEAP_PREFILL:-5200000}
+HEAP_DURATION=${HEAP_DURATION:-10m}
+HEAP_RATE=${HEAP_RATE:-2000}
 CALC_PORT=${CALC_PORT:-3130}
 BASE_PORT=${BASE_PORT:-3131}
 BEFORE=${BEFORE:-}
@@ -366,13 +375,47 @@ steady() {
 	done
 }
 
+heap() {
+	say "heap: $HEAP_PREFILL events first, then $HEAP_DURATION of updates at $HEAP_RATE/s on $HEAP_VALUES values, live heap every 10 s"
+	"$work/genlog" -data-dir "$work/heap" -values "$HEAP_VALUES" -updates $((HEAP_PREFILL - HEAP_VALUES)) 2>/dev/null
+	start_calc after "$work/heap"
+	wait_ready
+	(while kill -0 "$calc" 2>/dev/null; do
+		echo "$SECONDS $(curl -s "http://127.0.0.1:$CALC_PORT/metrics" | awk '/^go_gc_heap_live_bytes /{printf "%d", $2}')"
+		sleep 10
+	done) >"$work/heap.txt" &
+	sampler=$!
+	local r
+	r=$("$work/bench" -quiet -duration "$HEAP_DURATION" -concurrency 16 -mix create=0,update=100 -values "$HEAP_VALUES" \
+		-rate "$HEAP_RATE" -url "http://127.0.0.1:$CALC_PORT")
+	curl -s "http://127.0.0.1:$CALC_PORT/readyz" >"$work/heap-readyz.json"
+	stop "$calc"
+	wait "$sampler" 2>/dev/null || true
+	sampler=""
+	rm -rf "$work/heap"
+	echo "run: $r"
+	echo "readyz at the end: $(cat "$work/heap-readyz.json")"
+	echo "live heap (seconds bytes): $(tr '\n' ' ' <"$work/heap.txt")"
+	# Least-squares slope over the second half of the samples.
+	local accepted
+	accepted=$(get accepted "$r")
+	awk -v a="$accepted" -v d="$HEAP_DURATION" '$2 != "" {t[n]=$1; h[n]=$2; n++}
+		END {
+			for (i = int(n/2); i < n; i++) {k++; st+=t[i]; sh+=h[i]; stt+=t[i]*t[i]; sth+=t[i]*h[i]}
+			slope = (k*sth - st*sh) / (k*stt - st*st)
+			secs = t[n-1] - t[0]
+			printf "RESULT heap duration=%s accepted=%d heap_mb_start=%.1f heap_mb_end=%.1f slope_bytes_per_s=%.0f slope_bytes_per_command=%.2f\n",
+				d, a, h[0]/1048576, h[n-1]/1048576, slope, slope * secs / a
+		}' "$work/heap.txt"
+}
+
 sections=("$@")
 [[ ${#sections[@]} -eq 0 || ${sections[0]} == all ]] && sections=(throughput latency restart snapshot memory steady)
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(go version | cut -d' ' -f3-4)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg), log ${BROKERS:+kafka at }${BROKERS:-embedded}, commit $(git rev-parse --short HEAD)$(git diff --quiet || echo +changes)${BEFORE:+, before=$BEFORE}${AFTER:+, after=$AFTER}"
 for s in "${sections[@]}"; do
 	case $s in
-	throughput | latency | restart | snapshot | memory | steady) "$s" ;;
+	throughput | latency | restart | snapshot | memory | steady | heap) "$s" ;;
 	*)
 		echo "bench.sh: unknown section $s" >&2
 		exit 2
