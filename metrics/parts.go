@@ -61,21 +61,23 @@ func (m *Metrics) Watch(p Parts) {
 	commands := prometheus.NewDesc(Namespace+"_processor_commands_total", "Commands the processor has handled since the process started, by what became of them: succeeded, rejected, duplicate (its id already had an outcome: skipped).", []string{"result"}, nil)
 	malformed := prometheus.NewDesc(Namespace+"_processor_malformed_records_total", "Records the processor could not decode and skipped (commands, or events in a replay), since the process started.", nil, nil)
 	replayed := prometheus.NewDesc(Namespace+"_processor_replayed_events", "Events the processor folded in its last replay of the events topic.", nil, nil)
-	processorStats := collectorFunc{descs: []*prometheus.Desc{commands, malformed, replayed}, collect: func(ch chan<- prometheus.Metric) {
+	decidedIDs := prometheus.NewDesc(Namespace+"_processor_decided_ids", "Command ids the processor holds in its window of decided ids (by which a command written twice is answered once), over the partitions it decides.", nil, nil)
+	processorStats := collectorFunc{descs: []*prometheus.Desc{commands, malformed, replayed, decidedIDs}, collect: func(ch chan<- prometheus.Metric) {
 		s := p.Processor.Stats()
 		for result, n := range map[string]int64{"succeeded": s.Succeeded, "rejected": s.Rejected, "duplicate": s.Duplicates} {
 			ch <- prometheus.MustNewConstMetric(commands, prometheus.CounterValue, float64(n), result)
 		}
 		ch <- prometheus.MustNewConstMetric(malformed, prometheus.CounterValue, float64(s.Malformed))
 		ch <- prometheus.MustNewConstMetric(replayed, prometheus.GaugeValue, float64(s.EventsReplay))
+		ch <- prometheus.MustNewConstMetric(decidedIDs, prometheus.GaugeValue, float64(s.DecidedIDs))
 	}}
 
 	m.registry.MustRegister(readiness, processorStats,
-		snapshot(p.View.Progress,
+		sample(p.View.Progress,
 			counter("view_records_read_total", "Records the view has read from the events topic since the process started (its replay progress, against calculator_view_replay_target_records).", func(pr view.Progress) int64 { return pr.EventsRead }),
 			gauge("view_replay_target_records", "The end of the events topic when the view started, as offsets summed over its partitions: its replay is done once calculator_view_position_records reaches it.", func(pr view.Progress) int64 { return pr.EndAtStart }),
 			gauge("view_position_records", "Where the view is in the events topic, as offsets summed over its partitions (on Kafka, transaction markers count).", func(pr view.Progress) int64 { return pr.Position })),
-		snapshot(p.Subscriptions.Stats,
+		sample(p.Subscriptions.Stats,
 			counter("sse_subscribers_dropped_total", "Subscribers disconnected for falling behind (a full queue or a write that did not finish in time) since the process started.", func(s subscriptions.Stats) int64 { return s.Dropped }),
 			gauge("command_statuses", "Command statuses held in memory for GET /commands/{id} and the command streams.", func(s subscriptions.Stats) int64 { return int64(s.Statuses) }),
 			counter("command_statuses_evicted_total", "Command statuses forgotten, oldest first, to keep the table within its capacity.", func(s subscriptions.Stats) int64 { return s.Evicted })),
@@ -83,8 +85,8 @@ func (m *Metrics) Watch(p Parts) {
 	)
 }
 
-// field is a metric without labels whose value is read from a part's
-// snapshot S (its Progress or Stats).
+// field is a metric without labels whose value is read from a sample S of
+// a part (its Progress or Stats).
 type field[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
@@ -100,8 +102,9 @@ func gauge[S any](name, help string, value func(S) int64) field[S] {
 	return field[S]{prometheus.NewDesc(Namespace+"_"+name, help, nil, nil), prometheus.GaugeValue, value}
 }
 
-// snapshot collects fields, all read from one snapshot taken at each scrape.
-func snapshot[S any](read func() S, fields ...field[S]) prometheus.Collector {
+// sample collects fields, all read from one sample of a part taken at each
+// scrape.
+func sample[S any](read func() S, fields ...field[S]) prometheus.Collector {
 	c := collectorFunc{collect: func(ch chan<- prometheus.Metric) {
 		s := read()
 		for _, f := range fields {

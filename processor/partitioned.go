@@ -323,6 +323,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 	}
 	defer writer.Close()
 	r := p.newRun(writer)
+	defer r.end()
 	start := time.Now()
 	var events int64
 	from := r.restore(ctx, []int32{partition})
@@ -337,6 +338,7 @@ func (p *Processor) runPartition(ctx context.Context, partition int32, o *owner)
 		return err
 	}
 	r.handled.Advance(p.now())
+	r.reportWindow()
 	resume := r.resume[partition]
 	p.logger.Info().Int32("partition", partition).Int64("events", events).Int64("from", from[partition]).Int("values", r.state.Len()).
 		Int64("resume_at", resume).Dur("took", time.Since(start)).Msg("replayed events partition; processing its commands")

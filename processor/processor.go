@@ -113,6 +113,7 @@ type Stats struct {
 	Malformed     int64 // command or event records that could not be decoded
 	EventsReplay  int64 // events folded by the last replay
 	CommandsSeen  int64 // command records read, of any kind
+	DecidedIDs    int64 // command ids held in the windows of decided ids, over the partitions decided
 	ReplayedReady bool
 }
 
@@ -216,6 +217,7 @@ type Processor struct {
 	duplicates    atomic.Int64
 	malformed     atomic.Int64
 	commandsSeen  atomic.Int64
+	decidedIDs    atomic.Int64 // the sum of every run's reported window size
 
 	topicName func(topic string) string
 	window    decided.Window // of the decided command ids
@@ -293,6 +295,7 @@ func (p *Processor) Stats() Stats {
 		Malformed:     p.malformed.Load(),
 		EventsReplay:  p.replayed.Load(),
 		CommandsSeen:  p.commandsSeen.Load(),
+		DecidedIDs:    p.decidedIDs.Load(),
 		ReplayedReady: p.ready.Load(),
 	}
 }
@@ -304,7 +307,20 @@ type run struct {
 	state   *domain.State
 	handled *decided.Set     // command ids that have an outcome, in the Window
 	resume  eventlog.Offsets // next commands offset per partition
+	// reported is the size of handled last added to the Processor's
+	// decidedIDs (reportWindow); a run takes it back when it ends.
+	reported int64
 }
+
+// reportWindow brings the Processor's count of decided ids up to date.
+func (r *run) reportWindow() {
+	n := int64(r.handled.Len())
+	r.decidedIDs.Add(n - r.reported)
+	r.reported = n
+}
+
+// end takes the run's decided ids out of the Processor's count.
+func (r *run) end() { r.decidedIDs.Add(-r.reported) }
 
 // newRun returns the state of one run (or one owned partition's run) that
 // writes through writer: empty, to be rebuilt by its replay.
@@ -332,6 +348,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	defer writer.Close()
 	r := p.newRun(writer)
+	defer r.end()
 	start := time.Now()
 	p.replayed.Store(0)
 	from := r.restore(ctx, nil)
@@ -343,6 +360,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	r.handled.Advance(p.now())
+	r.reportWindow()
 	p.logger.Info().Int64("events", p.replayed.Load()).Any("from", from).Int("values", r.state.Len()).
 		Any("resume_at", r.resume).Dur("took", time.Since(start)).Msg("replayed events; processing commands")
 	p.setPosition(nil, r.resume)
@@ -493,6 +511,7 @@ func (r *run) processCommands(b eventlog.Batch) error {
 		return fmt.Errorf("append %d events: %w", len(events), err)
 	}
 	r.setPosition(b.Records, nil)
+	r.reportWindow()
 	r.succeeded.Add(succeeded)
 	r.rejected.Add(rejected)
 	for _, e := range decided {

@@ -290,3 +290,34 @@ func frameEnd(t *testing.T, path string, n int) int64 {
 	}
 	return int64(end)
 }
+
+// TestStatsCountDecidedIDs: Stats says how many command ids the window of
+// decided ids holds while a Run goes (a repeat is not counted twice), and
+// none once it has ended.
+func TestStatsCountDecidedIDs(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	msgs := appendCounting(t, l, uuid.New(), 4)
+	if err := l.Append(context.Background(), "commands", msgs[1]); err != nil { // written twice
+		t.Fatal(err)
+	}
+	p := processor.New(l, "commands", "events", zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Succeeded+p.Stats().Duplicates < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v after 10 s", p.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if s := p.Stats(); s.DecidedIDs != 5 || s.Duplicates != 1 {
+		t.Fatalf("stats %+v: want 5 decided ids and 1 duplicate", s)
+	}
+	cancel()
+	<-done
+	if n := p.Stats().DecidedIDs; n != 0 {
+		t.Fatalf("%d decided ids counted after the Run ended", n)
+	}
+}
