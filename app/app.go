@@ -153,7 +153,8 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return a.connect(gctx) })
 	}
 	// The parts start once the log can be used (at once on the embedded
-	// log); the view and the subscriptions once they have their snapshot.
+	// log); the view, the subscriptions and the keys once they have their
+	// snapshot (the processor loads its own).
 	restored := make(chan struct{})
 	g.Go(func() error {
 		defer close(restored)
@@ -162,7 +163,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	for _, run := range []func(context.Context) error{a.view.Run, a.subs.Run} {
+	for _, run := range []func(context.Context) error{a.view.Run, a.subs.Run, a.keys.Run} {
 		g.Go(func() error {
 			select {
 			case <-restored:
@@ -174,14 +175,12 @@ func (a *App) Run(ctx context.Context) error {
 			return run(gctx)
 		})
 	}
-	for _, run := range []func(context.Context) error{a.runProcessor, a.keys.Run} {
-		g.Go(func() error {
-			if !a.waitLog(gctx) {
-				return nil
-			}
-			return run(gctx)
-		})
-	}
+	g.Go(func() error {
+		if !a.waitLog(gctx) {
+			return nil
+		}
+		return a.runProcessor(gctx)
+	})
 	if a.snaps != nil {
 		g.Go(func() error { a.writeSnapshots(gctx); return nil })
 	}

@@ -18,15 +18,18 @@ import (
 // batches, when Config.SnapshotEvery events have been folded since the
 // last one (and SnapshotMinInterval has passed): it encodes its part (the
 // fold, with what the processor needs, and its index), takeSnapshot adds
-// the subscriptions' statuses at the same moment, and writeSnapshots
-// writes the file in the background, one at a time. A body is three
-// sections: the fold, the view's index, the subscriptions' Hub.
+// the subscriptions' statuses at the same moment and the Idempotency-Key
+// index as it is (it has a position of its own in the commands topic), and
+// writeSnapshots writes the file in the background, one at a time. A body
+// is four sections: the fold, the view's index, the subscriptions' Hub, the
+// keys.
 //
-// At startup, restoreSnapshot gives the view and the Hub the newest
-// snapshot whose parts all decode and whose fold matches the events topic,
-// before either starts; the processor loads the fold itself (loadFold),
-// whenever a Run or a partition's owner starts. Without a usable snapshot
-// each starts from offset 0, as it would without snapshots.
+// At startup, restoreSnapshot gives the view, the Hub and the keys the
+// newest snapshot whose parts all decode and whose fold matches the events
+// topic, before they start; the processor loads the fold itself
+// (loadFold), whenever a Run or a partition's owner starts. Without a
+// usable snapshot each starts from offset 0, as it would without
+// snapshots.
 
 // snapshots is the App's share of the snapshots; nil when none are taken.
 type snapshots struct {
@@ -66,6 +69,7 @@ func (a *App) takeSnapshot(view func(e *snapshot.Encoder)) bool {
 	e.Grow(a.snaps.last + a.snaps.last/8) // a body is about as large as the one before
 	view(&e)
 	e.Section(a.subs.EncodeSnapshot)
+	e.Section(a.keys.EncodeSnapshot)
 	a.snaps.last = e.Len()
 	a.snaps.writes <- encoded{body: e.Bytes(), encodeTook: time.Since(began)}
 	return true
@@ -103,7 +107,7 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 	var values int
 	f, err := a.snaps.dir.Load(func(f snapshot.File, body []byte) error {
 		d := snapshot.NewDecoder(body)
-		foldPart, viewPart, hubPart := d.Section(), d.Section(), d.Section()
+		foldPart, viewPart, hubPart, keysPart := d.Section(), d.Section(), d.Section(), d.Section()
 		if err := d.Done(); err != nil {
 			return err
 		}
@@ -115,13 +119,18 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 		if err != nil {
 			return fmt.Errorf("the view's part: %w", err)
 		}
-		if err := a.subs.RestoreSnapshot(hubPart); err != nil {
+		installHub, err := decodeWhole(a.subs.DecodeSnapshot, hubPart)
+		if err != nil {
 			return fmt.Errorf("the subscriptions' part: %w", err)
 		}
-		if err := hubPart.Done(); err != nil {
-			return fmt.Errorf("the subscriptions' part: %w", err)
+		installKeys, err := decodeWhole(a.keys.DecodeSnapshot, keysPart)
+		if err != nil {
+			return fmt.Errorf("the Idempotency-Key index's part: %w", err)
 		}
+		// Every part decoded: nothing was changed before this.
 		install()
+		installHub()
+		installKeys()
 		values = state.Len()
 		return nil
 	})
@@ -134,6 +143,14 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 		a.logger.Info().Str("file", f.Name).Int("values", values).Dur("took", time.Since(began)).
 			Msg("view and subscriptions start from a snapshot")
 	}
+}
+
+// decodeWhole decodes a part and checks that it was read to its end.
+func decodeWhole(decode func(*snapshot.Decoder) (func(), error), part *snapshot.Decoder) (install func(), err error) {
+	if install, err = decode(part); err != nil {
+		return nil, err
+	}
+	return install, part.Done()
 }
 
 // loadFold is the processor's Snapshot: the fold of the newest usable

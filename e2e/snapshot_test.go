@@ -51,6 +51,15 @@ func TestSnapshotRestartEqualsFullReplay(t *testing.T) {
 		}
 		s.waitCaughtUp()
 		ids := valueIDs(t, s)
+		// A keyed request before this round's snapshots.
+		key := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {fmt.Sprintf("round-%d", round)}}
+		keyed, err := s.doHeader("POST", "/values", `{"value":1}`, key)
+		if err != nil || keyed.Status != http.StatusAccepted {
+			t.Fatalf("keyed POST: %v %d %s", err, keyed.Status, keyed.Raw)
+		}
+		mu.Lock()
+		acknowledged[keyed.Body["command_id"].(string)] = true
+		mu.Unlock()
 		stop := make(chan struct{})
 		var acks atomic.Int64
 		var wg sync.WaitGroup
@@ -101,6 +110,14 @@ func TestSnapshotRestartEqualsFullReplay(t *testing.T) {
 			t.Fatalf("round %d: the restart did not start from a snapshot\n%s", round, s.logText())
 		}
 		s.waitCaughtUp()
+		// The key is known after the restart: the same request is the same
+		// command, another request under it is refused.
+		if r, err := s.doHeader("POST", "/values", `{"value":1}`, key); err != nil || r.Status != http.StatusAccepted || r.Body["command_id"] != keyed.Body["command_id"] {
+			t.Fatalf("the keyed request again: %v %d %s; want 202 for command %v", err, r.Status, r.Raw, keyed.Body["command_id"])
+		}
+		if r, err := s.doHeader("POST", "/values", `{"value":2}`, key); err != nil || r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("another request under the key: %v %d %s; want 422", err, r.Status, r.Raw)
+		}
 		full := start(t, copyLogs(t, dir), "-snapshot-every", "0")
 		full.waitCaughtUp()
 		sameAsFullReplay(t, s, full, slicesOf(acknowledged, &mu))

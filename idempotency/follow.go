@@ -2,7 +2,6 @@ package idempotency
 
 import (
 	"context"
-	"hash/maphash"
 	"maps"
 
 	"calculator/domain"
@@ -10,19 +9,19 @@ import (
 	"calculator/internal/retry"
 )
 
-// Run follows the commands topic from offset 0 and records the key of
+// Run follows the commands topic from offset 0 (or from where the snapshot
+// that RestoreSnapshot read was taken) and records the key of
 // every keyed command, until ctx is done; Ready reports true once it has
 // read the topic to its end. When the log fails it tries again from where
 // it was, after the backoff of retry.Default. It returns nil.
 func (ix *Index) Run(ctx context.Context) error {
-	next := eventlog.Offsets{}
 	backoff := retry.Default.New()
 	for {
-		err := ix.log.Follow(ctx, ix.topic, maps.Clone(next), func(b eventlog.Batch) error {
+		ix.mu.Lock()
+		from := maps.Clone(ix.next)
+		ix.mu.Unlock()
+		err := ix.log.Follow(ctx, ix.topic, from, func(b eventlog.Batch) error {
 			ix.observe(b.Records)
-			for _, rec := range b.Records {
-				next[rec.Partition] = rec.Offset + 1
-			}
 			if b.CaughtUp && !ix.caughtUp.Load() {
 				ix.caughtUp.Store(true)
 				ix.logger.Info().Int("keys", ix.Stats().Keys).Msg("idempotency keys read from the commands topic")
@@ -71,14 +70,14 @@ func (ix *Index) observe(records []eventlog.Record) {
 		if !ok { // from a writer that does not send it: the request as this version sees it
 			fp = FingerprintOf(cmd)
 		}
-		found = append(found, keyed{hash: maphash.Bytes(ix.seed, key), prefix: fp.prefix(), rec: rec, cmd: cmd})
-	}
-	if len(found) == 0 {
-		return
+		found = append(found, keyed{hash: keyHash(&ix.secret, key), prefix: fp.prefix(), rec: rec, cmd: cmd})
 	}
 	now := ix.now()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	for _, rec := range records {
+		ix.next[rec.Partition] = rec.Offset + 1
+	}
 	for _, k := range found {
 		if !ix.table.observe(k.hash, k.prefix, k.cmd.Timestamp, now) {
 			ix.logger.Warn().Stringer("command_id", k.cmd.ID).Int32("partition", k.rec.Partition).Int64("offset", k.rec.Offset).

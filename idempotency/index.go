@@ -2,8 +2,11 @@ package idempotency
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
-	"hash/maphash"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +62,8 @@ type Index struct {
 	topic    string
 	logger   zerolog.Logger
 	now      func() time.Time
-	seed     maphash.Seed // keys are hashed with a per-process seed: nobody can aim collisions
+	secret   [32]byte         // keys are hashed with a random secret (keyHash): nobody can aim collisions
+	next     eventlog.Offsets // where Run reads the commands topic next; guarded by mu
 	caughtUp atomic.Bool
 
 	mu      sync.Mutex
@@ -73,15 +77,30 @@ type flight struct{ done chan struct{} }
 // New returns an Index of the keyed commands in topic. It reads nothing
 // until Run.
 func New(log Log, topic string, logger zerolog.Logger, opt Options) *Index {
-	return &Index{
+	ix := &Index{
 		log:     log,
 		topic:   topic,
 		logger:  logger.With().Str("component", "idempotency").Logger(),
 		now:     time.Now,
-		seed:    maphash.MakeSeed(),
+		next:    eventlog.Offsets{},
 		table:   newTable(opt.bounds()),
 		flights: make(map[uint64]*flight),
 	}
+	if _, err := rand.Read(ix.secret[:]); err != nil {
+		panic(fmt.Sprintf("idempotency: no randomness for the key hash: %v", err))
+	}
+	return ix
+}
+
+// keyHash is the table's hash of a key: the first 8 bytes of the SHA-256
+// of the Index's secret and the key. The secret is random and goes into
+// snapshots with the table, so that a restored table finds its keys.
+func keyHash[K string | []byte](secret *[32]byte, key K) uint64 {
+	var buf [32 + MaxKeyLength]byte
+	n := copy(buf[32:], key)
+	copy(buf[:32], secret[:])
+	sum := sha256.Sum256(buf[:32+n])
+	return binary.LittleEndian.Uint64(sum[:8])
 }
 
 // Ready reports whether the Index has read the commands topic up to its
@@ -120,7 +139,7 @@ func (ix *Index) Claim(ctx context.Context, key string, fp Fingerprint) (Reserva
 	if !ix.Ready() {
 		return Reservation{}, ErrNotReady
 	}
-	h, want := maphash.String(ix.seed, key), fp.prefix()
+	h, want := keyHash(&ix.secret, key), fp.prefix()
 	ix.mu.Lock()
 	for {
 		v, known := ix.table.entries[h]

@@ -3,7 +3,6 @@ package idempotency
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -163,7 +162,12 @@ func appendCommand(t *testing.T, log eventlog.Log, cmd domain.Command, headers .
 // is ready.
 func runIndex(t *testing.T, log eventlog.Log, opt Options) *Index {
 	t.Helper()
-	ix := New(log, "commands", zerolog.Nop(), opt)
+	return run(t, New(log, "commands", zerolog.Nop(), opt))
+}
+
+// run runs ix until the test ends, and returns it once it is Ready.
+func run(t *testing.T, ix *Index) *Index {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ix.Run(ctx) }()
@@ -239,7 +243,7 @@ func TestIndexReadsTheCommandsLog(t *testing.T) {
 	waitFor(t, "the Index reads the other process's command", func() bool {
 		ix.mu.Lock()
 		defer ix.mu.Unlock()
-		return ix.table.entries[maphash.String(ix.seed, "race")]&^flagMask == fingerprint(2).prefix()
+		return ix.table.entries[keyHash(&ix.secret, "race")]&^flagMask == fingerprint(2).prefix()
 	})
 	mine.Done(true)
 	if _, err := ix.Claim(ctx, "race", fingerprint(1)); !errors.Is(err, ErrKeyReused) {
@@ -275,7 +279,7 @@ func TestIndexForgetsOldKeysOfTheLog(t *testing.T) {
 func (ix *Index) remembers(key string) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	_, ok := ix.table.entries[maphash.String(ix.seed, key)]
+	_, ok := ix.table.entries[keyHash(&ix.secret, key)]
 	return ok
 }
 

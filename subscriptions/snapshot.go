@@ -72,6 +72,17 @@ func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) {
 // is as it was, and the error wraps snapshot.ErrCorrupt. It reads exactly
 // what EncodeSnapshot wrote, and does not require d to end there.
 func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
+	install, err := h.DecodeSnapshot(d)
+	if err != nil {
+		return err
+	}
+	install()
+	return nil
+}
+
+// DecodeSnapshot is RestoreSnapshot in two steps: it decodes, and install
+// puts what it decoded in place; nothing changes until install is called.
+func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	t := newStatusTable(h.opt.Capacity)
 	n := d.Int(minStatusSize)
 	evicted := d.Uvarint()
@@ -79,7 +90,7 @@ func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
 		d.Fail("%d statuses evicted", evicted)
 	}
 	if d.Err() != nil {
-		return d.Err()
+		return nil, d.Err()
 	}
 	dropped := max(0, n-t.capacity)
 	t.evicted = int64(evicted) + int64(dropped)
@@ -92,14 +103,14 @@ func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
 			s = &t.slots[k-dropped]
 		}
 		if !decodeStatus(d, s, &x) {
-			return d.Err()
+			return nil, d.Err()
 		}
 		if k < dropped {
 			continue
 		}
 		if _, twice := t.index[s.command]; twice {
 			d.Fail("command %s has two statuses", uuid.UUID(s.command))
-			return d.Err()
+			return nil, d.Err()
 		}
 		t.index[s.command] = uint32(k - dropped)
 		if s.flags&flagExtra != 0 {
@@ -108,14 +119,15 @@ func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
 	}
 	commandsNext, outcomesNext, eventsNext := d.Offsets(), d.Offsets(), d.Offsets()
 	if d.Err() != nil {
-		return d.Err()
+		return nil, d.Err()
 	}
 
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.statuses = t
-	h.commandsNext, h.outcomesNext, h.eventsNext = commandsNext, outcomesNext, eventsNext
-	return nil
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.statuses = t
+		h.commandsNext, h.outcomesNext, h.eventsNext = commandsNext, outcomesNext, eventsNext
+	}, nil
 }
 
 // decodeStatus reads one status into s and x (its extra, when

@@ -1,0 +1,86 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"calculator/snapshot"
+)
+
+// An Index restored from a snapshot knows every key the snapshot's Index
+// had read in the log, but not a key only reserved, and reads on from
+// where the snapshot was taken.
+func TestIndexSnapshot(t *testing.T) {
+	ctx := context.Background()
+	log := openLog(t)
+	now := time.Now()
+	for i := range 50 {
+		cmd, headers := keyedCommand(string(rune('A'+i)), int64(i), now)
+		appendCommand(t, log, cmd, headers...)
+	}
+	ix := runIndex(t, log, Options{})
+	waitFor(t, "50 keys read", func() bool { return ix.Stats().Keys == 50 })
+	pending, err := ix.Claim(ctx, "pending", fingerprint(1)) // its append never ends
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pending.Done(false)
+	var e snapshot.Encoder
+	ix.EncodeSnapshot(&e)
+
+	// Commands after the snapshot: the restored Index reads them.
+	late, headers := keyedCommand("late", 7, now)
+	appendCommand(t, log, late, headers...)
+
+	restored := New(log, "commands", zerolog.Nop(), Options{})
+	if err := restored.RestoreSnapshot(snapshot.NewDecoder(e.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if n := restored.Stats().Keys; n != 50 {
+		t.Fatalf("restored %d keys, want the 50 read in the log", n)
+	}
+	run(t, restored)
+	waitFor(t, "the key after the snapshot read", func() bool { return restored.remembers("late") })
+	for i := range 50 {
+		key := string(rune('A' + i))
+		if r, err := restored.Claim(ctx, key, fingerprint(int64(i))); err != nil || !r.Stored {
+			t.Fatalf("the request under %q again: %+v, %v; want Stored", key, r, err)
+		}
+		if _, err := restored.Claim(ctx, key, fingerprint(int64(i+1))); !errors.Is(err, ErrKeyReused) {
+			t.Fatalf("another request under %q: %v, want ErrKeyReused", key, err)
+		}
+	}
+	if r, err := restored.Claim(ctx, "pending", fingerprint(2)); err != nil || r.Stored {
+		t.Fatalf("a key only reserved before the snapshot: %+v, %v; want a new reservation", r, err)
+	} else {
+		r.Done(false)
+	}
+}
+
+// A damaged snapshot part is an error that leaves the Index as it was.
+func TestIndexSnapshotDamaged(t *testing.T) {
+	log := openLog(t)
+	now := time.Now()
+	for i := range 5 {
+		cmd, headers := keyedCommand(string(rune('a'+i)), int64(i), now)
+		appendCommand(t, log, cmd, headers...)
+	}
+	ix := runIndex(t, log, Options{})
+	waitFor(t, "5 keys read", func() bool { return ix.Stats().Keys == 5 })
+	var e snapshot.Encoder
+	ix.EncodeSnapshot(&e)
+	b := e.Bytes()
+	for cut := range len(b) {
+		fresh := New(log, "commands", zerolog.Nop(), Options{})
+		if err := fresh.RestoreSnapshot(snapshot.NewDecoder(b[:cut])); !errors.Is(err, snapshot.ErrCorrupt) {
+			t.Fatalf("cut at %d of %d: %v, want ErrCorrupt", cut, len(b), err)
+		}
+		if fresh.Stats().Keys != 0 || len(fresh.next) != 0 {
+			t.Fatalf("cut at %d: a failed restore left %d keys", cut, fresh.Stats().Keys)
+		}
+	}
+}
