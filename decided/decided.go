@@ -72,14 +72,18 @@ func New(w Window) *Set {
 }
 
 // FromRing returns a Set that holds what r holds, with r's clock: the Set
-// whose Adds r recorded (but for an id r recorded twice, which the Set
-// holds once).
+// whose Adds r recorded. It takes r, which the caller must not use again.
+// An id that r recorded twice (it does not look ids up) is held twice, each
+// copy until its own turn to be forgotten.
 func FromRing(r *Ring) *Set {
-	s := New(r.Bounds())
-	for id, at := range r.All() {
-		s.Add(id, time.Unix(int64(at), 0))
+	s := &Set{ring: r, k0: rand.Uint64(), k1: rand.Uint64()}
+	r.OnDrop(s.remove)
+	s.slots = make([]uint32, max(2048, 1<<bits.Len(uint(2*r.Len())))) // as growIndex would leave it
+	seq := r.First()
+	for id := range r.All() {
+		s.insert(seq, id)
+		seq++
 	}
-	s.ring.Advance(time.Unix(int64(r.Clock()), 0))
 	return s
 }
 
@@ -148,14 +152,20 @@ func (s *Set) insert(seq uint64, id uuid.UUID) {
 	s.slots[i] = 1 + uint32(seq)
 }
 
-// remove empties id's slot and moves later entries of its probe run back,
-// so that no lookup stops early at the hole.
+// remove empties the slot of id as the oldest held (the Ring is about to
+// forget it; a copy of it held later keeps its own slot) and moves later
+// entries of its probe run back, so that no lookup stops early at the
+// hole.
 func (s *Set) remove(id uuid.UUID) {
-	i, ok := s.find(id)
-	if !ok {
-		return
-	}
 	mask := len(s.slots) - 1
+	oldest := 1 + uint32(s.ring.First())
+	i := s.home(id)
+	for s.slots[i] != oldest {
+		if s.slots[i] == 0 {
+			return
+		}
+		i = (i + 1) & mask
+	}
 	for j := (i + 1) & mask; s.slots[j] != 0; j = (j + 1) & mask {
 		h := s.home(s.idAt(s.slots[j]))
 		// The entry at j may move to the hole at i unless its home lies

@@ -182,6 +182,16 @@ func BenchmarkDecided(b *testing.B) {
 	}
 }
 
+// cloneRing returns a Ring that holds what r holds, with its clock.
+func cloneRing(r *Ring) *Ring {
+	c := NewRing(r.Bounds())
+	for id, at := range r.All() {
+		c.Push(id, time.Unix(int64(at), 0))
+	}
+	c.Advance(time.Unix(int64(r.Clock()), 0))
+	return c
+}
+
 // TestRingHoldsWhatTheSetHolds: a Ring given the Adds of a Set holds the
 // Set's ids in order, and the Set rebuilt from it (FromRing) answers as the
 // Set does, through both bounds.
@@ -200,7 +210,7 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 		if i%1000 != 999 {
 			continue
 		}
-		rebuilt := FromRing(ring)
+		rebuilt := FromRing(cloneRing(ring))
 		if set.Len() != ring.Len() || rebuilt.Len() != set.Len() {
 			t.Fatalf("after %d: Set %d, Ring %d, FromRing %d ids", i+1, set.Len(), ring.Len(), rebuilt.Len())
 		}
@@ -217,9 +227,27 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 			t.Fatalf("after %d: the Ring does not hold the newest %d ids in order", i+1, set.Len())
 		}
 	}
+	// A Set rebuilt from a Ring goes on as the Set does: adds, forgets.
+	rebuilt := FromRing(cloneRing(ring))
+	for i := range 5000 {
+		now = burstsAndPauses(now, i, 5000, 100*time.Millisecond)
+		id := newID(rng)
+		added = append(added, id)
+		set.Add(id, now)
+		rebuilt.Add(id, now)
+		ring.Push(id, now)
+	}
+	for _, id := range added {
+		if set.Has(id) != rebuilt.Has(id) {
+			t.Fatalf("after more adds: %s held by the Set %v, by the rebuilt Set %v", id, set.Has(id), rebuilt.Has(id))
+		}
+	}
+	if rebuilt.Len() != set.Len() {
+		t.Fatalf("after more adds: the rebuilt Set holds %d, the Set %d", rebuilt.Len(), set.Len())
+	}
 	set.Advance(now.Add(time.Hour))
 	ring.Advance(now.Add(time.Hour))
-	if set.Len() != 100 || ring.Len() != 100 || FromRing(ring).Len() != 100 {
+	if set.Len() != 100 || ring.Len() != 100 || FromRing(cloneRing(ring)).Len() != 100 {
 		t.Fatalf("after the Age: Set %d, Ring %d ids; want Min, 100", set.Len(), ring.Len())
 	}
 }

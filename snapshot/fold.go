@@ -115,7 +115,9 @@ func DecodeFold(d *Decoder, w decided.Window, keep func(partition int32) bool) (
 	for n := d.Int(3); n > 0 && d.Err() == nil; n-- {
 		p, clock := d.partition(), d.Uint32()
 		r := decided.NewRing(w)
-		for k := d.Int(20); k > 0 && d.Err() == nil; k-- {
+		k := d.Int(20)
+		r.Grow(k)
+		for ; k > 0 && d.Err() == nil; k-- {
 			id, at := uuid.UUID(d.UUID()), d.Uint32()
 			r.Push(id, time.Unix(int64(at), 0))
 		}
@@ -127,7 +129,11 @@ func DecodeFold(d *Decoder, w decided.Window, keep func(partition int32) bool) (
 	if err := d.Err(); err != nil {
 		return nil, nil, err
 	}
-	m := make(map[uuid.UUID]domain.Value, values.Remaining()/entrySize/2)
+	size := values.Remaining() / entrySize // at most this many
+	if keep != nil {
+		size /= 2 // a guess: some partitions' values only
+	}
+	m := make(map[uuid.UUID]domain.Value, size)
 	for values.Remaining() > 0 && values.Err() == nil {
 		id, p := uuid.UUID(values.UUID()), values.partition()
 		hi, lo, version := values.Uint64(), values.Uint64(), values.Uvarint()

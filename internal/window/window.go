@@ -59,6 +59,10 @@ func New[K any](b Bounds, drop func(K)) *Ring[K] {
 	return &Ring[K]{bounds: b, drop: drop}
 }
 
+// OnDrop makes drop the function told of each key before it is forgotten
+// (in place of New's).
+func (r *Ring[K]) OnDrop(drop func(K)) { r.drop = drop }
+
 // Bounds returns the Ring's bounds.
 func (r *Ring[K]) Bounds() Bounds { return r.bounds }
 
@@ -77,6 +81,14 @@ func (r *Ring[K]) First() uint64 { return r.first }
 
 // Key returns the key with sequence number s, which must be held.
 func (r *Ring[K]) Key(s uint64) K { return r.keys[(r.head+int(s-r.first))%len(r.keys)] }
+
+// Grow makes room for n more keys, so that a Ring about to be filled with a
+// known number (from a snapshot) grows once.
+func (r *Ring[K]) Grow(n int) {
+	if r.n+n > len(r.keys) {
+		r.resize(r.n + n)
+	}
+}
 
 // Push appends k, which came in at the given time, moves the clock there
 // (if it is later) and forgets what the bounds no longer cover. It returns
@@ -128,8 +140,9 @@ func (r *Ring[K]) All() iter.Seq2[K, uint32] {
 	}
 }
 
-func (r *Ring[K]) grow() {
-	size := max(1024, 2*len(r.keys))
+func (r *Ring[K]) grow() { r.resize(max(1024, 2*len(r.keys))) }
+
+func (r *Ring[K]) resize(size int) {
 	keys, at := make([]K, size), make([]uint32, size)
 	for k := range r.n {
 		j := (r.head + k) % len(r.keys)
