@@ -54,7 +54,7 @@ func (a *App) openSnapshots() error {
 	if err != nil {
 		return err
 	}
-	a.snaps = &snapshots{dir: dir, writes: make(chan encoded, 1)}
+	a.snaps = &snapshots{dir: dir, writes: make(chan encoded, 1), last: int(dir.NewestSize())}
 	return nil
 }
 

@@ -88,6 +88,16 @@ func OpenDir(path string, logger zerolog.Logger) (*Dir, error) {
 	return d, nil
 }
 
+// NewestSize is the size of the newest snapshot file (0 when there is
+// none): about the size of the next, for an encoder to reserve.
+func (d *Dir) NewestSize() int64 {
+	files, err := d.files()
+	if err != nil || len(files) == 0 {
+		return 0
+	}
+	return files[0].Size
+}
+
 // Path is the directory's path.
 func (d *Dir) Path() string { return d.path }
 
