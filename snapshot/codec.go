@@ -12,8 +12,16 @@ import (
 
 // Encoder appends the parts of a snapshot to a byte slice: fixed-width
 // integers little-endian, lengths and most numbers as varints. It cannot
-// fail.
+// fail. Its buffer doubles when it is full (append would grow a large one
+// by a quarter, and copy a snapshot of hundreds of megabytes many times).
 type Encoder struct{ buf []byte }
+
+// room makes room for n more bytes, doubling the buffer when it must grow.
+func (e *Encoder) room(n int) {
+	if cap(e.buf)-len(e.buf) < n {
+		e.buf = slices.Grow(e.buf, max(n, cap(e.buf)))
+	}
+}
 
 // Grow makes room for n more bytes, so that a part that knows its size
 // roughly is not copied again and again as it grows.
@@ -26,32 +34,48 @@ func (e *Encoder) Bytes() []byte { return e.buf }
 func (e *Encoder) Len() int { return len(e.buf) }
 
 // Uvarint appends v as an unsigned varint.
-func (e *Encoder) Uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *Encoder) Uvarint(v uint64) {
+	e.room(binary.MaxVarintLen64)
+	e.buf = binary.AppendUvarint(e.buf, v)
+}
 
 // Varint appends v as a signed (zig-zag) varint.
-func (e *Encoder) Varint(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
+func (e *Encoder) Varint(v int64) {
+	e.room(binary.MaxVarintLen64)
+	e.buf = binary.AppendVarint(e.buf, v)
+}
 
 // Int appends a non-negative count or length.
 func (e *Encoder) Int(n int) { e.Uvarint(uint64(n)) }
 
 // Uint32 appends v in four bytes.
-func (e *Encoder) Uint32(v uint32) { e.buf = binary.LittleEndian.AppendUint32(e.buf, v) }
+func (e *Encoder) Uint32(v uint32) {
+	e.room(4)
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, v)
+}
 
 // Uint64 appends v in eight bytes.
-func (e *Encoder) Uint64(v uint64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, v) }
+func (e *Encoder) Uint64(v uint64) {
+	e.room(8)
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, v)
+}
 
 // Raw appends b as it is; the reader must know its length.
-func (e *Encoder) Raw(b []byte) { e.buf = append(e.buf, b...) }
+func (e *Encoder) Raw(b []byte) {
+	e.room(len(b))
+	e.buf = append(e.buf, b...)
+}
 
 // Blob appends b with its length.
 func (e *Encoder) Blob(b []byte) {
 	e.Int(len(b))
-	e.buf = append(e.buf, b...)
+	e.Raw(b)
 }
 
 // String appends s with its length.
 func (e *Encoder) String(s string) {
 	e.Int(len(s))
+	e.room(len(s))
 	e.buf = append(e.buf, s...)
 }
 
@@ -61,6 +85,7 @@ func (e *Encoder) Bool(b bool) {
 	if b {
 		v = 1
 	}
+	e.room(1)
 	e.buf = append(e.buf, v)
 }
 
@@ -79,6 +104,7 @@ func (e *Encoder) Section(fn func(e *Encoder)) {
 	// Reserve the longest length varint, encode, then move the content
 	// back over the unused part of the reservation.
 	start := len(e.buf)
+	e.room(binary.MaxVarintLen64)
 	e.buf = append(e.buf, make([]byte, binary.MaxVarintLen64)...)
 	fn(e)
 	n := len(e.buf) - start - binary.MaxVarintLen64
