@@ -45,12 +45,7 @@ func (ix *Index) EncodeSnapshot(e *snapshot.Encoder) {
 // then reads the commands topic from there. It is called before Run; on an
 // error (wrapping snapshot.ErrCorrupt) the Index is as it was.
 func (ix *Index) RestoreSnapshot(d *snapshot.Decoder) error {
-	install, err := ix.DecodeSnapshot(d)
-	if err != nil {
-		return err
-	}
-	install()
-	return nil
+	return snapshot.Restore(ix.DecodeSnapshot, d)
 }
 
 // DecodeSnapshot is RestoreSnapshot in two steps: it decodes, and install

@@ -268,3 +268,14 @@ func (d *Decoder) UUID() (id [16]byte) {
 	}
 	return id
 }
+
+// Restore decodes a part with decode, a component's two-step restore
+// (which changes nothing until install is called), and installs it.
+func Restore(decode func(*Decoder) (install func(), err error), d *Decoder) error {
+	install, err := decode(d)
+	if err != nil {
+		return err
+	}
+	install()
+	return nil
+}

@@ -72,12 +72,7 @@ func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) {
 // is as it was, and the error wraps snapshot.ErrCorrupt. It reads exactly
 // what EncodeSnapshot wrote, and does not require d to end there.
 func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
-	install, err := h.DecodeSnapshot(d)
-	if err != nil {
-		return err
-	}
-	install()
-	return nil
+	return snapshot.Restore(h.DecodeSnapshot, d)
 }
 
 // DecodeSnapshot is RestoreSnapshot in two steps: it decodes, and install
