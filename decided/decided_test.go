@@ -201,12 +201,19 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 	set, ring := New(w), NewRing(w)
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	var added []uuid.UUID
-	for i := range 20_000 {
+	// add gives the i-th id to the Set, the Ring and the others.
+	add := func(i int, others ...*Set) {
 		now = burstsAndPauses(now, i, 5000, 100*time.Millisecond)
 		id := newID(rng)
 		added = append(added, id)
 		set.Add(id, now)
 		ring.Push(id, now)
+		for _, o := range others {
+			o.Add(id, now)
+		}
+	}
+	for i := range 20_000 {
+		add(i)
 		if i%1000 != 999 {
 			continue
 		}
@@ -230,12 +237,7 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 	// A Set rebuilt from a Ring goes on as the Set does: adds, forgets.
 	rebuilt := FromRing(cloneRing(ring))
 	for i := range 5000 {
-		now = burstsAndPauses(now, i, 5000, 100*time.Millisecond)
-		id := newID(rng)
-		added = append(added, id)
-		set.Add(id, now)
-		rebuilt.Add(id, now)
-		ring.Push(id, now)
+		add(i, rebuilt)
 	}
 	for _, id := range added {
 		if set.Has(id) != rebuilt.Has(id) {
