@@ -54,12 +54,16 @@ func (a *App) openSnapshots() error {
 	if err != nil {
 		return err
 	}
+	if a.cfg.DiskReserve > 0 {
+		dir.KeepFree(a.cfg.DiskReserve) // the outcomes' room on the embedded log's disk
+	}
 	a.snaps = &snapshots{dir: dir, writes: make(chan encoded, 1), last: int(dir.NewestSize())}
 	return nil
 }
 
-// takeSnapshot is the view's Snapshots.Take: it encodes the view's part and
-// the Hub's on the view's goroutine and hands the body to writeSnapshots.
+// takeSnapshot is the view's Snapshots.Take: it encodes the view's part,
+// the Hub's and the keys' on the view's goroutine and hands the body to
+// writeSnapshots.
 func (a *App) takeSnapshot(view func(e *snapshot.Encoder)) bool {
 	if !a.snaps.busy.CompareAndSwap(false, true) {
 		return false
@@ -97,8 +101,8 @@ func (a *App) writeSnapshots(ctx context.Context) {
 	}
 }
 
-// restoreSnapshot prepares the view and the Hub from the newest usable
-// snapshot, before they run.
+// restoreSnapshot prepares the view, the Hub and the keys from the newest
+// usable snapshot, before they run.
 func (a *App) restoreSnapshot(ctx context.Context) {
 	if a.snaps == nil {
 		return

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -59,6 +60,27 @@ type Dir struct {
 	logger zerolog.Logger
 	// fsync is the file system's sync, a seam for tests that crash a write.
 	fsync func(*os.File) error
+	// keepFree is the free space a snapshot must leave (KeepFree); free
+	// reads it, a seam for tests.
+	keepFree int64
+	free     func(path string) (int64, error)
+}
+
+// ErrNoSpace is wrapped by the error of a Write that would leave less free
+// space than KeepFree asks.
+var ErrNoSpace = errors.New("snapshot: not enough free space")
+
+// KeepFree makes Write refuse a snapshot that would leave less than n bytes
+// free on the directory's file system (when the log shares it, the room
+// its free-space reserve keeps for outcomes is not a snapshot's to take).
+func (d *Dir) KeepFree(n int64) { d.keepFree = n }
+
+func freeSpace(path string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // DefaultKeep is how many snapshots a Dir keeps.
@@ -72,7 +94,7 @@ func OpenDir(path string, logger zerolog.Logger) (*Dir, error) {
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("snapshot: create %s: %w", path, err)
 	}
-	d := &Dir{path: path, keep: DefaultKeep, logger: logger, fsync: (*os.File).Sync}
+	d := &Dir{path: path, keep: DefaultKeep, logger: logger, fsync: (*os.File).Sync, free: freeSpace}
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: read %s: %w", path, err)
@@ -156,6 +178,13 @@ func (d *Dir) Write(body []byte) (File, error) {
 		return File{}, err
 	}
 	f := File{Sequence: 1, Size: int64(headerSize + len(body))}
+	if d.keepFree > 0 {
+		// A free space that cannot be read lets the write go: a full disk
+		// still fails it.
+		if free, err := d.free(d.path); err == nil && free-f.Size < d.keepFree {
+			return File{}, fmt.Errorf("%w: a snapshot of %d bytes would leave %d of the %d to keep free on %s", ErrNoSpace, f.Size, free-f.Size, d.keepFree, d.path)
+		}
+	}
 	if len(files) > 0 {
 		f.Sequence = files[0].Sequence + 1
 	}

@@ -169,3 +169,23 @@ func TestCrashWhileWriting(t *testing.T) {
 		t.Fatalf("loaded %q, want the snapshot before the crash", got)
 	}
 }
+
+// A snapshot that would leave less than KeepFree free is not written, and
+// the ones before it stay.
+func TestWriteKeepsFreeSpace(t *testing.T) {
+	d := openDir(t, t.TempDir())
+	if _, err := d.Write([]byte("fits")); err != nil {
+		t.Fatal(err)
+	}
+	d.KeepFree(1000)
+	d.free = func(string) (int64, error) { return 1000 + headerSize + 4, nil } // room for 4 bytes of body
+	if _, err := d.Write([]byte("five!")); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("Write of 5 bytes with room for 4 = %v, want ErrNoSpace", err)
+	}
+	if _, err := d.Write([]byte("four")); err != nil {
+		t.Fatalf("Write of 4 bytes with room for 4: %v", err)
+	}
+	if got := load(t, d); string(got) != "four" {
+		t.Fatalf("loaded %q", got)
+	}
+}
