@@ -13,6 +13,12 @@
 // (history.go) and time travel, GET /values/{id}?version=N or ?at=T
 // (timetravel.go). Those read the events back from the log (Log.Read):
 // the view holds positions, the log holds the history.
+//
+// The view is also where snapshots are taken (snapshot.go): it knows,
+// between two batches, exactly where it is in the events topic. With
+// WithSnapshots it keeps what a processor would rebuild beside the values
+// and hands Take a snapshot now and then; Restore makes it start from one
+// and read only the events after it.
 package view
 
 import (
