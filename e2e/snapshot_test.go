@@ -319,7 +319,7 @@ func TestKafkaSnapshotRestart(t *testing.T) {
 
 	s = start(t, dir, withSnapshots...)
 	eventuallyWithin(t, clusterDeadline, "every partition's owner started from the snapshot", func() bool {
-		return len(s.logged("starting from a snapshot")) == 3
+		return len(s.logged("starting from a snapshot")) >= 3
 	})
 	if n := len(s.logged("view and subscriptions start from a snapshot")); n != 1 {
 		t.Fatalf("the view started from a snapshot %d times, want 1\n%s", n, s.logText())
@@ -341,10 +341,11 @@ func TestKafkaSnapshotRestart(t *testing.T) {
 	})
 	waitCaughtUpLong(full, clusterDeadline)
 	sameAsFullReplay(t, s, full, slicesOf(acknowledged, &l.mu))
+	before := len(s.logged("starting from a snapshot"))
 	full.stop()
 	// Its partitions come back, and start from this instance's snapshot.
 	eventuallyWithin(t, clusterDeadline, "the partitions that came back started from the snapshot", func() bool {
-		return len(s.logged("starting from a snapshot")) > 3
+		return len(s.logged("starting from a snapshot")) > before
 	})
 	waitCaughtUpLong(s, clusterDeadline)
 	s.stop()
