@@ -16,11 +16,12 @@ import (
 
 // Snapshots (package snapshot). The view takes them, between two of its
 // batches, when Config.SnapshotEvery events have been folded since the
-// last one (and SnapshotMinInterval has passed): it encodes its part (the
-// fold, with what the processor needs, and its index), takeSnapshot adds
-// the subscriptions' statuses at the same moment and the Idempotency-Key
-// index as it is (it has a position of its own in the commands topic), and
-// writeSnapshots writes the file in the background, one at a time. A body
+// last one (and SnapshotMinInterval has passed): it freezes its part (a
+// copy of the fold, with what the processor needs, and of its index),
+// takeSnapshot adds the subscriptions' statuses frozen at the same moment
+// and the Idempotency-Key index as it is (it has a position of its own in
+// the commands topic), and writeSnapshots encodes and writes the file in
+// the background, one at a time. A body
 // is four sections: the fold, the view's index, the subscriptions' Hub, the
 // keys.
 //
@@ -36,14 +37,16 @@ type snapshots struct {
 	dir    *snapshot.Dir
 	window decided.Window // the processor's, which the fold carries
 	busy   atomic.Bool    // a snapshot is being encoded or written
-	last   int            // the size of the last body encoded (takeSnapshot's)
-	writes chan encoded   // to writeSnapshots; at most one in flight
+	last   int            // the size of the last body encoded (writeSnapshots')
+	writes chan frozen    // to writeSnapshots; at most one in flight
 }
 
-// encoded is a snapshot's body on its way to the disk.
-type encoded struct {
-	body       []byte
-	encodeTook time.Duration
+// frozen is a snapshot on its way to the disk: the copies its parts froze,
+// with what encodes them.
+type frozen struct {
+	view, hub  func(e *snapshot.Encoder)
+	keys       []byte // encoded at once: a ring of the keys' hashes is as quick to encode as to copy
+	freezeTook time.Duration
 }
 
 func (a *App) openSnapshots() error {
@@ -57,30 +60,28 @@ func (a *App) openSnapshots() error {
 	if a.cfg.DiskReserve > 0 {
 		dir.KeepFree(a.cfg.DiskReserve) // the outcomes' room on the embedded log's disk
 	}
-	a.snaps = &snapshots{dir: dir, writes: make(chan encoded, 1), last: int(dir.NewestSize())}
+	a.snaps = &snapshots{dir: dir, writes: make(chan frozen, 1), last: int(dir.NewestSize())}
 	return nil
 }
 
-// takeSnapshot is the view's Snapshots.Take: it encodes the view's part,
-// the Hub's and the keys' on the view's goroutine and hands the body to
-// writeSnapshots.
-func (a *App) takeSnapshot(view func(e *snapshot.Encoder)) bool {
+// takeSnapshot is the view's Snapshots.Take: on the view's goroutine, it
+// freezes the view's part, the Hub's and the keys' (copies them: the view
+// pauses that long), and hands them to writeSnapshots.
+func (a *App) takeSnapshot(freeze func() func(e *snapshot.Encoder)) bool {
 	if !a.snaps.busy.CompareAndSwap(false, true) {
 		return false
 	}
 	began := time.Now()
-	var e snapshot.Encoder
-	e.Grow(a.snaps.last + a.snaps.last/8) // a body is about as large as the one before
-	view(&e)
-	e.Section(a.subs.EncodeSnapshot)
-	e.Section(a.keys.EncodeSnapshot)
-	a.snaps.last = e.Len()
-	a.snaps.writes <- encoded{body: e.Bytes(), encodeTook: time.Since(began)}
+	var keys snapshot.Encoder
+	a.keys.EncodeSnapshot(&keys)
+	f := frozen{view: freeze(), hub: a.subs.FreezeSnapshot(), keys: keys.Bytes()}
+	f.freezeTook = time.Since(began)
+	a.snaps.writes <- f
 	return true
 }
 
-// writeSnapshots writes the snapshots that takeSnapshot encodes, until ctx
-// is done.
+// writeSnapshots encodes and writes the snapshots that takeSnapshot froze,
+// one at a time, until ctx is done.
 func (a *App) writeSnapshots(ctx context.Context) {
 	for {
 		select {
@@ -88,15 +89,22 @@ func (a *App) writeSnapshots(ctx context.Context) {
 			return
 		case s := <-a.snaps.writes:
 			began := time.Now()
-			f, err := a.snaps.dir.Write(s.body)
+			var e snapshot.Encoder
+			e.Grow(a.snaps.last + a.snaps.last/8) // a body is about as large as the one before
+			s.view(&e)
+			e.Section(s.hub)
+			e.Section(func(e *snapshot.Encoder) { e.Raw(s.keys) })
+			a.snaps.last = e.Len()
+			encodeTook := time.Since(began)
+			f, err := a.snaps.dir.Write(e.Bytes())
 			a.snaps.busy.Store(false)
 			if err != nil {
 				a.logger.Error().Err(err).Msg("could not write a snapshot; the next one is tried after the next events")
 				continue
 			}
-			a.metrics.SnapshotWritten(f.Size, s.encodeTook, time.Since(began))
-			a.logger.Info().Str("file", f.Name).Int64("bytes", f.Size).Dur("encode_took", s.encodeTook).
-				Dur("write_took", time.Since(began)).Msg("snapshot written")
+			a.metrics.SnapshotWritten(f.Size, s.freezeTook, encodeTook, time.Since(began)-encodeTook)
+			a.logger.Info().Str("file", f.Name).Int64("bytes", f.Size).Dur("freeze_took", s.freezeTook).
+				Dur("encode_took", encodeTook).Dur("write_took", time.Since(began)-encodeTook).Msg("snapshot written")
 		}
 	}
 }

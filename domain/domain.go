@@ -13,6 +13,7 @@ package domain
 import (
 	"crypto/sha1"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -224,6 +225,9 @@ func (s *State) Apply(e Event) (v Value, changed bool, err error) {
 	s.values[e.ValueID] = v
 	return v, true, nil
 }
+
+// Clone returns a copy of s, which changes independently of it.
+func (s *State) Clone() *State { return &State{values: maps.Clone(s.values)} }
 
 // StateOf returns a State that holds values, which it takes (the caller
 // keeps no reference): the state a snapshot recorded, to fold the events

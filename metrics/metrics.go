@@ -108,7 +108,7 @@ func New() *Metrics {
 			"Size of the last snapshot written."))),
 		snapshotSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "snapshot_duration_seconds",
-			Help:    "Time a snapshot took, by phase: encode (the view's goroutine, between two batches of events) and write (in the background, fsync and rename included).",
+			Help:    "Time a snapshot took, by phase: freeze (the copy of the state, on the view's goroutine between two batches of events: the view's pause), encode and write (in the background, fsync and rename included).",
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"phase"}),
 		accepted: newAcceptTimes(acceptTimesLimit),
@@ -128,11 +128,12 @@ func New() *Metrics {
 	return m
 }
 
-// SnapshotWritten records a snapshot of size bytes, encoded and written in
-// the given times.
-func (m *Metrics) SnapshotWritten(size int64, encode, write time.Duration) {
+// SnapshotWritten records a snapshot of size bytes, frozen, encoded and
+// written in the given times.
+func (m *Metrics) SnapshotWritten(size int64, freeze, encode, write time.Duration) {
 	m.snapshots.Inc()
 	m.snapshotBytes.Set(float64(size))
+	m.snapshotSeconds.WithLabelValues("freeze").Observe(freeze.Seconds())
 	m.snapshotSeconds.WithLabelValues("encode").Observe(encode.Seconds())
 	m.snapshotSeconds.WithLabelValues("write").Observe(write.Seconds())
 }

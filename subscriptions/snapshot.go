@@ -1,11 +1,14 @@
 package subscriptions
 
 import (
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/google/uuid"
 
 	"calculator/domain"
+	"calculator/eventlog"
 	"calculator/snapshot"
 )
 
@@ -29,12 +32,25 @@ import (
 const minStatusSize = 16 + 16 + 1
 
 // EncodeSnapshot appends the Hub's statuses and positions to e, as they are
-// at this instant. The view calls it from its own goroutine, right after
-// handing a batch to Apply: eventsNext is then the view's position.
-func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) {
+// at this instant.
+func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) { h.FreezeSnapshot()(e) }
+
+// FreezeSnapshot copies the Hub's statuses and positions as they are at
+// this instant, under its lock, and returns what encodes the copy: the
+// encoding may then run on another goroutine while the Hub goes on. The
+// view calls it from its own goroutine, right after handing a batch to
+// Apply: eventsNext is then the view's position.
+func (h *Hub) FreezeSnapshot() (encode func(e *snapshot.Encoder)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.statuses
+	frozen := &statusTable{slots: slices.Clone(t.slots), oldest: t.oldest, evicted: t.evicted, extras: maps.Clone(t.extras)}
+	positions := []eventlog.Offsets{maps.Clone(h.commandsNext), maps.Clone(h.outcomesNext), maps.Clone(h.eventsNext)}
+	return func(e *snapshot.Encoder) { frozen.encode(e, positions) }
+}
+
+// encode writes the statuses, oldest first, then the positions.
+func (t *statusTable) encode(e *snapshot.Encoder, positions []eventlog.Offsets) {
 	e.Int(len(t.slots))
 	e.Uvarint(uint64(t.evicted))
 	for k := range t.slots {
@@ -60,9 +76,9 @@ func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) {
 			}
 		}
 	}
-	e.Offsets(h.commandsNext)
-	e.Offsets(h.outcomesNext)
-	e.Offsets(h.eventsNext)
+	for _, p := range positions {
+		e.Offsets(p)
+	}
 }
 
 // RestoreSnapshot replaces the Hub's statuses and positions with those

@@ -2,6 +2,7 @@ package view
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,11 +28,12 @@ type Snapshots struct {
 	// Window is the processor's window of decided command ids.
 	Window decided.Window
 	// Take stores a snapshot. Run's goroutine calls it between two
-	// batches, once the view is ready, with the view's part, which Take
-	// must encode before it returns (it reads the view as it is); Take
-	// returns false when it takes none now (one is still being written),
-	// and the view asks again after its next batch.
-	Take func(view func(e *snapshot.Encoder)) bool
+	// batches, once the view is ready, with freeze, which Take calls at
+	// once if it takes one: freeze copies the view's part as it is (the
+	// view is paused meanwhile) and returns what encodes the copy, on any
+	// goroutine, later. Take returns false when it takes none now (one is
+	// still being written), and the view asks again after its next batch.
+	Take func(freeze func() (encode func(e *snapshot.Encoder))) bool
 }
 
 // snapshots is the view's bookkeeping for snapshots, owned by Run's
@@ -112,29 +114,59 @@ func (s *snapshots) due() bool {
 
 // takeSnapshot asks Take for a snapshot.
 func (v *View) takeSnapshot() {
-	if !v.snap.Take(v.encodeSnapshot) {
+	if !v.snap.Take(v.freezeSnapshot) {
 		return
 	}
 	v.snap.since, v.snap.last = 0, time.Now()
 }
 
-// encodeSnapshot writes the view's part of a snapshot: the fold (with the
-// values) and the index, each a section. Run's goroutine calls it (through
-// Take): it is the only one that changes the state, so it reads it without
-// the lock.
-func (v *View) encodeSnapshot(e *snapshot.Encoder) {
+// freezeSnapshot copies what the view's part of a snapshot holds, and
+// returns what writes it: the fold (with the values) and the index, each a
+// section. Run's goroutine calls it (through Take): it is the only one that
+// changes the state, so it reads it without the lock. A copy shares what
+// only ever grows at its end (a trail's bytes and marks, which the copy
+// reads no further than its own length) and copies the rest.
+func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
 	fold := v.snap.fold
 	fold.Split = v.split
-	e.Section(func(e *snapshot.Encoder) {
-		fold.Encode(e, func(yield func(snapshot.Entry) bool) {
-			v.state.Range(func(id uuid.UUID, value domain.Value) bool {
-				partition := int32(snapshot.SplitPartition)
-				if t, ok := v.index.versions[id]; ok {
-					partition = t.partition
-				}
-				return yield(snapshot.Entry{ID: id, Partition: partition, Value: value})
+	fold.Position, fold.Anchors, fold.Resume = maps.Clone(fold.Position), maps.Clone(fold.Anchors), maps.Clone(fold.Resume)
+	fold.Decided = make(map[int32]*decided.Ring, len(v.snap.fold.Decided))
+	for p, r := range v.snap.fold.Decided {
+		fold.Decided[p] = r.Clone()
+	}
+	state, x := v.state.Clone(), v.index.clone()
+	return func(e *snapshot.Encoder) {
+		e.Section(func(e *snapshot.Encoder) {
+			fold.Encode(e, func(yield func(snapshot.Entry) bool) {
+				state.Range(func(id uuid.UUID, value domain.Value) bool {
+					partition := int32(snapshot.SplitPartition)
+					if t, ok := x.versions[id]; ok {
+						partition = t.partition
+					}
+					return yield(snapshot.Entry{ID: id, Partition: partition, Value: value})
+				})
 			})
 		})
-	})
-	e.Section(v.index.encode)
+		e.Section(x.encode)
+	}
+}
+
+// clone returns a copy of x for a snapshot to encode while x changes: the
+// maps and the ids are copied; the trails' bytes and marks are shared, as
+// they only grow at their end, past the copy's lengths.
+func (x *index) clone() *index {
+	c := &index{
+		versions:     maps.Clone(x.versions),
+		versionMarks: maps.Clone(x.versionMarks),
+		rejected:     make(map[uuid.UUID]*lookup, len(x.rejected)),
+		ids:          sortedIDs{blocks: make([][]uuid.UUID, len(x.ids.blocks)), n: x.ids.n},
+	}
+	for id, r := range x.rejected {
+		copied := *r
+		c.rejected[id] = &copied
+	}
+	for i, b := range x.ids.blocks {
+		c.ids.blocks[i] = slices.Clone(b)
+	}
+	return c
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 	"reflect"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +27,20 @@ func TestSnapshotRestoreEqualsFullReplay(t *testing.T) {
 	var mu sync.Mutex
 	var taken [][]byte
 	v := view.New(log, "events", zerolog.Nop(), nil)
-	v.WithSnapshots(view.Snapshots{Every: 500, Take: func(part func(*snapshot.Encoder)) bool {
-		var e snapshot.Encoder
-		part(&e)
-		mu.Lock()
-		defer mu.Unlock()
-		taken = append(taken, slices.Clone(e.Bytes()))
+	var busy atomic.Bool // one snapshot at a time, as the app takes them
+	v.WithSnapshots(view.Snapshots{Every: 500, Take: func(freeze func() func(*snapshot.Encoder)) bool {
+		if !busy.CompareAndSwap(false, true) {
+			return false
+		}
+		encode := freeze()
+		go func() { // encodes while the view goes on, as the app's writer does; ends once it has
+			var e snapshot.Encoder
+			encode(&e)
+			mu.Lock()
+			taken = append(taken, e.Bytes())
+			mu.Unlock()
+			busy.Store(false)
+		}()
 		return true
 	}})
 	srv := serve(t, v)

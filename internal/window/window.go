@@ -82,6 +82,19 @@ func (r *Ring[K]) First() uint64 { return r.first }
 // Key returns the key with sequence number s, which must be held.
 func (r *Ring[K]) Key(s uint64) K { return r.keys[(r.head+int(s-r.first))%len(r.keys)] }
 
+// Clone returns a copy of r that changes independently of it (and tells
+// no one what it forgets).
+func (r *Ring[K]) Clone() *Ring[K] {
+	c := *r
+	c.drop, c.head = nil, 0
+	c.keys, c.at = make([]K, r.n), make([]uint32, r.n)
+	for k := range r.n {
+		j := (r.head + k) % len(r.keys)
+		c.keys[k], c.at[k] = r.keys[j], r.at[j]
+	}
+	return &c
+}
+
 // Grow makes room for n more keys, so that a Ring about to be filled with a
 // known number (from a snapshot) grows once.
 func (r *Ring[K]) Grow(n int) {
