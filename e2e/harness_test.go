@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"calculator/internal/await"
 	"calculator/openapi"
 	"calculator/openapi/openapitest"
 )
@@ -324,11 +325,5 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // eventuallyWithin is eventually with its own deadline.
 func eventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting until %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	await.Until(t, within, what, cond)
 }

@@ -15,6 +15,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/internal/await"
 	"calculator/internal/window"
 )
 
@@ -240,7 +241,7 @@ func TestIndexReadsTheCommandsLog(t *testing.T) {
 	}
 	theirs, headers := keyedCommand("race", 2, now)
 	appendCommand(t, log, theirs, headers...)
-	waitFor(t, "the Index reads the other process's command", func() bool {
+	await.Until(t, 10*time.Second, "the Index reads the other process's command", func() bool {
 		ix.mu.Lock()
 		defer ix.mu.Unlock()
 		return ix.table.entries[keyHash(&ix.secret, "race")]&^flagMask == fingerprint(2).prefix()
@@ -252,7 +253,7 @@ func TestIndexReadsTheCommandsLog(t *testing.T) {
 	// This process's command reaches the log second: counted, the first keeps the key.
 	cmd, headers = keyedCommand("race", 1, now)
 	appendCommand(t, log, cmd, headers...)
-	waitFor(t, "the conflict is counted", func() bool { return ix.Stats().Conflicts == 1 })
+	await.Until(t, 10*time.Second, "the conflict is counted", func() bool { return ix.Stats().Conflicts == 1 })
 	if r, err := ix.Claim(ctx, "race", fingerprint(2)); err != nil || !r.Stored {
 		t.Errorf("the first request under the key after the conflict = %+v, %v; want Stored", r, err)
 	}
@@ -281,17 +282,6 @@ func (ix *Index) remembers(key string) bool {
 	defer ix.mu.Unlock()
 	_, ok := ix.table.entries[keyHash(&ix.secret, key)]
 	return ok
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // TestMemoryPerKey measures what a remembered key costs, for the README.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"calculator/internal/await"
 	"calculator/snapshot"
 )
 
@@ -23,7 +24,7 @@ func TestIndexSnapshot(t *testing.T) {
 		appendCommand(t, log, cmd, headers...)
 	}
 	ix := runIndex(t, log, Options{})
-	waitFor(t, "50 keys read", func() bool { return ix.Stats().Keys == 50 })
+	await.Until(t, 10*time.Second, "50 keys read", func() bool { return ix.Stats().Keys == 50 })
 	pending, err := ix.Claim(ctx, "pending", fingerprint(1)) // its append never ends
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestIndexSnapshot(t *testing.T) {
 		t.Fatalf("restored %d keys, want the 50 read in the log", n)
 	}
 	run(t, restored)
-	waitFor(t, "the key after the snapshot read", func() bool { return restored.remembers("late") })
+	await.Until(t, 10*time.Second, "the key after the snapshot read", func() bool { return restored.remembers("late") })
 	for i := range 50 {
 		key := string(rune('A' + i))
 		if r, err := restored.Claim(ctx, key, fingerprint(int64(i))); err != nil || !r.Stored {
@@ -70,7 +71,7 @@ func TestIndexSnapshotDamaged(t *testing.T) {
 		appendCommand(t, log, cmd, headers...)
 	}
 	ix := runIndex(t, log, Options{})
-	waitFor(t, "5 keys read", func() bool { return ix.Stats().Keys == 5 })
+	await.Until(t, 10*time.Second, "5 keys read", func() bool { return ix.Stats().Keys == 5 })
 	var e snapshot.Encoder
 	ix.EncodeSnapshot(&e)
 	b := e.Bytes()

@@ -14,6 +14,7 @@ import (
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/kafkalog"
+	"calculator/internal/await"
 	"calculator/internal/kafkatest"
 	"calculator/processor"
 )
@@ -160,11 +161,11 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	all := []int32{0, 1, 2, 3}
 	waitOutcomes := func(n int) {
 		t.Helper()
-		kafkatest.WaitUntil(t, fmt.Sprintf("%d outcomes", n), func() bool { return len(kafkatest.ReadAll(t, brokers, events)) >= n })
+		await.Until(t, time.Minute, fmt.Sprintf("%d outcomes", n), func() bool { return len(kafkatest.ReadAll(t, brokers, events)) >= n })
 	}
 
 	first := startInstance(t, brokers, commands, events, inGroup, 0)
-	kafkatest.WaitUntil(t, "the first processor owns every partition", func() bool { return slices.Equal(first.owned(), all) })
+	await.Until(t, time.Minute, "the first processor owns every partition", func() bool { return slices.Equal(first.owned(), all) })
 	values := make([]uuid.UUID, 40)
 	for i := range values {
 		values[i] = uuid.New()
@@ -173,7 +174,7 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	waitOutcomes(len(sent.commands))
 
 	second := startInstance(t, brokers, commands, events, inGroup, 0)
-	kafkatest.WaitUntil(t, "the two processors share the partitions", func() bool {
+	await.Until(t, time.Minute, "the two processors share the partitions", func() bool {
 		a, b := first.owned(), second.owned()
 		return len(a) > 0 && len(b) > 0 && slices.Equal(slices.Sorted(slices.Values(append(a, b...))), all)
 	})
@@ -185,12 +186,12 @@ func TestPartitionedOwnersDecideEachCommandOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkatest.WaitUntil(t, "neither processor is behind in its own partitions", func() bool {
+	await.Until(t, time.Minute, "neither processor is behind in its own partitions", func() bool {
 		return first.p.Behind(end) == 0 && second.p.Behind(end) == 0
 	})
 
 	first.stop()
-	kafkatest.WaitUntil(t, "the second processor owns every partition", func() bool { return slices.Equal(second.owned(), all) })
+	await.Until(t, time.Minute, "the second processor owns every partition", func() bool { return slices.Equal(second.owned(), all) })
 	sent.send(domain.UpdateValue, domain.Multiply, 5, values...)
 	waitOutcomes(len(sent.commands))
 	second.stop()
@@ -234,20 +235,20 @@ func TestFencedOwnerAddsNoOutcome(t *testing.T) {
 	id := uuid.New()
 
 	zombie := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	kafkatest.WaitUntil(t, "the first owner has replayed", func() bool { return len(zombie.owned()) == 1 })
+	await.Until(t, time.Minute, "the first owner has replayed", func() bool { return len(zombie.owned()) == 1 })
 	sent.send(domain.CreateValue, "", 2, id)
-	kafkatest.WaitUntil(t, "the first owner decided the create", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 1 })
+	await.Until(t, time.Minute, "the first owner decided the create", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 1 })
 
 	current := startInstance(t, brokers, commands, events, owns0, time.Hour)
-	kafkatest.WaitUntil(t, "the new owner has opened its writer and replayed", func() bool { return len(current.owned()) == 1 })
+	await.Until(t, time.Minute, "the new owner has opened its writer and replayed", func() bool { return len(current.owned()) == 1 })
 	// Both read this command; both decide it; only one may write.
 	sent.send(domain.UpdateValue, domain.Add, 3, id)
-	kafkatest.WaitUntil(t, "the zombie found its writer fenced", func() bool {
+	await.Until(t, time.Minute, "the zombie found its writer fenced", func() bool {
 		own, _ := zombie.p.Ownership()
 		return own.Fenced > 0
 	})
 	sent.send(domain.UpdateValue, domain.Multiply, 2, id)
-	kafkatest.WaitUntil(t, "the new owner decided every command", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 3 })
+	await.Until(t, time.Minute, "the new owner decided every command", func() bool { return len(kafkatest.ReadAll(t, brokers, events)) == 3 })
 	zombie.stop()
 	current.stop()
 

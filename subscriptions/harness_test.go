@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/app"
+	"calculator/internal/await"
 	"calculator/internal/ssetest"
 	"calculator/subscriptions"
 )
@@ -190,11 +191,5 @@ func jsonNumber(x float64) string {
 // eventually polls cond until it holds, or fails the test after deadline.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for wait := time.Millisecond; !cond(); wait = min(2*wait, 100*time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("gave up waiting until %s", what)
-		}
-		time.Sleep(wait)
-	}
+	await.Until(t, deadline, what, cond)
 }

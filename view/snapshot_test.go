@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"calculator/decided"
+	"calculator/internal/await"
 	"calculator/internal/loggen"
 	"calculator/snapshot"
 	"calculator/view"
@@ -49,14 +50,14 @@ func TestSnapshotRestoreEqualsFullReplay(t *testing.T) {
 		defer mu.Unlock()
 		return len(taken)
 	}
-	waitUntil(t, "the first snapshot", func() bool { return snapshots() == 1 })
+	await.Until(t, 10*time.Second, "the first snapshot", func() bool { return snapshots() == 1 })
 	// More events while the view runs and queries read it; the next
 	// snapshot is taken live.
 	more := loggen.Spec{EventsTopic: "events", Values: 50, Updates: 700, Batch: 50, Seed: 4}
 	if err := loggen.Write(context.Background(), log, more, func(int) { get(t, srv.URL+"/values?limit=1000") }); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "a second snapshot", func() bool { return snapshots() >= 2 })
+	await.Until(t, 10*time.Second, "a second snapshot", func() bool { return snapshots() >= 2 })
 
 	mu.Lock()
 	last := taken[len(taken)-1]
@@ -84,7 +85,7 @@ func TestSnapshotRestoreEqualsFullReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []*view.View{restored, full} {
-		waitUntil(t, "the views read the whole log", func() bool { return w.Ready() && w.Progress().Position == end[0] })
+		await.Until(t, 10*time.Second, "the views read the whole log", func() bool { return w.Ready() && w.Progress().Position == end[0] })
 	}
 	if got := restored.Progress().EventsRead; got >= end[0] {
 		t.Fatalf("the restored view read %d events of %d: it did not start from the snapshot", got, end[0])
@@ -108,17 +109,5 @@ func TestSnapshotRestoreEqualsFullReplay(t *testing.T) {
 				t.Fatalf("GET %s: restored %d %v\nfull replay %d %v", path, r1.StatusCode, got, r2.StatusCode, want)
 			}
 		}
-	}
-}
-
-// waitUntil polls cond until it holds, for at most 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }

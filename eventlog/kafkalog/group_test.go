@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"calculator/eventlog"
+	"calculator/internal/await"
 	"calculator/internal/kafkatest"
 )
 
@@ -165,14 +166,14 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 
 	first, second := newMember(), newMember()
 	join(t, newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}).Group(cfg), first)
-	kafkatest.WaitUntil(t, "the first member owns every partition", func() bool { return slices.Equal(first.partitions(), all) })
+	await.Until(t, time.Minute, "the first member owns every partition", func() bool { return slices.Equal(first.partitions(), all) })
 
 	hold := make(chan struct{})
 	first.mu.Lock()
 	first.hold = hold
 	first.mu.Unlock()
 	stopSecond := join(t, newT(t, Config{Brokers: brokers, Logger: kafkatest.Logger(t)}).Group(cfg), second)
-	kafkatest.WaitUntil(t, "the first member is asked to give up partitions", func() bool { return len(first.blockedRevoking()) > 0 })
+	await.Until(t, time.Minute, "the first member is asked to give up partitions", func() bool { return len(first.blockedRevoking()) > 0 })
 	moving := first.blockedRevoking()
 	// While the first member has not given them up, nobody else gets them.
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -183,7 +184,7 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 		}
 	}
 	close(hold)
-	kafkatest.WaitUntil(t, "the two members share the partitions", func() bool {
+	await.Until(t, time.Minute, "the two members share the partitions", func() bool {
 		a, b := first.partitions(), second.partitions()
 		return len(a) > 0 && len(b) > 0 && slices.Equal(slices.Sorted(slices.Values(append(a, b...))), all)
 	})
@@ -197,7 +198,7 @@ func TestGroupSharesPartitionsCooperatively(t *testing.T) {
 	if got := second.partitions(); len(got) != 0 {
 		t.Fatalf("the member that left still owns %v: Join must revoke everything before it returns", got)
 	}
-	kafkatest.WaitUntil(t, "the first member owns every partition again", func() bool { return slices.Equal(first.partitions(), all) })
+	await.Until(t, time.Minute, "the first member owns every partition again", func() bool { return slices.Equal(first.partitions(), all) })
 }
 
 // The follow watchdog of a FollowPartitions looks at the partitions it

@@ -78,19 +78,6 @@ func Context(tb testing.TB, timeout time.Duration) context.Context {
 	return ctx
 }
 
-// WaitUntil polls cond until it holds, and fails the test when it does not
-// within a minute: long enough for a consumer group to rebalance.
-func WaitUntil(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Logger is the logger of the product's Kafka clients in a test: the test's
 // log at info level with -v, silent otherwise.
 func Logger(tb testing.TB) zerolog.Logger {
