@@ -10,7 +10,7 @@ import (
 )
 
 // Run follows the commands topic from offset 0 (or from where the snapshot
-// that RestoreSnapshot read was taken) and records the key of
+// that DecodeSnapshot read was taken) and records the key of
 // every keyed command, until ctx is done; Ready reports true once it has
 // read the topic to its end. When the log fails it tries again from where
 // it was, after the backoff of retry.Default. It returns nil.

@@ -41,15 +41,10 @@ func (ix *Index) EncodeSnapshot(e *snapshot.Encoder) {
 	}
 }
 
-// RestoreSnapshot makes the Index start from what EncodeSnapshot wrote: Run
-// then reads the commands topic from there. It is called before Run; on an
-// error (wrapping snapshot.ErrCorrupt) the Index is as it was.
-func (ix *Index) RestoreSnapshot(d *snapshot.Decoder) error {
-	return snapshot.Restore(ix.DecodeSnapshot, d)
-}
-
-// DecodeSnapshot is RestoreSnapshot in two steps: it decodes, and install
-// puts what it decoded in place; nothing changes until install is called.
+// DecodeSnapshot reads what EncodeSnapshot wrote and returns install, which
+// makes the Index start from it: Run then reads the commands topic from
+// there. It is called before Run. Nothing changes until install is called,
+// and on an error (wrapping snapshot.ErrCorrupt) there is none.
 func (ix *Index) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	var secret [32]byte
 	copy(secret[:], d.Raw(len(secret)))

@@ -38,7 +38,7 @@ func TestIndexSnapshot(t *testing.T) {
 	appendCommand(t, log, late, headers...)
 
 	restored := New(log, "commands", zerolog.Nop(), Options{})
-	if err := restored.RestoreSnapshot(snapshot.NewDecoder(e.Bytes())); err != nil {
+	if err := snapshot.Restore(restored.DecodeSnapshot, snapshot.NewDecoder(e.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	if n := restored.Stats().Keys; n != 50 {
@@ -77,7 +77,7 @@ func TestIndexSnapshotDamaged(t *testing.T) {
 	b := e.Bytes()
 	for cut := range len(b) {
 		fresh := New(log, "commands", zerolog.Nop(), Options{})
-		if err := fresh.RestoreSnapshot(snapshot.NewDecoder(b[:cut])); !errors.Is(err, snapshot.ErrCorrupt) {
+		if err := snapshot.Restore(fresh.DecodeSnapshot, snapshot.NewDecoder(b[:cut])); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Fatalf("cut at %d of %d: %v, want ErrCorrupt", cut, len(b), err)
 		}
 		if fresh.Stats().Keys != 0 || len(fresh.next) != 0 {

@@ -66,12 +66,6 @@ func (e *Encoder) Raw(b []byte) {
 	e.buf = append(e.buf, b...)
 }
 
-// Blob appends b with its length.
-func (e *Encoder) Blob(b []byte) {
-	e.Int(len(b))
-	e.Raw(b)
-}
-
 // String appends s with its length.
 func (e *Encoder) String(s string) {
 	e.Int(len(s))
@@ -216,11 +210,6 @@ func (d *Decoder) Raw(n int) []byte {
 	return b
 }
 
-// Blob reads what Encoder.Blob wrote, as a copy.
-func (d *Decoder) Blob() []byte {
-	return slices.Clone(d.Raw(d.Int(1)))
-}
-
 // String reads what Encoder.String wrote.
 func (d *Decoder) String() string { return string(d.Raw(d.Int(1))) }
 
@@ -270,7 +259,8 @@ func (d *Decoder) UUID() (id [16]byte) {
 }
 
 // Restore decodes a part with decode, a component's two-step restore
-// (which changes nothing until install is called), and installs it.
+// (which changes nothing until install is called), and installs it: what
+// a test or a caller with one part to restore needs.
 func Restore(decode func(*Decoder) (install func(), err error), d *Decoder) error {
 	install, err := decode(d)
 	if err != nil {

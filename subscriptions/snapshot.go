@@ -12,8 +12,8 @@ import (
 	"calculator/snapshot"
 )
 
-// The Hub in a snapshot (EncodeSnapshot writes it, RestoreSnapshot reads
-// it back): the statuses and how far the Hub had taken each source in.
+// The Hub in a snapshot (FreezeSnapshot's encoding writes it,
+// DecodeSnapshot reads it back): the statuses and how far the Hub had taken each source in.
 //
 //	n        count of statuses, oldest first (the order the ring evicts)
 //	evicted  uvarint
@@ -30,10 +30,6 @@ import (
 
 // minStatusSize is the size of the smallest status: an accepted command.
 const minStatusSize = 16 + 16 + 1
-
-// EncodeSnapshot appends the Hub's statuses and positions to e, as they are
-// at this instant.
-func (h *Hub) EncodeSnapshot(e *snapshot.Encoder) { h.FreezeSnapshot()(e) }
 
 // FreezeSnapshot copies the Hub's statuses and positions as they are at
 // this instant, under its lock, and returns what encodes the copy: the
@@ -81,18 +77,13 @@ func (t *statusTable) encode(e *snapshot.Encoder, positions []eventlog.Offsets) 
 	}
 }
 
-// RestoreSnapshot replaces the Hub's statuses and positions with those
-// EncodeSnapshot wrote; call it before Run. A snapshot of more statuses
-// than the Hub's Capacity keeps the most recent ones (the others count as
-// evicted). It installs nothing unless all of it decodes: on error the Hub
-// is as it was, and the error wraps snapshot.ErrCorrupt. It reads exactly
-// what EncodeSnapshot wrote, and does not require d to end there.
-func (h *Hub) RestoreSnapshot(d *snapshot.Decoder) error {
-	return snapshot.Restore(h.DecodeSnapshot, d)
-}
-
-// DecodeSnapshot is RestoreSnapshot in two steps: it decodes, and install
-// puts what it decoded in place; nothing changes until install is called.
+// DecodeSnapshot reads what FreezeSnapshot's encoding wrote, and returns
+// install, which replaces the Hub's statuses and positions with it; call it
+// before Run. A snapshot of more statuses than the Hub's Capacity keeps the
+// most recent ones (the others count as evicted). Nothing changes until
+// install is called, and on an error (wrapping snapshot.ErrCorrupt) there is
+// none. It reads exactly what was written, and does not require d to end
+// there.
 func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	t := newStatusTable(h.opt.Capacity)
 	n := d.Int(minStatusSize)

@@ -116,7 +116,7 @@ func newTestHub(capacity int) *Hub {
 // encodeHub returns the bytes of h's snapshot.
 func encodeHub(h *Hub) []byte {
 	var e snapshot.Encoder
-	h.EncodeSnapshot(&e)
+	h.FreezeSnapshot()(&e)
 	return e.Bytes()
 }
 
@@ -125,7 +125,7 @@ func restored(t testing.TB, capacity int, b []byte) *Hub {
 	t.Helper()
 	h := newTestHub(capacity)
 	d := snapshot.NewDecoder(b)
-	if err := h.RestoreSnapshot(d); err != nil {
+	if err := snapshot.Restore(h.DecodeSnapshot, d); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Done(); err != nil {
@@ -262,7 +262,7 @@ func TestHubSnapshotCorrupt(t *testing.T) {
 	empty := newTestHub(32)
 	emptyBytes := encodeHub(empty)
 	for n := range len(b) {
-		if err := empty.RestoreSnapshot(snapshot.NewDecoder(b[:n])); !errors.Is(err, snapshot.ErrCorrupt) {
+		if err := snapshot.Restore(empty.DecodeSnapshot, snapshot.NewDecoder(b[:n])); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Fatalf("the first %d of %d bytes: error %v, want ErrCorrupt", n, len(b), err)
 		}
 		if after := encodeHub(empty); !bytes.Equal(after, emptyBytes) {
@@ -295,11 +295,11 @@ func TestHubSnapshotCorrupt(t *testing.T) {
 			h := newTestHub(8)
 			newHubScript(4).run(5, h)
 			before := encodeHub(h)
-			if err := newTestHub(8).RestoreSnapshot(snapshot.NewDecoder(good)); err != nil {
+			if err := snapshot.Restore(newTestHub(8).DecodeSnapshot, snapshot.NewDecoder(good)); err != nil {
 				t.Fatalf("unchanged: %v", err)
 			}
 			bad := tt.modify(bytes.Clone(good))
-			if err := h.RestoreSnapshot(snapshot.NewDecoder(bad)); !errors.Is(err, snapshot.ErrCorrupt) {
+			if err := snapshot.Restore(h.DecodeSnapshot, snapshot.NewDecoder(bad)); !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v, want ErrCorrupt", err)
 			}
 			if after := encodeHub(h); !bytes.Equal(after, before) {
@@ -312,7 +312,7 @@ func TestHubSnapshotCorrupt(t *testing.T) {
 		two := newTestHub(8)
 		newHubScript(3).run(2, two)
 		two.statuses.slots[1].command = two.statuses.slots[0].command
-		if err := empty.RestoreSnapshot(snapshot.NewDecoder(encodeHub(two))); !errors.Is(err, snapshot.ErrCorrupt) {
+		if err := snapshot.Restore(empty.DecodeSnapshot, snapshot.NewDecoder(encodeHub(two))); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Fatalf("error %v, want ErrCorrupt", err)
 		}
 	})
@@ -330,7 +330,7 @@ func FuzzRestoreSnapshot(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h := newTestHub(16)
-		if err := h.RestoreSnapshot(snapshot.NewDecoder(b)); err != nil {
+		if err := snapshot.Restore(h.DecodeSnapshot, snapshot.NewDecoder(b)); err != nil {
 			if !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
 			}
@@ -341,7 +341,7 @@ func FuzzRestoreSnapshot(f *testing.F) {
 		}
 		newHubScript(5).run(30, h)
 		again := newTestHub(16)
-		if err := again.RestoreSnapshot(snapshot.NewDecoder(encodeHub(h))); err != nil {
+		if err := snapshot.Restore(again.DecodeSnapshot, snapshot.NewDecoder(encodeHub(h))); err != nil {
 			t.Fatalf("the snapshot of a restored Hub: %v", err)
 		}
 	})
@@ -373,7 +373,7 @@ func BenchmarkHubSnapshot(b *testing.B) {
 	b.Run("restore", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := newTestHub(n).RestoreSnapshot(snapshot.NewDecoder(encoded)); err != nil {
+			if err := snapshot.Restore(newTestHub(n).DecodeSnapshot, snapshot.NewDecoder(encoded)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,7 +8,7 @@
 //
 //   - A command is "accepted" once it is in the commands topic. Run follows
 //     that topic from offset 0 (follow.go), or from where the snapshot that
-//     RestoreSnapshot read was taken (snapshot.go).
+//     DecodeSnapshot read was taken (snapshot.go).
 //   - Its outcome comes from the view: the Hub's Apply is the view's listener,
 //     called after each batch of events the view has folded in (apply.go).
 //     So a status says "succeeded" or "rejected", a command stream sends
