@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,20 @@ func BenchmarkApplyOperation(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkApplyMillion updates values picked at random among 1,000,000: the
+// state no longer fits a cache, as in a long-lived calculator.
+func BenchmarkApplyMillion(b *testing.B) {
+	s, ids := benchState(1_000_000)
+	e := Event{Action: ValueUpdated, Operation: Add, Value: num("2"), Result: num("4")}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for b.Loop() {
+		e.ValueID = ids[rng.IntN(len(ids))]
+		if _, _, err := s.Apply(e); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -13,7 +13,6 @@ package domain
 import (
 	"crypto/sha1"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -127,35 +126,6 @@ type Value struct {
 	Version int64
 }
 
-// State holds every value, keyed by value id. The zero State is not usable;
-// call NewState. It is not safe for concurrent use.
-type State struct {
-	values map[uuid.UUID]Value
-}
-
-// NewState returns an empty State.
-func NewState() *State {
-	return &State{values: make(map[uuid.UUID]Value)}
-}
-
-// Get returns the value with the given id.
-func (s *State) Get(id uuid.UUID) (Value, bool) {
-	v, ok := s.values[id]
-	return v, ok
-}
-
-// Len is the number of values.
-func (s *State) Len() int { return len(s.values) }
-
-// Range calls fn for every value, in no particular order, until fn returns false.
-func (s *State) Range(fn func(id uuid.UUID, v Value) bool) {
-	for id, v := range s.values {
-		if !fn(id, v) {
-			return
-		}
-	}
-}
-
 // Decide answers a command with exactly one event, given the state before it.
 // It does not change the state: apply the event for that. now becomes the
 // event's timestamp.
@@ -166,7 +136,7 @@ func Decide(s *State, c Command, now time.Time) Event {
 		ValueID:   c.ValueID,
 		Timestamp: now.UTC(),
 	}
-	current, exists := s.values[c.ValueID]
+	current, exists := s.Get(c.ValueID)
 	switch {
 	case c.Action == CreateValue && exists:
 		return reject(e, ValueExists, fmt.Sprintf("value %s already exists", c.ValueID))
@@ -197,44 +167,4 @@ func Decide(s *State, c Command, now time.Time) Event {
 func reject(e Event, reason Reason, message string) Event {
 	e.Action, e.Reason, e.Message = CommandRejected, reason, message
 	return e
-}
-
-// Apply folds an event into the state and returns the value it leaves behind.
-// changed is false for a CommandRejected, which changes nothing. An event that
-// does not fit the state (a ValueCreated for an existing value, a
-// ValueUpdated for a missing one) is an error and leaves the state as it was:
-// Decide never produces one, so it can only come from a foreign writer.
-func (s *State) Apply(e Event) (v Value, changed bool, err error) {
-	current, exists := s.values[e.ValueID]
-	switch e.Action {
-	case ValueCreated:
-		if exists {
-			return current, false, fmt.Errorf("event %s: ValueCreated for existing value %s", e.ID, e.ValueID)
-		}
-		v = Value{Value: e.Value, Version: 1}
-	case ValueUpdated:
-		if !exists {
-			return v, false, fmt.Errorf("event %s: ValueUpdated for unknown value %s", e.ID, e.ValueID)
-		}
-		v = Value{Value: e.Result, Version: current.Version + 1}
-	case CommandRejected:
-		return current, false, nil
-	default:
-		return current, false, fmt.Errorf("event %s: unknown action %q", e.ID, e.Action)
-	}
-	s.values[e.ValueID] = v
-	return v, true, nil
-}
-
-// Clone returns a copy of s, which changes independently of it.
-func (s *State) Clone() *State { return &State{values: maps.Clone(s.values)} }
-
-// StateOf returns a State that holds values, which it takes (the caller
-// keeps no reference): the state a snapshot recorded, to fold the events
-// after it into.
-func StateOf(values map[uuid.UUID]Value) *State {
-	if values == nil {
-		values = make(map[uuid.UUID]Value)
-	}
-	return &State{values: values}
 }

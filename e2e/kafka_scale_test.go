@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/internal/kafkatest"
@@ -337,7 +335,7 @@ func checkEventPartitions(t *testing.T, brokers, commandsTopic, eventsTopic stri
 func checkEveryInstanceShows(t *testing.T, state *domain.State, servers ...*server) {
 	t.Helper()
 	checked := 0
-	state.Range(func(id uuid.UUID, v domain.Value) bool {
+	for id, v := range state.All() {
 		for i, s := range servers {
 			// A view may be a moment behind the events its processor wrote.
 			eventually(t, fmt.Sprintf("instance %d shows value %s as the events topic has it, %v at version %d", i, id, v.Value, v.Version), func() bool {
@@ -353,8 +351,7 @@ func checkEveryInstanceShows(t *testing.T, state *domain.State, servers ...*serv
 			})
 		}
 		checked++
-		return true
-	})
+	}
 	t.Logf("%d values, the same on %d instances as in the events topic", checked, len(servers))
 }
 

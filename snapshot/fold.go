@@ -133,7 +133,7 @@ func DecodeFold(d *Decoder, w decided.Window, keep func(partition int32) bool) (
 	if keep != nil {
 		size /= 2 // a guess: some partitions' values only
 	}
-	m := make(map[uuid.UUID]domain.Value, size)
+	state := domain.NewStateSize(size)
 	for values.Remaining() > 0 && values.Err() == nil {
 		id, p := uuid.UUID(values.UUID()), values.partition()
 		hi, lo, version := values.Uint64(), values.Uint64(), values.Uvarint()
@@ -146,13 +146,13 @@ func DecodeFold(d *Decoder, w decided.Window, keep func(partition int32) bool) (
 			break
 		}
 		if keep == nil || keep(p) {
-			m[id] = domain.Value{Value: value, Version: int64(version)}
+			state.Put(id, domain.Value{Value: value, Version: int64(version)})
 		}
 	}
 	if err := values.Err(); err != nil {
 		return nil, nil, err
 	}
-	return f, domain.StateOf(m), nil
+	return f, state, nil
 }
 
 // partition reads a partition number (SplitPartition or above).

@@ -138,13 +138,15 @@ func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
 	return func(e *snapshot.Encoder) {
 		e.Section(func(e *snapshot.Encoder) {
 			fold.Encode(e, func(yield func(snapshot.Entry) bool) {
-				state.Range(func(id uuid.UUID, value domain.Value) bool {
+				for id, value := range state.All() {
 					partition := int32(snapshot.SplitPartition)
 					if t, ok := x.versions[id]; ok {
 						partition = t.partition
 					}
-					return yield(snapshot.Entry{ID: id, Partition: partition, Value: value})
-				})
+					if !yield(snapshot.Entry{ID: id, Partition: partition, Value: value}) {
+						return
+					}
+				}
 			})
 		})
 		e.Section(x.encode)
