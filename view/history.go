@@ -193,7 +193,7 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.mu.RLock()
-	versions, rejected, found := v.index.history(id)
+	versions, rejected, found := v.index.history(v.state, id)
 	var p pagePlan
 	if found && versions.partition != splitPartition {
 		p, err = plan(versions, rejected, hq)

@@ -5,6 +5,7 @@ import (
 
 	"calculator/domain"
 	"calculator/eventlog"
+	"calculator/internal/chunked"
 )
 
 // index is what the view keeps, beside domain's State and under the same
@@ -12,11 +13,16 @@ import (
 // positions, not the events, and the value ids in order. Every event of a
 // value is in one partition (the record key is the value id), so a
 // partition and offsets say where each is.
+//
+// Its methods take the State it stands beside: the index keeps a value's
+// trail under the value's number in that State (domain.State.Number), which
+// spares a second table of ids.
 type index struct {
-	// versions holds each value's ValueCreated and ValueUpdated events:
-	// entry i is version i+1, with its timestamp (for ?at=). The trail's
-	// partition is the value's, or splitPartition.
-	versions map[uuid.UUID]trail
+	// versions holds each value's ValueCreated and ValueUpdated events,
+	// the trail of value number k at k: entry i of a trail is version
+	// i+1, with its timestamp (for ?at=). The trail's partition is the
+	// value's, or splitPartition.
+	versions chunked.Slice[trail]
 	// versionMarks are the marks of the values with more than markEvery
 	// versions.
 	versionMarks map[uuid.UUID][]mark
@@ -35,7 +41,6 @@ const splitPartition = -1
 
 func newIndex() index {
 	return index{
-		versions:     make(map[uuid.UUID]trail),
 		versionMarks: make(map[uuid.UUID][]mark),
 		rejected:     make(map[uuid.UUID]*lookup),
 	}
@@ -49,21 +54,26 @@ func newIndex() index {
 // unknown id) belongs to no history: it is in the events log, and
 // GET /commands/{id} tells it, but a history starts when its value is
 // created.
-func (x *index) add(rec *eventlog.Record, e *domain.Event, changed bool) (split bool) {
-	t, found := x.versions[e.ValueID]
+//
+// The state has already applied the event (and those after it in the
+// batch); the index adds the trail of a value when it sees its
+// ValueCreated, in the order the state numbered the values.
+func (x *index) add(s *domain.State, rec *eventlog.Record, e *domain.Event, changed bool) (split bool) {
+	k, found := s.Number(e.ValueID)
+	found = found && k < x.versions.Len()
 	if !found {
 		if !changed || e.Action != domain.ValueCreated {
 			return false
 		}
-		t.partition = rec.Partition
+		k = x.versions.Append(trail{partition: rec.Partition})
 		x.ids.insert(e.ValueID)
 	}
+	t := x.versions.At(k)
 	if rec.Partition != t.partition {
 		if t.partition == splitPartition {
 			return false
 		}
 		t.partition = splitPartition
-		x.versions[e.ValueID] = t
 		return true
 	}
 	p := point{offset: rec.Offset, time: e.Timestamp.UnixNano()}
@@ -72,7 +82,6 @@ func (x *index) add(rec *eventlog.Record, e *domain.Event, changed bool) (split 
 		if m, marked := t.add(p); marked {
 			x.versionMarks[e.ValueID] = append(x.versionMarks[e.ValueID], m)
 		}
-		x.versions[e.ValueID] = t
 	case e.Action == domain.CommandRejected:
 		r := x.rejected[e.ValueID]
 		if r == nil {
@@ -89,12 +98,12 @@ func (x *index) add(rec *eventlog.Record, e *domain.Event, changed bool) (split 
 // history returns the lookups of a value's versions and rejections (the
 // latter empty without include or without rejections), and whether the
 // value exists.
-func (x *index) history(id uuid.UUID) (versions, rejected lookup, found bool) {
-	t, found := x.versions[id]
-	if !found {
+func (x *index) history(s *domain.State, id uuid.UUID) (versions, rejected lookup, found bool) {
+	k, found := s.Number(id)
+	if !found || k >= x.versions.Len() {
 		return versions, rejected, false
 	}
-	versions = lookup{trail: t, marks: x.versionMarks[id]}
+	versions = lookup{trail: *x.versions.At(k), marks: x.versionMarks[id]}
 	if r := x.rejected[id]; r != nil {
 		rejected = *r
 	}

@@ -15,13 +15,14 @@ import (
 	"calculator/internal/memtest"
 )
 
-// indexOf builds the index of n events as the view would, in log order
-// (offset i is the i-th event), 100 µs apart (10,000 events a second):
-// values creates first, then updates spread at random over them, and every
-// rejectEvery-th update a rejection instead (none when 0).
-func indexOf(n, values, rejectEvery int) *index {
+// historyOf returns n events in log order (offset i is the i-th event),
+// 100 µs apart (10,000 events a second): values creates first, then updates
+// spread at random over them, and every rejectEvery-th update a rejection
+// instead (none when 0); and the state they leave behind.
+func historyOf(n, values, rejectEvery int) ([]domain.Event, *domain.State) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	x := newIndex()
+	events := make([]domain.Event, n)
+	s := domain.NewState()
 	ids := make([]uuid.UUID, values)
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -35,7 +36,20 @@ func indexOf(n, values, rejectEvery int) *index {
 		default:
 			e.ValueID = ids[rng.IntN(values)]
 		}
-		x.add(&eventlog.Record{Offset: int64(i)}, &e, e.Action != domain.CommandRejected)
+		if _, _, err := s.Apply(e); err != nil {
+			panic(err)
+		}
+		events[i] = e
+	}
+	return events, s
+}
+
+// indexOf builds the index of events as the view would, beside s, the
+// state after them.
+func indexOf(s *domain.State, events []domain.Event) *index {
+	x := newIndex()
+	for i := range events {
+		x.add(s, &eventlog.Record{Offset: int64(i)}, &events[i], events[i].Action != domain.CommandRejected)
 	}
 	return &x
 }
@@ -62,11 +76,13 @@ func TestIndexMemory(t *testing.T) {
 		// One value with a long history: its events are neighbours.
 		{"one value of 1,000,000 events", 1, 0, 6},
 	} {
+		events, s := historyOf(n, tt.values, tt.rejectEvery)
 		before := memtest.HeapInUse()
-		x := indexOf(n, tt.values, tt.rejectEvery)
+		x := indexOf(s, events)
 		perEvent := float64(memtest.HeapInUse()-before) / n
 		runtime.KeepAlive(x)
-		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, len(x.versions))
+		runtime.KeepAlive(events)
+		t.Logf("%s: %.1f bytes an event (%d values)", tt.name, perEvent, x.versions.Len())
 		if perEvent > tt.maxBytesPerEvent {
 			t.Errorf("%s: %.1f bytes an event, want at most %v", tt.name, perEvent, tt.maxBytesPerEvent)
 		}
@@ -92,11 +108,17 @@ func BenchmarkIndexAdd(b *testing.B) {
 		}
 		events[i] = e
 	}
+	s := domain.NewState()
+	for _, e := range events {
+		if _, _, err := s.Apply(e); err != nil {
+			b.Fatal(err)
+		}
+	}
 	x := newIndex()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range events {
-		x.add(&eventlog.Record{Offset: int64(i)}, &events[i], true)
+		x.add(s, &eventlog.Record{Offset: int64(i)}, &events[i], true)
 	}
 }
 
@@ -104,9 +126,12 @@ func BenchmarkIndexAdd(b *testing.B) {
 // them by value id) has no history to serve: the index says so once, and
 // the queries answer 500 rather than a wrong history.
 func TestSplitHistory(t *testing.T) {
-	x := newIndex()
+	x, s := newIndex(), domain.NewState()
 	id := uuid.New()
 	created := domain.Event{Action: domain.ValueCreated, ValueID: id, Timestamp: time.Now()}
+	if _, _, err := s.Apply(created); err != nil {
+		t.Fatal(err)
+	}
 	updated := domain.Event{Action: domain.ValueUpdated, ValueID: id, Timestamp: time.Now()}
 	for i, tt := range []struct {
 		partition int32
@@ -119,11 +144,11 @@ func TestSplitHistory(t *testing.T) {
 		{0, &updated, false}, // said once
 		{1, &updated, false},
 	} {
-		if split := x.add(&eventlog.Record{Partition: tt.partition, Offset: int64(i)}, tt.e, true); split != tt.wantSplit {
+		if split := x.add(s, &eventlog.Record{Partition: tt.partition, Offset: int64(i)}, tt.e, true); split != tt.wantSplit {
 			t.Errorf("event %d in partition %d: split %v, want %v", i, tt.partition, split, tt.wantSplit)
 		}
 	}
-	versions, _, found := x.history(id)
+	versions, _, found := x.history(s, id)
 	if !found || versions.partition != splitPartition {
 		t.Fatalf("history: found %v, partition %d; want found and split", found, versions.partition)
 	}

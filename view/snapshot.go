@@ -63,7 +63,7 @@ func (v *View) WithSnapshots(s Snapshots) {
 // is called (before Run, after WithSnapshots), so that a snapshot whose
 // other parts turn out unusable leaves the view as it was.
 func (v *View) Restore(fold *snapshot.Fold, state *domain.State, part *snapshot.Decoder) (install func(), err error) {
-	x, err := decodeIndex(part)
+	x, err := decodeIndex(part, state)
 	if err != nil {
 		return nil, err
 	}
@@ -138,18 +138,20 @@ func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
 	return func(e *snapshot.Encoder) {
 		e.Section(func(e *snapshot.Encoder) {
 			fold.Encode(e, func(yield func(snapshot.Entry) bool) {
+				k := 0
 				for id, value := range state.All() {
 					partition := int32(snapshot.SplitPartition)
-					if t, ok := x.versions[id]; ok {
-						partition = t.partition
+					if k < x.versions.Len() {
+						partition = x.versions.At(k).partition
 					}
 					if !yield(snapshot.Entry{ID: id, Partition: partition, Value: value}) {
 						return
 					}
+					k++
 				}
 			})
 		})
-		e.Section(x.encode)
+		e.Section(func(e *snapshot.Encoder) { x.encode(e, state) })
 	}
 }
 
@@ -158,7 +160,7 @@ func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
 // they only grow at their end, past the copy's lengths.
 func (x *index) clone() *index {
 	c := &index{
-		versions:     maps.Clone(x.versions),
+		versions:     x.versions.Clone(),
 		versionMarks: maps.Clone(x.versionMarks),
 		rejected:     make(map[uuid.UUID]*lookup, len(x.rejected)),
 		ids:          sortedIDs{blocks: make([][]uuid.UUID, len(x.ids.blocks)), n: x.ids.n},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"calculator/domain"
 	"calculator/snapshot"
 )
 
@@ -30,8 +31,8 @@ import (
 // add would have handed out. So a decoded index answers as the one that
 // was encoded, or the decode fails; it never panics on a query later.
 
-// encode appends the index to e.
-func (x *index) encode(e *snapshot.Encoder) {
+// encode appends the index, which stands beside s, to e.
+func (x *index) encode(e *snapshot.Encoder, s *domain.State) {
 	e.Int(x.ids.len())
 	for _, b := range x.ids.blocks {
 		for _, id := range b {
@@ -40,8 +41,8 @@ func (x *index) encode(e *snapshot.Encoder) {
 	}
 	for _, b := range x.ids.blocks {
 		for _, id := range b {
-			t := x.versions[id]
-			encodeTrail(e, &t, x.versionMarks[id])
+			k, _ := s.Number(id)
+			encodeTrail(e, x.versions.At(k), x.versionMarks[id])
 			r := x.rejected[id]
 			e.Bool(r != nil)
 			if r != nil {
@@ -67,8 +68,10 @@ func encodeTrail(e *snapshot.Encoder, t *trail, marks []mark) {
 	e.Raw(t.data)
 }
 
-// decodeIndex reads what encode wrote. Its errors wrap snapshot.ErrCorrupt.
-func decodeIndex(d *snapshot.Decoder) (index, error) {
+// decodeIndex reads what encode wrote, for the State s that the snapshot's
+// fold holds: it has a trail for every value of s, and none other. Its
+// errors wrap snapshot.ErrCorrupt.
+func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
 	// Each value takes at least its id and seven bytes of trail.
 	n := d.Int(16 + 7)
 	raw := d.Raw(16 * n)
@@ -108,11 +111,27 @@ func decodeIndex(d *snapshot.Decoder) (index, error) {
 		}
 	}
 
+	if n != s.Len() {
+		d.Fail("a history for %d values, and %d values", n, s.Len())
+		return index{}, d.Err()
+	}
 	x := index{
-		versions:     make(map[uuid.UUID]trail, n),
 		versionMarks: make(map[uuid.UUID][]mark),
 		rejected:     make(map[uuid.UUID]*lookup),
 		ids:          idsOf(raw),
+	}
+	// The trails in the order of the values' numbers.
+	byNumber := make([]int, n)
+	for i := range trails {
+		if trails[i].rejections {
+			continue
+		}
+		k, ok := s.Number(trails[i].id)
+		if !ok {
+			d.Fail("a history for value %s, which the snapshot does not hold", trails[i].id)
+			return index{}, d.Err()
+		}
+		byNumber[k] = i + 1
 	}
 	data := make([]byte, 0, total)
 	for i := range trails {
@@ -129,10 +148,13 @@ func decodeIndex(d *snapshot.Decoder) (index, error) {
 			x.rejected[t.id] = &r
 			continue
 		}
-		x.versions[t.id] = t.l.trail
 		if len(t.l.marks) > 0 {
 			x.versionMarks[t.id] = t.l.marks
 		}
+	}
+	for _, i := range byNumber {
+		// The ids are distinct and n, all in s: every number has its trail.
+		x.versions.Append(trails[i-1].l.trail)
 	}
 	return x, nil
 }

@@ -35,13 +35,37 @@ func newIndexScript(seed uint64) *indexScript {
 }
 
 // add folds n more events into each of xs, the same ones.
-func (s *indexScript) add(n int, xs ...*index) {
+func (s *indexScript) add(n int, xs ...*indexed) {
 	for range n {
-		rec, e, changed := s.next()
+		rec, e, _ := s.next()
 		for _, x := range xs {
-			x.add(&rec, &e, changed)
+			x.fold(&rec, &e)
 		}
 	}
+}
+
+// indexed is an index with the state it stands beside.
+type indexed struct {
+	index
+	s *domain.State
+}
+
+func newIndexed() *indexed { return &indexed{index: newIndex(), s: domain.NewState()} }
+
+// fold applies an event to the state, then to the index, as the view does.
+func (x *indexed) fold(rec *eventlog.Record, e *domain.Event) {
+	_, changed, err := x.s.Apply(*e)
+	if err != nil {
+		panic(err)
+	}
+	x.add(x.s, rec, e, changed)
+}
+
+// decodeIndexed decodes an index for the state s (a copy of it).
+func decodeIndexed(d *snapshot.Decoder, s *domain.State) (*indexed, error) {
+	s = s.Clone()
+	x, err := decodeIndex(d, s)
+	return &indexed{index: x, s: s}, err
 }
 
 func (s *indexScript) next() (eventlog.Record, domain.Event, bool) {
@@ -80,9 +104,9 @@ func (s *indexScript) next() (eventlog.Record, domain.Event, bool) {
 }
 
 // encodeIndex returns the bytes of x's encoding.
-func encodeIndex(x *index) []byte {
+func encodeIndex(x *indexed) []byte {
 	var e snapshot.Encoder
-	x.encode(&e)
+	x.encode(&e, x.s)
 	return e.Bytes()
 }
 
@@ -102,11 +126,11 @@ func TestIndexSnapshotRoundTrip(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newIndexScript(uint64(tt.events))
-			want := newIndex()
-			s.add(tt.events, &want)
-			b := encodeIndex(&want)
+			want := newIndexed()
+			s.add(tt.events, want)
+			b := encodeIndex(want)
 			d := snapshot.NewDecoder(b)
-			got, err := decodeIndex(d)
+			got, err := decodeIndexed(d, want.s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,20 +140,20 @@ func TestIndexSnapshotRoundTrip(t *testing.T) {
 			if len(want.versionMarks) == 0 && tt.events >= 10_000 {
 				t.Fatal("the script made no trail long enough for marks")
 			}
-			sameIndex(t, &got, &want)
-			if again := encodeIndex(&got); !bytes.Equal(again, b) {
+			sameIndex(t, got, want)
+			if again := encodeIndex(got); !bytes.Equal(again, b) {
 				t.Errorf("the decoded index encodes to %d other bytes than the %d it came from", len(again), len(b))
 			}
 
-			s.add(tt.after, &got, &want)
-			sameIndex(t, &got, &want)
+			s.add(tt.after, got, want)
+			sameIndex(t, got, want)
 		})
 	}
 }
 
 // sameIndex fails unless got holds what want holds and answers its queries
 // the same; got's ids must be well-formed blocks.
-func sameIndex(t *testing.T, got, want *index) {
+func sameIndex(t *testing.T, got, want *indexed) {
 	t.Helper()
 	checkBlocks(t, &got.ids)
 	gotIDs, wantIDs := got.ids.page(nil, got.ids.len()+1), want.ids.page(nil, want.ids.len()+1)
@@ -137,7 +161,7 @@ func sameIndex(t *testing.T, got, want *index) {
 		t.Fatalf("ids: %d, want %d (in order: %v)", got.ids.len(), want.ids.len(), slices.Equal(gotIDs, wantIDs))
 	}
 	if !reflect.DeepEqual(got.versions, want.versions) {
-		t.Fatalf("versions differ (%d values, want %d)", len(got.versions), len(want.versions))
+		t.Fatalf("versions differ (%d values, want %d)", got.versions.Len(), want.versions.Len())
 	}
 	if !reflect.DeepEqual(got.versionMarks, want.versionMarks) {
 		t.Fatalf("version marks differ (%d values, want %d)", len(got.versionMarks), len(want.versionMarks))
@@ -154,8 +178,8 @@ func sameIndex(t *testing.T, got, want *index) {
 		}
 	}
 	for _, id := range wantIDs {
-		gv, gr, gFound := got.history(id)
-		wv, wr, wFound := want.history(id)
+		gv, gr, gFound := got.history(got.s, id)
+		wv, wr, wFound := want.history(want.s, id)
 		if gFound != wFound || gv.partition != wv.partition || gr.partition != wr.partition {
 			t.Fatalf("history(%s): found %v in %d/%d, want %v in %d/%d", id, gFound, gv.partition, gr.partition, wFound, wv.partition, wr.partition)
 		}
@@ -247,48 +271,70 @@ func TestIndexSnapshotIDBlocks(t *testing.T) {
 // truncation anywhere, and each field out of its range.
 func TestDecodeIndexCorrupt(t *testing.T) {
 	s := newIndexScript(1)
-	x := newIndex()
-	s.add(400, &x)
-	b := encodeIndex(&x)
+	x := newIndexed()
+	s.add(400, x)
+	b := encodeIndex(x)
 	for n := range len(b) {
-		if _, err := decodeIndex(snapshot.NewDecoder(b[:n])); !errors.Is(err, snapshot.ErrCorrupt) {
+		if _, err := decodeIndexed(snapshot.NewDecoder(b[:n]), x.s); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Fatalf("the first %d of %d bytes: error %v, want ErrCorrupt", n, len(b), err)
 		}
 	}
 
 	// One value whose trail is changed after it was encoded well.
 	id := uuid.UUID{1}
+	other := uuid.UUID{2}
 	for _, tt := range []struct {
 		name   string
-		modify func(x *index)
+		modify func(x *indexed, t *trail)
+		// afterEncoding: modify changes x after it is encoded, before it is
+		// decoded, instead of before it is encoded.
+		afterEncoding bool
 	}{
-		{"a wrong entry count", func(x *index) { t := x.versions[id]; t.n++; x.versions[id] = t }},
-		{"a wrong last point", func(x *index) { t := x.versions[id]; t.last.time++; x.versions[id] = t }},
-		{"a partition below -1", func(x *index) { t := x.versions[id]; t.partition = -2; x.versions[id] = t }},
-		{"a trail of no entries", func(x *index) { x.versions[id] = trail{} }},
-		{"data left over", func(x *index) { t := x.versions[id]; t.data = append(t.data, 0, 0); x.versions[id] = t }},
-		{"an offset that goes back", func(x *index) { t := x.versions[id]; t.data[2] = 0; x.versions[id] = t }},
-		{"a truncated entry", func(x *index) { t := x.versions[id]; t.data[len(t.data)-1] |= 0x80; x.versions[id] = t }},
-		{"a mark out of place", func(x *index) { x.versionMarks[id][0].at++ }},
-		{"a mark missing", func(x *index) { x.versionMarks[id] = x.versionMarks[id][1:] }},
-		{"ids out of order", func(x *index) { x.ids.blocks[0][0], x.ids.blocks[0][1] = x.ids.blocks[0][1], x.ids.blocks[0][0] }},
+		{"a wrong entry count", func(_ *indexed, t *trail) { t.n++ }, false},
+		{"a wrong last point", func(_ *indexed, t *trail) { t.last.time++ }, false},
+		{"a partition below -1", func(_ *indexed, t *trail) { t.partition = -2 }, false},
+		{"a trail of no entries", func(_ *indexed, t *trail) { *t = trail{} }, false},
+		{"data left over", func(_ *indexed, t *trail) { t.data = append(t.data, 0, 0) }, false},
+		{"an offset that goes back", func(_ *indexed, t *trail) { t.data[2] = 0 }, false},
+		{"a truncated entry", func(_ *indexed, t *trail) { t.data[len(t.data)-1] |= 0x80 }, false},
+		{"a mark out of place", func(x *indexed, _ *trail) { x.versionMarks[id][0].at++ }, false},
+		{"a mark missing", func(x *indexed, _ *trail) { x.versionMarks[id] = x.versionMarks[id][1:] }, false},
+		{"ids out of order", func(x *indexed, _ *trail) {
+			x.ids.blocks[0][0], x.ids.blocks[0][1] = x.ids.blocks[0][1], x.ids.blocks[0][0]
+		}, false},
+		{"a value the state does not hold", func(x *indexed, _ *trail) {
+			// The index is encoded with the state it stands beside, then
+			// decoded for another one.
+			x.s = domain.NewState()
+			x.s.Put(id, domain.Value{Version: 1})
+			x.s.Put(uuid.UUID{3}, domain.Value{Version: 1})
+		}, true},
+		{"a value fewer than the state", func(x *indexed, _ *trail) { x.s.Put(uuid.UUID{4}, domain.Value{Version: 1}) }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			x := newIndex()
+			x := newIndexed()
 			for i := range 2 * markEvery {
 				e := domain.Event{Action: domain.ValueUpdated, ValueID: id, Timestamp: time.Unix(int64(i), 0)}
 				if i == 0 {
 					e.Action = domain.ValueCreated
 				}
-				x.add(&eventlog.Record{Offset: int64(i)}, &e, true)
+				x.fold(&eventlog.Record{Offset: int64(i)}, &e)
 			}
-			e := domain.Event{Action: domain.ValueCreated, ValueID: uuid.UUID{2}}
-			x.add(&eventlog.Record{Offset: 1000}, &e, true)
-			if _, err := decodeIndex(snapshot.NewDecoder(encodeIndex(&x))); err != nil {
+			e := domain.Event{Action: domain.ValueCreated, ValueID: other}
+			x.fold(&eventlog.Record{Offset: 1000}, &e)
+			if _, err := decodeIndexed(snapshot.NewDecoder(encodeIndex(x)), x.s); err != nil {
 				t.Fatalf("before the change: %v", err)
 			}
-			tt.modify(&x)
-			if _, err := decodeIndex(snapshot.NewDecoder(encodeIndex(&x))); !errors.Is(err, snapshot.ErrCorrupt) {
+			k, _ := x.s.Number(id)
+			var encoded []byte
+			if tt.afterEncoding {
+				encoded = encodeIndex(x)
+			}
+			tt.modify(x, x.versions.At(k))
+			if !tt.afterEncoding {
+				encoded = encodeIndex(x)
+			}
+			if _, err := decodeIndexed(snapshot.NewDecoder(encoded), x.s); !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v, want ErrCorrupt", err)
 			}
 		})
@@ -301,12 +347,12 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 func FuzzDecodeIndex(f *testing.F) {
 	for _, n := range []int{0, 1, 300} {
 		s := newIndexScript(uint64(n))
-		x := newIndex()
-		s.add(n, &x)
-		f.Add(encodeIndex(&x))
+		x := newIndexed()
+		s.add(n, x)
+		f.Add(encodeIndex(x))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := decodeIndex(snapshot.NewDecoder(b))
+		x, err := decodeIndexed(snapshot.NewDecoder(b), stateOfIDs(b))
 		if err != nil {
 			if !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -314,7 +360,7 @@ func FuzzDecodeIndex(f *testing.F) {
 			return
 		}
 		for _, id := range x.ids.page(nil, x.ids.len()) {
-			versions, rejected, found := x.history(id)
+			versions, rejected, found := x.history(x.s, id)
 			if !found {
 				t.Fatalf("value %s is in the ids, not in the versions", id)
 			}
@@ -326,7 +372,7 @@ func FuzzDecodeIndex(f *testing.F) {
 				}
 			}
 		}
-		newIndexScript(7).add(50, &x)
+		newIndexScript(7).add(50, x)
 		checkBlocks(t, &x.ids)
 	})
 }
@@ -335,15 +381,16 @@ func FuzzDecodeIndex(f *testing.F) {
 // of 10 events each (the replay benchmark's mix).
 func BenchmarkIndexSnapshot(b *testing.B) {
 	const values = 100_000
-	x := indexOf(10*values, values, 0)
+	events, s := historyOf(10*values, values, 0)
+	x := indexOf(s, events)
 	var e snapshot.Encoder
-	x.encode(&e)
+	x.encode(&e, s)
 	encoded := e.Bytes()
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var e snapshot.Encoder
-			x.encode(&e)
+			x.encode(&e, s)
 		}
 		b.ReportMetric(float64(len(encoded)), "bytes")
 		b.ReportMetric(float64(len(encoded))/values, "bytes/value")
@@ -351,9 +398,23 @@ func BenchmarkIndexSnapshot(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeIndex(snapshot.NewDecoder(encoded)); err != nil {
+			if _, err := decodeIndex(snapshot.NewDecoder(encoded), s); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// stateOfIDs returns a state that holds the values whose ids an encoded
+// index starts with (as many as it can read), in their order, for the
+// fuzzer: a snapshot's index comes with the state of its fold.
+func stateOfIDs(b []byte) *domain.State {
+	d := snapshot.NewDecoder(b)
+	n := d.Int(16 + 7)
+	raw := d.Raw(16 * n)
+	s := domain.NewState()
+	for i := 0; i+16 <= len(raw); i += 16 {
+		s.Put(uuid.UUID(raw[i:i+16]), domain.Value{Version: 1})
+	}
+	return s
 }

@@ -38,7 +38,7 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 	}
 
 	v.mu.RLock()
-	trail, _, found := v.index.history(id)
+	trail, _, found := v.index.history(v.state, id)
 	versions, partition := trail.len(), trail.partition
 	var created, p point
 	if found && partition != splitPartition {

@@ -195,7 +195,7 @@ func (v *View) apply(b *eventlog.Batch) []outcome.Applied {
 	// The history index in a pass of its own: a short loop whose map
 	// lookups the processor can overlap.
 	for i := range events {
-		if folded[i] != notFolded && v.index.add(&records[i], &events[i], folded[i] == foldedChanged) {
+		if folded[i] != notFolded && v.index.add(v.state, &records[i], &events[i], folded[i] == foldedChanged) {
 			v.split++
 			v.logger.Error().Stringer("value_id", events[i].ValueID).Int32("partition", records[i].Partition).Int64("offset", records[i].Offset).
 				Msg("an event of this value is in another partition than its first: its history is not served")
