@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -90,17 +91,81 @@ func TestStateAgreesWithAMap(t *testing.T) {
 	check("state", s, want, ids)
 	check("clone taken halfway", clone, cloned, ids[:len(cloned)])
 
-	// Put rebuilds a State as a snapshot has it, in any order.
-	rebuilt := NewStateSize(len(want) / 3)
-	for _, id := range slices.Backward(ids) {
-		rebuilt.Put(id, Value{Version: 7})
-		rebuilt.Put(id, want[id])
-	}
-	check("rebuilt with Put", rebuilt, want, slices.Collect(func(yield func(uuid.UUID) bool) {
+	// StateOf rebuilds a State as a snapshot has it, in any order.
+	backward := func(yield func(uuid.UUID, Value) bool) {
 		for _, id := range slices.Backward(ids) {
+			if !yield(id, want[id]) {
+				return
+			}
+		}
+	}
+	rebuilt, err := StateOf(backward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt with StateOf", rebuilt, want, slices.Collect(func(yield func(uuid.UUID) bool) {
+		for id := range backward {
 			if !yield(id) {
 				return
 			}
 		}
 	}))
+	// It goes on as a State built by Apply.
+	for _, id := range ids[:100] {
+		e := Event{Action: ValueUpdated, ValueID: id, Result: DecimalFromInt(1)}
+		if _, _, err := rebuilt.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := rebuilt.Get(id); got.Version != want[id].Version+1 {
+			t.Fatalf("rebuilt: version %d after an update, want %d", got.Version, want[id].Version+1)
+		}
+	}
+}
+
+// StateOf refuses an id given twice, wherever the two are, and takes every
+// count of values around the index's growth.
+func TestStateOf(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 1000, 5000} {
+		ids := make([]uuid.UUID, n)
+		for i := range ids {
+			ids[i] = uuid.New()
+		}
+		s, err := StateOf(func(yield func(uuid.UUID, Value) bool) {
+			for i, id := range ids {
+				if !yield(id, Value{Version: int64(i + 1)}) {
+					return
+				}
+			}
+		})
+		if err != nil {
+			t.Fatalf("%d values: %v", n, err)
+		}
+		for i, id := range ids {
+			if k, ok := s.Number(id); !ok || k != i {
+				t.Fatalf("%d values: Number = %d, %v; want %d", n, k, ok, i)
+			}
+			if got, v := s.At(i); got != id || v.Version != int64(i+1) {
+				t.Fatalf("%d values: At(%d) = %s, %v", n, i, got, v)
+			}
+		}
+		for _, twice := range [][2]int{{0, n - 1}, {n / 2, n/2 + 1}, {n - 1, n - 1}} {
+			if n < 2 {
+				break
+			}
+			_, err := StateOf(func(yield func(uuid.UUID, Value) bool) {
+				for _, id := range ids {
+					if !yield(id, Value{Version: 1}) {
+						return
+					}
+				}
+				if !yield(ids[twice[0]], Value{Version: 2}) {
+					return
+				}
+				yield(ids[twice[1]], Value{Version: 3})
+			})
+			if err == nil || !strings.Contains(err.Error(), "twice") {
+				t.Fatalf("%d values, then values %d and %d again: error %v, want one saying twice", n, twice[0], twice[1], err)
+			}
+		}
+	}
 }

@@ -21,7 +21,9 @@ import (
 // FormatVersion is the version of the snapshot format this code writes and
 // the only one it reads. A change of the layout of any part increments it:
 // a snapshot of another version is skipped, and the start replays the log.
-const FormatVersion = 1
+// Version 2: the view's history trails in the order of the values'
+// numbers rather than of their ids.
+const FormatVersion = 2
 
 // A snapshot file is a header and a body:
 //

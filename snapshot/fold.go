@@ -65,9 +65,6 @@ type Entry struct {
 	Value     domain.Value
 }
 
-// entrySize is the fewest bytes an Entry takes.
-const entrySize = 16 + 1 + 16 + 1
-
 // Encode appends f and the values to e.
 func (f *Fold) Encode(e *Encoder, values iter.Seq[Entry]) {
 	e.Offsets(f.Position)
@@ -129,28 +126,29 @@ func DecodeFold(d *Decoder, w decided.Window, keep func(partition int32) bool) (
 	if err := d.Err(); err != nil {
 		return nil, nil, err
 	}
-	size := values.Remaining() / entrySize // at most this many
-	if keep != nil {
-		size /= 2 // a guess: some partitions' values only
-	}
-	state := domain.NewStateSize(size)
-	for values.Remaining() > 0 && values.Err() == nil {
-		id, p := uuid.UUID(values.UUID()), values.partition()
-		hi, lo, version := values.Uint64(), values.Uint64(), values.Uvarint()
-		if values.Err() != nil {
-			break
+	state, err := domain.StateOf(func(yield func(uuid.UUID, domain.Value) bool) {
+		for values.Remaining() > 0 && values.Err() == nil {
+			id, p := uuid.UUID(values.UUID()), values.partition()
+			hi, lo, version := values.Uint64(), values.Uint64(), values.Uvarint()
+			if values.Err() != nil {
+				return
+			}
+			value, err := domain.DecimalFromBits(hi, lo)
+			if err != nil || version == 0 || version > 1<<62 {
+				values.Fail("value %s: bad number or version %d", id, version)
+				return
+			}
+			if (keep == nil || keep(p)) && !yield(id, domain.Value{Value: value, Version: int64(version)}) {
+				return
+			}
 		}
-		value, err := domain.DecimalFromBits(hi, lo)
-		if err != nil || version == 0 || version > 1<<62 {
-			values.Fail("value %s: bad number or version %d", id, version)
-			break
-		}
-		if keep == nil || keep(p) {
-			state.Put(id, domain.Value{Value: value, Version: int64(version)})
-		}
-	}
+	})
 	if err := values.Err(); err != nil {
 		return nil, nil, err
+	}
+	if err != nil {
+		values.Fail("%v", err)
+		return nil, nil, values.Err()
 	}
 	return f, state, nil
 }

@@ -15,21 +15,24 @@ import (
 //
 //	n        count of values
 //	ids      n × 16 bytes, the value ids in increasing order
-//	n × value, in the order of ids:
+//	n × value, in the order of the values' numbers in the State the
+//	           index stands beside (the fold's, in the same snapshot):
 //	  versions  trail
 //	  rejected  bool, then the rejections' trail when true
 //
 // A trail is its data's length, partition, entry count and last point, its
-// marks, then its data. The ids are written once, in order: they are the
-// keys of versions, and they rebuild sortedIDs without a sort. A decode
-// copies the data of every trail into one array, of which each trail is a
-// slice with no room beyond its data (its next entry moves it out).
+// marks, then its data. The ids in order rebuild sortedIDs without a sort;
+// the trails in the order of the numbers rebuild versions without looking
+// an id up. A decode copies the data of every trail into one array, of
+// which each trail is a slice with no room beyond its data (its next entry
+// moves it out).
 //
 // decodeIndex checks everything an index's queries rely on: the ids
-// increase, each trail's data decodes to exactly its entry count and ends
-// at its last point, with increasing offsets, and its marks are the ones
-// add would have handed out. So a decoded index answers as the one that
-// was encoded, or the decode fails; it never panics on a query later.
+// increase and are the State's (a sum over both), each trail's data
+// decodes to exactly its entry count and ends at its last point, with
+// increasing offsets, and its marks are the ones add would have handed
+// out. So a decoded index answers as the one that was encoded, or the
+// decode fails; it never panics on a query later.
 
 // encode appends the index, which stands beside s, to e.
 func (x *index) encode(e *snapshot.Encoder, s *domain.State) {
@@ -39,15 +42,13 @@ func (x *index) encode(e *snapshot.Encoder, s *domain.State) {
 			e.Raw(id[:])
 		}
 	}
-	for _, b := range x.ids.blocks {
-		for _, id := range b {
-			k, _ := s.Number(id)
-			encodeTrail(e, x.versions.At(k), x.versionMarks[id])
-			r := x.rejected[id]
-			e.Bool(r != nil)
-			if r != nil {
-				encodeTrail(e, &r.trail, r.marks)
-			}
+	for k := range x.versions.Len() {
+		id, _ := s.At(k)
+		encodeTrail(e, x.versions.At(k), x.versionMarks[id])
+		r := x.rejected[id]
+		e.Bool(r != nil)
+		if r != nil {
+			encodeTrail(e, &r.trail, r.marks)
 		}
 	}
 }
@@ -78,32 +79,45 @@ func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
 	if d.Err() != nil {
 		return index{}, d.Err()
 	}
-	for i := 16; i < len(raw); i += 16 {
-		if bytes.Compare(raw[i-16:i], raw[i:i+16]) >= 0 {
+	if n != s.Len() {
+		d.Fail("a history for %d values, and %d values", n, s.Len())
+		return index{}, d.Err()
+	}
+	var sum idSum
+	for i := 0; i < len(raw); i += 16 {
+		if i > 0 && bytes.Compare(raw[i-16:i], raw[i:i+16]) >= 0 {
 			d.Fail("value ids out of order at %d", i/16)
 			return index{}, d.Err()
 		}
+		sum.add(uuid.UUID(raw[i:]))
+	}
+	for id := range s.All() {
+		sum.remove(id)
+	}
+	if sum != (idSum{}) {
+		d.Fail("the ids in order are not the values' ids")
+		return index{}, d.Err()
 	}
 
 	// The trails, their data still in d's bytes.
 	type decoded struct {
-		id         uuid.UUID
+		k          int // the value's number
 		l          lookup
 		rejections bool
 	}
 	trails := make([]decoded, 0, n)
 	total := 0
-	for i := range n {
-		id := uuid.UUID(raw[16*i:])
+	for k := range n {
 		v := decodeTrail(d)
-		trails = append(trails, decoded{id: id, l: v})
+		trails = append(trails, decoded{k: k, l: v})
 		total += len(v.data)
 		if d.Bool() {
 			r := decodeTrail(d)
 			if r.partition == splitPartition {
+				id, _ := s.At(k)
 				d.Fail("value %s: rejections in no partition", id)
 			}
-			trails = append(trails, decoded{id: id, l: r, rejections: true})
+			trails = append(trails, decoded{k: k, l: r, rejections: true})
 			total += len(r.data)
 		}
 		if d.Err() != nil {
@@ -111,33 +125,17 @@ func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
 		}
 	}
 
-	if n != s.Len() {
-		d.Fail("a history for %d values, and %d values", n, s.Len())
-		return index{}, d.Err()
-	}
 	x := index{
 		versionMarks: make(map[uuid.UUID][]mark),
 		rejected:     make(map[uuid.UUID]*lookup),
 		ids:          idsOf(raw),
 	}
-	// The trails in the order of the values' numbers.
-	byNumber := make([]int, n)
-	for i := range trails {
-		if trails[i].rejections {
-			continue
-		}
-		k, ok := s.Number(trails[i].id)
-		if !ok {
-			d.Fail("a history for value %s, which the snapshot does not hold", trails[i].id)
-			return index{}, d.Err()
-		}
-		byNumber[k] = i + 1
-	}
 	data := make([]byte, 0, total)
 	for i := range trails {
 		t := &trails[i]
+		id, _ := s.At(t.k)
 		if err := t.l.check(); err != "" {
-			d.Fail("value %s: %s", t.id, err)
+			d.Fail("value %s: %s", id, err)
 			return index{}, d.Err()
 		}
 		at := len(data)
@@ -145,18 +143,33 @@ func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
 		t.l.data = data[at:len(data):len(data)]
 		if t.rejections {
 			r := t.l
-			x.rejected[t.id] = &r
+			x.rejected[id] = &r
 			continue
 		}
+		x.versions.Append(t.l.trail)
 		if len(t.l.marks) > 0 {
-			x.versionMarks[t.id] = t.l.marks
+			x.versionMarks[id] = t.l.marks
 		}
 	}
-	for _, i := range byNumber {
-		// The ids are distinct and n, all in s: every number has its trail.
-		x.versions.Append(trails[i-1].l.trail)
-	}
 	return x, nil
+}
+
+// idSum is a sum over a set of ids that does not depend on their order:
+// the same for the ids in order and for the State's, or (unless the sets
+// differ in a way made to cancel out) not.
+type idSum struct{ a, b uint64 }
+
+func (s *idSum) add(id uuid.UUID) {
+	lo, hi := binary.LittleEndian.Uint64(id[:8]), binary.LittleEndian.Uint64(id[8:])
+	s.a += lo ^ hi*0x9e3779b97f4a7c15
+	s.b += hi ^ lo*0xc2b2ae3d27d4eb4f
+}
+
+func (s *idSum) remove(id uuid.UUID) {
+	var neg idSum
+	neg.add(id)
+	s.a -= neg.a
+	s.b -= neg.b
 }
 
 // decodeTrail reads a trail; its data is a slice of d's bytes.

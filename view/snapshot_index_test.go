@@ -305,11 +305,9 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 		{"a value the state does not hold", func(x *indexed, _ *trail) {
 			// The index is encoded with the state it stands beside, then
 			// decoded for another one.
-			x.s = domain.NewState()
-			x.s.Put(id, domain.Value{Version: 1})
-			x.s.Put(uuid.UUID{3}, domain.Value{Version: 1})
+			x.s = stateWith(id, uuid.UUID{3})
 		}, true},
-		{"a value fewer than the state", func(x *indexed, _ *trail) { x.s.Put(uuid.UUID{4}, domain.Value{Version: 1}) }, false},
+		{"a value fewer than the state", func(x *indexed, _ *trail) { x.s = stateWith(id, other, uuid.UUID{4}) }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			x := newIndexed()
@@ -412,9 +410,24 @@ func stateOfIDs(b []byte) *domain.State {
 	d := snapshot.NewDecoder(b)
 	n := d.Int(16 + 7)
 	raw := d.Raw(16 * n)
-	s := domain.NewState()
+	var ids []uuid.UUID
 	for i := 0; i+16 <= len(raw); i += 16 {
-		s.Put(uuid.UUID(raw[i:i+16]), domain.Value{Version: 1})
+		ids = append(ids, uuid.UUID(raw[i:i+16]))
 	}
+	return stateWith(ids...)
+}
+
+// stateWith returns a state of values with the given ids, in that order
+// (an id given twice once).
+func stateWith(ids ...uuid.UUID) *domain.State {
+	s, _ := domain.StateOf(func(yield func(uuid.UUID, domain.Value) bool) {
+		seen := map[uuid.UUID]bool{}
+		for _, id := range ids {
+			if !seen[id] && !yield(id, domain.Value{Version: 1}) {
+				return
+			}
+			seen[id] = true
+		}
+	})
 	return s
 }
