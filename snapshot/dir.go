@@ -21,7 +21,7 @@ import (
 // FormatVersion is the version of the snapshot format this code writes and
 // the only one it reads. A change of the layout of any part increments it:
 // a snapshot of another version is skipped, and the start replays the log.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // A snapshot file is a header and a body:
 //

@@ -61,9 +61,11 @@ func TestStatusLifecycle(t *testing.T) {
 		Value: domain.Value{Value: domain.DecimalFromInt(3), Version: 4}, Exists: true,
 	}
 	tab.complete(rejected)
-	eventID, result := domain.EventID(cmd), domain.DecimalFromInt(3)
+	// The version of the value after the outcome, not the value: the Hub
+	// reads that when asked.
+	eventID := domain.EventID(cmd)
 	want := outcome.CommandStatus{CommandID: cmd, ValueID: value, Status: outcome.Rejected, EventID: &eventID,
-		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Value: &result, Version: 4}
+		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Version: 4}
 	st, at, _ := tab.get(cmd)
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("after the rejection:\n got %s\nwant %s", mustJSON(st), mustJSON(want))
@@ -104,8 +106,8 @@ func TestStatusEviction(t *testing.T) {
 			t.Errorf("command %d: held = %v, want %v", i, ok, want)
 		}
 	}
-	if tab.len() != 3 || len(tab.index) != 3 || len(tab.extras) != 3 || tab.evicted != 2 {
-		t.Errorf("len %d, index %d, extras %d, evicted %d; want 3, 3, 3, 2", tab.len(), len(tab.index), len(tab.extras), tab.evicted)
+	if tab.len() != 3 || tab.indexed() != 3 || len(tab.extras) != 3 || tab.evicted != 2 {
+		t.Errorf("len %d, index %d, extras %d, evicted %d; want 3, 3, 3, 2", tab.len(), tab.indexed(), len(tab.extras), tab.evicted)
 	}
 }
 
@@ -141,12 +143,12 @@ func TestReplayKeepsTheMostRecent(t *testing.T) {
 				h.observeCommands(eventlog.Batch{Records: allCommands.Records[n:]})
 				h.Apply(applied[n-3:])
 			}
-			st, _, ok := h.status(pending)
+			st, _, ok := h.status(pending, nil)
 			if !ok || st.Status != outcome.Accepted {
 				t.Errorf("the pending command: %+v, %v; want accepted", st, ok)
 			}
 			for i := n - capacity + 1; i < n; i++ {
-				if st, _, ok := h.status(commands[i]); !ok || st.Status != outcome.Succeeded {
+				if st, _, ok := h.status(commands[i], nil); !ok || st.Status != outcome.Succeeded {
 					t.Errorf("command %d of %d: %+v, %v; want succeeded", i, n, st, ok)
 				}
 			}
@@ -226,5 +228,43 @@ func TestFindNextAgreesWithFind(t *testing.T) {
 				t.Fatalf("after %d commands: findNext(%s) = %d, %v; find says %d, %v", i+1, id, gotSlot, gotOK, wantSlot, wantOK)
 			}
 		}
+	}
+}
+
+// A version or a position too large to pack in a slot is kept whole in
+// extras, in the table and through a snapshot, and forgotten with the slot.
+func TestWideOutcome(t *testing.T) {
+	h := newTestHub(2)
+	tab := h.statuses
+	commands, values := ids(4)
+	wide := []outcome.Applied{
+		created(0, commands[0], values[0]),
+		created(1, commands[1], values[1]),
+		created(2, commands[2], values[2]),
+	}
+	wide[0].Value.Version = 1<<62 + 3
+	wide[1].Record.Partition, wide[1].Record.Offset = 1<<20+1, 1<<50+5
+	wide[2].Record.Partition = 1<<16 - 1 // the largest that fits
+	want := []struct {
+		version int64
+		at      position
+	}{{1<<62 + 3, position{0, 0}}, {1, position{1<<20 + 1, 1<<50 + 5}}, {1, position{1<<16 - 1, 2}}}
+	for i, a := range wide {
+		tab.complete(a)
+		check := func(h *Hub, when string) {
+			st, at, ok := h.status(commands[i], nil)
+			if !ok || st.Version != want[i].version || at != want[i].at {
+				t.Errorf("command %d %s: %v version %d at %v; want version %d at %v", i, when, ok, st.Version, at, want[i].version, want[i].at)
+			}
+		}
+		check(h, "in the table")
+		check(restored(t, 2, encodeHub(h)), "restored")
+	}
+	if len(tab.extras) != 1 {
+		t.Errorf("%d extras, want 1 (command 1's)", len(tab.extras))
+	}
+	tab.accept(commands[3], values[3])
+	if len(tab.extras) != 0 {
+		t.Errorf("%d extras after the wide statuses were evicted, want 0", len(tab.extras))
 	}
 }

@@ -76,6 +76,11 @@ type Config struct {
 	EventsTopic   string
 	// Value returns a value as the view shows it now (required).
 	Value func(uuid.UUID) (domain.Value, bool)
+	// ValueAt returns a value right after its version-th event, as the view
+	// reads it back from the events log (required). The Hub does not keep
+	// the value after each command's outcome: it asks Value, and ValueAt
+	// when the value has moved on since.
+	ValueAt func(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error)
 	// ViewReady reports whether the view has replayed the events topic
 	// (required).
 	ViewReady func() bool
