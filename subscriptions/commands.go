@@ -102,7 +102,9 @@ func (h *Hub) streamCommand(w http.ResponseWriter, r *http.Request) {
 			if !st.Status.Final() {
 				return true, nil
 			}
-			// The outcome came while watched: Apply handed in the value.
+			// The value after the outcome is in st already: read before the
+			// stream for an outcome from before the watch, handed in by
+			// Apply for one that came while watched.
 			if err := h.withValue(ctx, &st); err != nil {
 				return false, err
 			}

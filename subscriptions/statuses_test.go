@@ -1,11 +1,17 @@
 package subscriptions
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -266,5 +272,76 @@ func TestWideOutcome(t *testing.T) {
 	tab.accept(commands[3], values[3])
 	if len(tab.extras) != 0 {
 		t.Errorf("%d extras after the wide statuses were evicted, want 0", len(tab.extras))
+	}
+}
+
+// The value after an older outcome is read from the log only when the value
+// has moved on since, and only by who shows it: when that read fails, a
+// command stream answers 503 history-unavailable and ?wait= gets the error,
+// while GET /commands/{id} (which shows no value) and ?after= (which needs
+// only the outcome) answer as before.
+func TestValueAfterAnOlderOutcome(t *testing.T) {
+	commands, values := ids(4)
+	current := domain.Value{Value: domain.DecimalFromInt(70), Version: 3}
+	var reads int
+	h := New(Config{
+		Logger: zerolog.Nop(), ViewReady: func() bool { return true },
+		Value: func(uuid.UUID) (domain.Value, bool) { return current, true },
+		ValueAt: func(context.Context, uuid.UUID, int64) (domain.Decimal, error) {
+			reads++
+			return domain.Decimal{}, errors.New("the log is away")
+		},
+	})
+	h.caughtUp.Store(true)
+	old := created(0, commands[0], values[0]) // version 1: the value has moved on
+	latest := created(1, commands[1], values[1])
+	latest.Value = current
+	h.Apply([]outcome.Applied{old, latest})
+	r := chi.NewRouter()
+	h.Routes(r)
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+
+	// The latest command's value is the view's: no read.
+	wait, stop := h.Await(commands[1])
+	st, err := wait(t.Context())
+	stop()
+	if err != nil || st.Value == nil || st.Value.String() != "70" || st.Version != 3 || reads != 0 {
+		t.Errorf("?wait= of the latest command: %s, %v after %d reads; want 70 at version 3, no read", mustJSON(st), err, reads)
+	}
+
+	rec := get("/subscriptions/commands/" + commands[0].String())
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "history-unavailable") || reads != 1 {
+		t.Errorf("stream of the older command: %d %s after %d reads; want 503 history-unavailable", rec.Code, rec.Body, reads)
+	}
+	wait, stop = h.Await(commands[0])
+	if _, err := wait(t.Context()); err == nil || reads != 2 {
+		t.Errorf("?wait= of the older command: %v after %d reads, want the read's error", err, reads)
+	}
+	stop()
+
+	if rec := get("/commands/" + commands[0].String()); rec.Code != http.StatusOK || reads != 2 {
+		t.Errorf("GET of the older command: %d %s after %d reads; want 200 without a read", rec.Code, rec.Body, reads)
+	}
+	applied, stop := h.AwaitApplied(commands[0])
+	if err := applied(t.Context()); err != nil || reads != 2 {
+		t.Errorf("?after= the older command: %v after %d reads; want nil without a read", err, reads)
+	}
+	stop()
+
+	// An outcome that comes while watched brings its value along, even
+	// when the value has moved on by the time the waiter looks.
+	wait, stop = h.Await(commands[2])
+	defer stop()
+	next, after := created(2, commands[2], values[2]), created(3, commands[3], values[3])
+	next.Value = domain.Value{Value: domain.DecimalFromInt(71), Version: 4}
+	current = domain.Value{Value: domain.DecimalFromInt(72), Version: 5}
+	after.Value = current
+	h.Apply([]outcome.Applied{next, after})
+	if st, err := wait(t.Context()); err != nil || st.Value == nil || st.Value.String() != "71" || st.Version != 4 || reads != 2 {
+		t.Errorf("?wait= of a command applied while waiting: %s, %v after %d reads; want 71 at version 4, no read", mustJSON(st), err, reads)
 	}
 }
