@@ -16,6 +16,11 @@
 //     outcome. The Hub does not read the events topic for itself: one
 //     decode, one order, and no way to announce an outcome the view does
 //     not show yet.
+//   - The value after an outcome (in a command stream's "applied" and a
+//     ?wait answer) is not kept with the status: who waits gets it from Apply
+//     with the outcome; for an older outcome it is the view's current value
+//     if the value is still at the status's version, and otherwise the view
+//     reads it back from the events log (Config.ValueAt) (wait.go).
 //
 // Protocol:
 //
@@ -41,7 +46,8 @@
 //
 // Memory is bounded: the table (statuses.go) keeps the statuses of the most
 // recent Capacity commands (in the order they were first seen) and forgets
-// older ones: 72 bytes a command, about 115 MiB in all with the index. A stream
+// older ones: 48 bytes a command and at most 8 of index (index.go), 56 MiB
+// in all at the default capacity (BenchmarkStatuses). A stream
 // costs its HTTP handler's goroutine and one that ends it when the Hub
 // closes, a queue of at most Buffer events (shared with every other stream)
 // and a kernel send buffer of SendBuffer bytes.
