@@ -100,7 +100,10 @@ func New(cfg Config) (*App, error) {
 	a.gate = newCommandsGate(a.log, a.processor.Checked())
 	a.subs = subscriptions.New(subscriptions.Config{
 		Log: a.log, CommandsTopic: cfg.CommandsTopic, EventsTopic: cfg.EventsTopic,
-		Value:     func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
+		Value: func(id uuid.UUID) (domain.Value, bool) { return a.view.Get(id) },
+		ValueAt: func(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error) {
+			return a.view.ValueAt(ctx, id, version)
+		},
 		ViewReady: func() bool { return a.view.Ready() },
 		Logger:    cfg.Logger, Options: cfg.Subscriptions,
 	})

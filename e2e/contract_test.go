@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
@@ -105,7 +106,7 @@ func TestEveryAnswerMatchesTheDocument(t *testing.T) {
 	if r.Status != http.StatusCreated || r.Body["value"] != 6.0 {
 		t.Fatalf("POST ?wait = %d %s, want 201 with the value", r.Status, r.Raw)
 	}
-	id := r.Body["value_id"].(string)
+	id, created := r.Body["value_id"].(string), r.Body["command_id"].(string)
 	if r := s.must("PUT", "/values/"+id+"?wait=5s", `{"operation":"multiply","value":7}`); r.Status != http.StatusOK || r.Body["value"] != 42.0 {
 		t.Fatalf("PUT ?wait = %d %s, want 200 with 42", r.Status, r.Raw)
 	}
@@ -141,6 +142,19 @@ func TestEveryAnswerMatchesTheDocument(t *testing.T) {
 		t.Errorf("reconnecting after the last message: %v %v, want 204", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+
+	// The stream of an older command shows the value right after it, not
+	// the value now (42): the statuses do not keep it, the view reads it
+	// back from the events log.
+	cs, _ = s.stream("/subscriptions/commands/"+created, nil)
+	evs = next(t, cs, 3)
+	var applied struct {
+		Value   float64 `json:"value"`
+		Version int64   `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(evs[2].Data), &applied); err != nil || evs[2].Type != "applied" || applied.Value != 6 || applied.Version != 1 {
+		t.Errorf("the created command's stream ends with %s %s (%v), want applied with 6 at version 1", evs[2].Type, evs[2].Data, err)
 	}
 
 	// The events stream, from the start and after a Last-Event-ID.

@@ -22,7 +22,8 @@ import (
 // the only one it reads. A change of the layout of any part increments it:
 // a snapshot of another version is skipped, and the start replays the log.
 // Version 2: the view's history trails in the order of the values'
-// numbers rather than of their ids.
+// numbers rather than of their ids; the statuses without the value after
+// each command (read back from the view when asked).
 const FormatVersion = 2
 
 // A snapshot file is a header and a body:

@@ -1,6 +1,7 @@
 package subscriptions_test
 
 import (
+	"encoding/json"
 	"maps"
 	"net/http"
 	"strconv"
@@ -124,6 +125,87 @@ func TestCommandStream(t *testing.T) {
 	if status, _, _ := s.do("GET", "/subscriptions/commands/nope", ""); status != http.StatusBadRequest {
 		t.Errorf("invalid id: %d", status)
 	}
+}
+
+// The statuses do not keep the value after each outcome: the Hub reads it
+// when asked, from the view when the value is still at that version, or
+// else back from the events log. A command's stream and a repeat of a
+// keyed ?wait= show the value right after that command, however far the
+// value has moved on since, before and after a restart.
+func TestOlderCommandsKeepTheirValue(t *testing.T) {
+	s := start(t, t.TempDir(), subscriptions.Options{})
+	keyed := func() (int, map[string]any) {
+		req, _ := http.NewRequest("POST", s.URL+"/values?wait=10s", strings.NewReader(`{"value": 3}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "older-commands")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	status, body := keyed()
+	if status != http.StatusCreated || body["value"] != 3.0 {
+		t.Fatalf("keyed POST ?wait: %d %v, want 201 with 3", status, body)
+	}
+	created, valueID := body["command_id"].(string), body["value_id"].(string)
+	added := s.update(valueID, "add", 4)
+	s.waitStatus(added, "succeeded")
+	rejected := s.update(valueID, "divide", 0)
+	s.waitStatus(rejected, "rejected")
+	multiplied := s.update(valueID, "multiply", 10)
+	s.waitStatus(multiplied, "succeeded")
+
+	want := []struct {
+		command string
+		final   string
+		value   float64
+		version float64
+	}{
+		{created, "succeeded", 3, 1},
+		{added, "succeeded", 7, 2},
+		{rejected, "rejected", 7, 2}, // a rejection leaves the value as it was
+		{multiplied, "succeeded", 70, 3},
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, w := range want {
+			stream := s.dial("/subscriptions/commands/"+w.command, "")
+			var types []string
+			var applied map[string]any
+			for {
+				ev, err := stream.Next()
+				if err != nil {
+					break
+				}
+				types = append(types, ev.Type)
+				if ev.Type == "applied" {
+					applied = data(t, ev)
+				}
+			}
+			if got := strings.Join(types, ","); got != "accepted,"+w.final+",applied" {
+				t.Errorf("%s, command %s: messages %s", when, w.command, got)
+			}
+			if applied["status"] != w.final || applied["value"] != w.value || applied["version"] != w.version {
+				t.Errorf("%s, command %s: applied %v, want %s with value %v at version %v", when, w.command, applied, w.final, w.value, w.version)
+			}
+		}
+		// The repeat is not appended again: ?wait= answers with the
+		// outcome of the first, the value as that command left it.
+		if status, body := keyed(); status != http.StatusCreated || body["command_id"] != created || body["value"] != 3.0 || body["version"] != 1.0 {
+			t.Errorf("%s, a repeat of the keyed POST ?wait: %d %v, want 201 with 3 at version 1", when, status, body)
+		}
+	}
+	check("live")
+	dir := s.dir
+	s.stop()
+	s = start(t, dir, subscriptions.Options{})
+	check("after a restart")
 }
 
 // A command stream for an id nobody has sent waits, with comment lines, and

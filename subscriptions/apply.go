@@ -26,13 +26,20 @@ func (h *Hub) Apply(batch []outcome.Applied) {
 		// The mirror image of observeCommands: an outcome for a command
 		// that Run has read but the table no longer holds belongs to a
 		// command older than the table keeps.
+		recorded := false
 		if slot, known := h.statuses.findOutcome(id); known || !hasPosition || offset >= h.commandsNext[partition] {
-			h.statuses.completeAt(a, slot, known)
+			recorded = h.statuses.completeAt(a, slot, known)
 		}
 		if hasPosition && offset >= h.outcomesNext[partition] {
 			h.outcomesNext[partition] = offset + 1
 		}
-		h.wake(id)
+		// The table does not keep the value after the outcome: who waits
+		// for it gets it here.
+		var value *domain.Value
+		if recorded && a.Exists {
+			value = &a.Value
+		}
+		h.wake(id, value)
 		if a.Exists && a.Event.Action != domain.CommandRejected {
 			for _, q := range h.valueSubs[a.Event.ValueID] {
 				if !q.push(&liveBatch{items: batch[i : i+1 : i+1]}) {

@@ -24,7 +24,7 @@ func (h *Hub) getCommand(w http.ResponseWriter, r *http.Request) {
 	if !ok || h.unavailable(w) {
 		return
 	}
-	st, _, ok := h.status(id)
+	st, _, ok := h.status(id, nil)
 	if !ok {
 		// The 202 for this command may have been sent a moment before Run
 		// read it: read up to the end of the commands topic before
@@ -32,7 +32,7 @@ func (h *Hub) getCommand(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), getCommandTimeout)
 		h.waitForCommands(ctx)
 		cancel()
-		st, _, ok = h.status(id)
+		st, _, ok = h.status(id, nil)
 	}
 	if !ok {
 		httpapi.Error(w, httpapi.CommandNotFound,
@@ -59,9 +59,19 @@ func (h *Hub) streamCommand(w http.ResponseWriter, r *http.Request) {
 	watcher := h.watch(id)
 	defer h.unwatch(id, watcher)
 	lastID := r.Header.Get("Last-Event-ID")
-	if st, at, known := h.status(id); known && st.Status.Final() && lastID == at.id() {
-		w.WriteHeader(http.StatusNoContent) // the client has seen it all
-		return
+	st, at, known := h.status(id, watcher)
+	if known && st.Status.Final() {
+		if lastID == at.id() {
+			w.WriteHeader(http.StatusNoContent) // the client has seen it all
+			return
+		}
+		// An outcome from before the watch: the value after it may need a
+		// read, done before the stream starts so that a failure is a 503.
+		if err := h.withValue(r.Context(), &st); err != nil {
+			h.logger.Warn().Err(err).Msg("cannot read the value after a command's outcome")
+			httpapi.Error(w, httpapi.HistoryUnavailable, fmt.Sprintf("the value after command %s could not be read from the events log: %v", id, err))
+			return
+		}
 	}
 	// CommandWait from now on, an unknown command gets "unknown".
 	var expired atomic.Bool
@@ -70,7 +80,9 @@ func (h *Hub) streamCommand(w http.ResponseWriter, r *http.Request) {
 	sentAccepted := lastID != "" // a reconnection: "accepted" came before
 	h.serve(w, r, func(ctx context.Context, s *stream) error {
 		return h.pump(ctx, s, watcher.wake, func() (bool, error) {
-			st, at, known := h.status(id)
+			if !st.Status.Final() { // a final status does not change
+				st, at, known = h.status(id, watcher)
+			}
 			if !known {
 				if !expired.Load() {
 					return true, nil
@@ -89,6 +101,12 @@ func (h *Hub) streamCommand(w http.ResponseWriter, r *http.Request) {
 			}
 			if !st.Status.Final() {
 				return true, nil
+			}
+			// The value after the outcome is in st already: read before the
+			// stream for an outcome from before the watch, handed in by
+			// Apply for one that came while watched.
+			if err := h.withValue(ctx, &st); err != nil {
+				return false, err
 			}
 			if err := s.message(at.id(), string(st.Status), mustJSON(st.WithoutValue())); err != nil {
 				return false, err

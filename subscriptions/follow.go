@@ -62,7 +62,7 @@ func (h *Hub) observeCommands(b eventlog.Batch) error {
 		if !known { // a known command keeps its status: written twice, or its outcome came first
 			h.statuses.acceptNew(c.id, c.valueID)
 		}
-		h.wake(c.id)
+		h.wake(c.id, nil)
 	}
 	for _, rec := range b.Records {
 		h.commandsNext[rec.Partition] = rec.Offset + 1

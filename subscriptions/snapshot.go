@@ -19,17 +19,23 @@ import (
 //	evicted  uvarint
 //	n × status:
 //	  command, value       16 bytes each
-//	  flags                uvarint (1 byte)
-//	  when flagOutcome:    result (hi, lo: 8 bytes each), version,
-//	                       event partition and offset (varints)
-//	  when flagExtra:      reason, message (strings)
+//	  flags                uvarint (1 byte): flagOutcome, flagRejected,
+//	                       flagExists, flagForeignID
+//	  when flagOutcome:    version, event partition and offset (varints)
+//	  when flagRejected:   reason, message (strings)
 //	  when flagForeignID:  event id, 16 bytes
 //	commandsNext, outcomesNext, eventsNext  (Offsets)
 //
-// An accepted command takes 33 bytes, a succeeded one about 55.
+// An accepted command takes 33 bytes, a succeeded one about 38. The value
+// after each outcome is not in it, as it is not in the table: the view's
+// part of the snapshot has the values.
 
 // minStatusSize is the size of the smallest status: an accepted command.
 const minStatusSize = 16 + 16 + 1
+
+// encodedFlags are the flags a status has in a snapshot; flagWide is how
+// the table holds what the snapshot writes in full.
+const encodedFlags = flagOutcome | flagRejected | flagExists | flagForeignID
 
 // FreezeSnapshot copies the Hub's statuses and positions as they are at
 // this instant, under its lock, and returns what encodes the copy: the
@@ -54,22 +60,24 @@ func (t *statusTable) encode(e *snapshot.Encoder, positions []eventlog.Offsets) 
 		s := &t.slots[(t.oldest+k)%len(t.slots)]
 		e.Raw(s.command[:])
 		e.Raw(s.value[:])
-		e.Uvarint(uint64(s.flags))
-		if s.flags&flagOutcome != 0 {
-			hi, lo := s.result.Bits()
-			e.Uint64(hi)
-			e.Uint64(lo)
-			e.Varint(s.version)
-			e.Varint(int64(s.eventPartition))
-			e.Varint(s.eventOffset)
+		flags := s.flags()
+		e.Uvarint(uint64(flags & encodedFlags))
+		var x extra
+		if s.hasExtra() {
+			x = t.extras[s.command]
 		}
-		if s.flags&flagExtra != 0 {
-			x := t.extras[s.command]
+		if flags&flagOutcome != 0 {
+			version, at := s.outcome(&x)
+			e.Varint(version)
+			e.Varint(int64(at.partition))
+			e.Varint(at.offset)
+		}
+		if flags&flagRejected != 0 {
 			e.String(string(x.reason))
 			e.String(x.message)
-			if s.flags&flagForeignID != 0 {
-				e.Raw(x.eventID[:])
-			}
+		}
+		if flags&flagForeignID != 0 {
+			e.Raw(x.eventID[:])
 		}
 	}
 	for _, p := range positions {
@@ -97,7 +105,7 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	dropped := max(0, n-t.capacity)
 	t.evicted = int64(evicted) + int64(dropped)
 	t.slots = make([]slot, n-dropped)
-	t.index = make(map[[16]byte]uint32, len(t.slots))
+	t.index.rebuild(nil, len(t.slots))
 	var scratch slot
 	for k := range n {
 		s, x := &scratch, extra{}
@@ -110,12 +118,12 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 		if k < dropped {
 			continue
 		}
-		if _, twice := t.index[s.command]; twice {
+		if _, twice := t.index.find(t.slots, s.command); twice {
 			d.Fail("command %s has two statuses", uuid.UUID(s.command))
 			return nil, d.Err()
 		}
-		t.index[s.command] = uint32(k - dropped)
-		if s.flags&flagExtra != 0 {
+		t.index.insert(t.slots, k-dropped)
+		if s.hasExtra() {
 			t.extras[s.command] = x
 		}
 	}
@@ -132,42 +140,36 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	}, nil
 }
 
-// decodeStatus reads one status into s and x (its extra, when
-// flagExtra), and reports whether it made sense.
+// decodeStatus reads one status into s and x (its extra, when it has
+// one), and reports whether it made sense.
 func decodeStatus(d *snapshot.Decoder, s *slot, x *extra) bool {
 	*s = slot{}
 	copy(s.command[:], d.Raw(16))
 	copy(s.value[:], d.Raw(16))
-	const known = flagOutcome | flagRejected | flagExists | flagExtra | flagForeignID
 	f := d.Uvarint()
-	hasExtra, needsExtra := f&uint64(flagExtra) != 0, f&uint64(flagRejected|flagForeignID) != 0
 	switch {
 	case d.Err() != nil:
 		return false
-	case f&^uint64(known) != 0,
-		f&uint64(flagOutcome) == 0 && f != 0, // an accepted command has nothing more
-		hasExtra != needsExtra:
+	case f&^uint64(encodedFlags) != 0,
+		f&uint64(flagOutcome) == 0 && f != 0: // an accepted command has nothing more
 		d.Fail("command %s: flags %#x", uuid.UUID(s.command), f)
 		return false
 	}
-	s.flags = uint8(f)
-	if s.flags&flagOutcome != 0 {
-		hi, lo := d.Uint64(), d.Uint64()
-		result, err := domain.DecimalFromBits(hi, lo)
-		if err != nil {
-			d.Fail("command %s: %v", uuid.UUID(s.command), err)
-		}
-		version, partition, offset := d.Varint(), d.Varint(), d.Varint()
-		if version < 0 || partition < 0 || partition > math.MaxInt32 || offset < 0 {
-			d.Fail("command %s: version %d at %d:%d", uuid.UUID(s.command), version, partition, offset)
-		}
-		s.result, s.version, s.eventPartition, s.eventOffset = result, version, int32(partition), offset
+	flags := uint8(f)
+	if flags&flagOutcome == 0 {
+		return true
 	}
-	if hasExtra {
+	version, partition, offset := d.Varint(), d.Varint(), d.Varint()
+	if version < 0 || flags&flagExists != 0 && version == 0 || partition < 0 || partition > math.MaxInt32 || offset < 0 {
+		d.Fail("command %s: version %d at %d:%d", uuid.UUID(s.command), version, partition, offset)
+		return false
+	}
+	if flags&flagRejected != 0 {
 		x.reason, x.message = domain.Reason(d.String()), d.String()
-		if s.flags&flagForeignID != 0 {
-			copy(x.eventID[:], d.Raw(16))
-		}
 	}
+	if flags&flagForeignID != 0 {
+		copy(x.eventID[:], d.Raw(16))
+	}
+	s.setOutcome(flags, version, position{int32(partition), offset}, x)
 	return d.Err() == nil
 }

@@ -147,8 +147,8 @@ func (h *Hub) positions() [3]eventlog.Offsets {
 func sameHub(t *testing.T, got, want *Hub, ids []uuid.UUID) {
 	t.Helper()
 	for _, id := range append(ids, uuid.New()) {
-		gs, gp, gok := got.status(id)
-		ws, wp, wok := want.status(id)
+		gs, gp, gok := got.status(id, nil)
+		ws, wp, wok := want.status(id, nil)
 		if !reflect.DeepEqual(gs, ws) || gp != wp || gok != wok {
 			t.Fatalf("command %s:\n got %v %s at %v\nwant %v %s at %v", id, gok, mustJSON(gs), gp, wok, mustJSON(ws), wp)
 		}
@@ -218,8 +218,8 @@ func TestHubSnapshotOtherCapacity(t *testing.T) {
 		got := restored(t, c, b)
 		kept := len(order) - min(c, len(order))
 		for k, id := range order {
-			gs, gp, gok := got.status(id)
-			ws, wp, _ := want.status(id)
+			gs, gp, gok := got.status(id, nil)
+			ws, wp, _ := want.status(id, nil)
 			switch {
 			case k < kept && gok:
 				t.Errorf("capacity %d: the status of command %d of %d is kept", c, k, len(order))
@@ -244,7 +244,7 @@ func TestHubSnapshotOtherCapacity(t *testing.T) {
 		}
 		recent := len(s.commands) - 11 // among the 16 newest, with its outcome
 		recent -= recent % 6           // one that succeeds
-		if st, _, ok := got.status(s.commands[recent]); !ok || st.Status != outcome.Succeeded {
+		if st, _, ok := got.status(s.commands[recent], nil); !ok || st.Status != outcome.Succeeded {
 			t.Errorf("capacity %d: a recent command: %v %s", c, ok, mustJSON(st))
 		}
 	}
@@ -270,26 +270,24 @@ func TestHubSnapshotCorrupt(t *testing.T) {
 		}
 	}
 
-	// One status: count, evicted, command, value, flags, result...
+	// One status: count, evicted, command, value, flags, version...
 	one := newTestHub(8)
 	newHubScript(3).run(1, one)
 	good := encodeHub(one)
-	const flagsAt, resultAt = 2 + 32, 2 + 32 + 1
-	if good[flagsAt] != flagOutcome|flagExists {
-		t.Fatalf("the layout moved: flags %#x at %d", good[flagsAt], flagsAt)
+	const flagsAt, versionAt = 2 + 32, 2 + 32 + 1
+	if good[flagsAt] != flagOutcome|flagExists || good[versionAt] != 2 {
+		t.Fatalf("the layout moved: flags %#x at %d, version %#x at %d", good[flagsAt], flagsAt, good[versionAt], versionAt)
 	}
 	for _, tt := range []struct {
 		name   string
 		modify func(b []byte) []byte
 	}{
 		{"unknown flags", func(b []byte) []byte { b[flagsAt] = 1 << 5; return b }},
+		{"the flag of a wide slot", func(b []byte) []byte { b[flagsAt] |= flagWide; return b }},
 		{"an accepted command with a value", func(b []byte) []byte { b[flagsAt] = flagExists; return b }},
 		{"a rejection without its reason", func(b []byte) []byte { b[flagsAt] |= flagRejected; return b }},
-		{"a coefficient of 35 digits", func(b []byte) []byte {
-			copy(b[resultAt:], bytes.Repeat([]byte{0xff}, 16))
-			return b
-		}},
-		{"a negative version", func(b []byte) []byte { b[resultAt+16] = 1; return b }},
+		{"a negative version", func(b []byte) []byte { b[versionAt] = 1; return b }},
+		{"an existing value at version 0", func(b []byte) []byte { b[versionAt] = 0; return b }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newTestHub(8)

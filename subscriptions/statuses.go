@@ -7,26 +7,36 @@ import (
 	"calculator/outcome"
 )
 
-// slot is the status of one command in the table, kept small: 72 bytes. A
-// command with no flagOutcome is accepted. The event id is not stored when
-// it is domain.EventID(command), which it always is for events the processor
-// wrote; rejection details are rare and live in extras.
+// slot is the status of one command in the table, kept small: 48 bytes. A
+// command with no flagOutcome is accepted. The value after the outcome is
+// not kept: the Hub reads it when it is asked for (see Hub.withValue). The
+// event id is not stored when it is domain.EventID(command), which it always
+// is for events the processor wrote; rejection details are rare and live in
+// extras, as do a version, partition or offset too large to pack.
 type slot struct {
-	command        [16]byte
-	value          [16]byte
-	result         domain.Decimal
-	version        int64
-	eventOffset    int64
-	eventPartition int32
-	flags          uint8
+	command [16]byte
+	value   [16]byte
+	// The flags (high 8 bits) and the version of the value after the
+	// outcome (low 56 bits).
+	flagsVersion uint64
+	// Where the outcome's event is in the events topic: the partition (high
+	// 16 bits) and the offset (low 48 bits).
+	event uint64
 }
 
 const (
 	flagOutcome   uint8 = 1 << iota // the outcome is applied: succeeded, or rejected with flagRejected
-	flagRejected                    // the outcome is a rejection
+	flagRejected                    // the outcome is a rejection; extras holds its reason and message
 	flagExists                      // the value exists after the event
-	flagExtra                       // extras holds the reason, message or a foreign event id
-	flagForeignID                   // the event id is not domain.EventID(command)
+	flagForeignID                   // the event id is not domain.EventID(command); extras holds it
+	flagWide                        // the version or the event's position did not fit in the slot; extras holds them
+)
+
+// What the slot's packed fields hold, at most.
+const (
+	versionBits   = 56
+	offsetBits    = 48
+	partitionBits = 64 - offsetBits
 )
 
 // extra is what a few statuses need beyond a slot.
@@ -34,6 +44,36 @@ type extra struct {
 	reason  domain.Reason
 	message string
 	eventID uuid.UUID // when flagForeignID
+	// when flagWide
+	version int64
+	event   position
+}
+
+func (s *slot) flags() uint8 { return uint8(s.flagsVersion >> versionBits) }
+
+// hasExtra reports whether extras holds something for the slot.
+func (s *slot) hasExtra() bool { return s.flags()&(flagRejected|flagForeignID|flagWide) != 0 }
+
+// setOutcome records the outcome's flags, the version of the value after it
+// and the event's position, in the slot or, when they do not fit (or are
+// negative, which the view never gives), in x: it then adds flagWide.
+func (s *slot) setOutcome(flags uint8, version int64, event position, x *extra) {
+	if uint64(version) >= 1<<versionBits || uint32(event.partition) >= 1<<partitionBits || uint64(event.offset) >= 1<<offsetBits {
+		flags |= flagWide
+		x.version, x.event = version, event
+		version, event = 0, position{}
+	}
+	s.flagsVersion = uint64(flags)<<versionBits | uint64(version)
+	s.event = uint64(event.partition)<<offsetBits | uint64(event.offset)
+}
+
+// outcome returns what setOutcome recorded; x is the slot's extra when it
+// has one.
+func (s *slot) outcome(x *extra) (version int64, event position) {
+	if s.flags()&flagWide != 0 {
+		return x.version, x.event
+	}
+	return int64(s.flagsVersion & (1<<versionBits - 1)), position{int32(s.event >> offsetBits), int64(s.event & (1<<offsetBits - 1))}
 }
 
 // statusTable keeps the statuses of the most recent commands in a ring:
@@ -43,7 +83,7 @@ type statusTable struct {
 	capacity int
 	slots    []slot // grows up to capacity, then is reused as a ring
 	oldest   int    // the slot to reuse next, once full
-	index    map[[16]byte]uint32
+	index    slotIndex
 	extras   map[[16]byte]extra
 	evicted  int64
 
@@ -58,7 +98,7 @@ func newStatusTable(capacity int) *statusTable {
 	}
 	return &statusTable{
 		capacity: capacity,
-		index:    make(map[[16]byte]uint32),
+		index:    newSlotIndex(),
 		extras:   make(map[[16]byte]extra),
 	}
 }
@@ -70,10 +110,7 @@ func (t *statusTable) len() int { return len(t.slots) }
 // looks a command up once and hands the slot to acceptNew or completeAt:
 // with a million statuses every lookup is a cache miss, and the replay at
 // startup does one of each per command.
-func (t *statusTable) find(id uuid.UUID) (i int, ok bool) {
-	j, ok := t.index[id]
-	return int(j), ok
-}
+func (t *statusTable) find(id uuid.UUID) (i int, ok bool) { return t.index.find(t.slots, id) }
 
 // findCommand is find for the commands read from the commands topic, and
 // findOutcome for the commands of the outcomes the view applies. Commands
@@ -98,44 +135,47 @@ func (t *statusTable) findNext(id uuid.UUID, guess *int) (i int, ok bool) {
 	return i, ok
 }
 
-// get returns the status of the command with the given id, with the value
-// after its outcome when the value exists, and where the outcome's event is
-// in the events topic.
+// get returns the status of the command with the given id, and where the
+// outcome's event is in the events topic. When the value exists after the
+// outcome, the status has the value's Version then but not its Value, which
+// the table does not keep (see Hub.withValue).
 func (t *statusTable) get(id uuid.UUID) (outcome.CommandStatus, position, bool) {
-	i, ok := t.index[id]
+	i, ok := t.find(id)
 	if !ok {
 		return outcome.CommandStatus{}, position{}, false
 	}
 	s := &t.slots[i]
 	st := outcome.CommandStatus{CommandID: id, ValueID: s.value, Status: outcome.Accepted}
-	if s.flags&flagOutcome == 0 {
+	flags := s.flags()
+	if flags&flagOutcome == 0 {
 		return st, position{}, true
 	}
 	st.Status = outcome.Succeeded
-	if s.flags&flagRejected != 0 {
+	if flags&flagRejected != 0 {
 		st.Status = outcome.Rejected
 	}
 	eventID := domain.EventID(id)
-	if s.flags&flagExtra != 0 {
-		x := t.extras[id]
+	var x extra
+	if s.hasExtra() {
+		x = t.extras[id]
 		st.Reason, st.Message = x.reason, x.message
-		if s.flags&flagForeignID != 0 {
+		if flags&flagForeignID != 0 {
 			eventID = x.eventID
 		}
 	}
 	st.EventID = &eventID
-	if s.flags&flagExists != 0 {
-		result := s.result
-		st.Value, st.Version = &result, s.version
+	version, at := s.outcome(&x)
+	if flags&flagExists != 0 {
+		st.Version = version
 	}
-	return st, position{s.eventPartition, s.eventOffset}, true
+	return st, at, true
 }
 
 // accept records a command seen in the commands topic. It changes nothing
 // if the command is already known (a command written twice, or one whose
 // outcome was seen first).
 func (t *statusTable) accept(id, valueID uuid.UUID) {
-	if _, ok := t.index[id]; ok {
+	if _, ok := t.find(id); ok {
 		return
 	}
 	t.acceptNew(id, valueID)
@@ -147,43 +187,44 @@ func (t *statusTable) acceptNew(id, valueID uuid.UUID) {
 }
 
 // complete records the outcome of a command, applied to the view: a.Event
-// and the value it left behind.
-func (t *statusTable) complete(a outcome.Applied) {
+// and the version of the value it left behind. It reports whether it
+// recorded it: not when the command has an outcome already.
+func (t *statusTable) complete(a outcome.Applied) bool {
 	i, ok := t.find(a.Event.ParentID)
-	t.completeAt(&a, i, ok)
+	return t.completeAt(&a, i, ok)
 }
 
 // completeAt is complete with the result of find for the command.
-func (t *statusTable) completeAt(a *outcome.Applied, i int, found bool) {
+func (t *statusTable) completeAt(a *outcome.Applied, i int, found bool) bool {
 	id := a.Event.ParentID
 	var s *slot
 	if found {
 		s = &t.slots[i]
-		if s.flags&flagOutcome != 0 {
-			return // one outcome per command; a repeat changes nothing
+		if s.flags()&flagOutcome != 0 {
+			return false // one outcome per command; a repeat changes nothing
 		}
 	} else {
 		s = t.add(id)
 	}
 	s.value = a.Event.ValueID
-	s.result, s.version = a.Value.Value, a.Value.Version
-	s.eventPartition, s.eventOffset = a.Record.Partition, a.Record.Offset
-	s.flags = flagOutcome
+	flags := flagOutcome
 	if a.Exists {
-		s.flags |= flagExists
+		flags |= flagExists
 	}
 	var x extra
 	if a.Event.Action == domain.CommandRejected {
-		s.flags |= flagRejected | flagExtra
+		flags |= flagRejected
 		x.reason, x.message = a.Event.Reason, a.Event.Message
 	}
 	if a.Event.ID != domain.EventID(id) {
-		s.flags |= flagExtra | flagForeignID
+		flags |= flagForeignID
 		x.eventID = a.Event.ID
 	}
-	if s.flags&flagExtra != 0 {
+	s.setOutcome(flags, a.Value.Version, positionOf(&a.Record), &x)
+	if s.hasExtra() {
 		t.extras[id] = x
 	}
+	return true
 }
 
 // add returns a fresh slot for a command that is not in the table, taking
@@ -193,24 +234,24 @@ func (t *statusTable) add(id uuid.UUID) *slot {
 	if len(t.slots) < t.capacity {
 		if len(t.slots) == cap(t.slots) {
 			// Grow by doubling, but never past capacity: a full table
-			// holds exactly capacity slots.
+			// holds exactly capacity slots. The index grows with it.
 			grown := make([]slot, len(t.slots), min(t.capacity, max(2*cap(t.slots), 1024)))
 			copy(grown, t.slots)
 			t.slots = grown
+			t.index.rebuild(t.slots, cap(t.slots))
 		}
 		t.slots = append(t.slots, slot{})
 		i = len(t.slots) - 1
 	} else {
 		i = t.oldest
 		t.oldest = (t.oldest + 1) % t.capacity
-		old := &t.slots[i]
-		delete(t.index, old.command)
-		if old.flags&flagExtra != 0 {
+		t.index.remove(t.slots, i)
+		if old := &t.slots[i]; old.hasExtra() {
 			delete(t.extras, old.command)
 		}
 		t.evicted++
 	}
-	t.index[id] = uint32(i)
 	t.slots[i] = slot{command: id}
+	t.index.insert(t.slots, i)
 	return &t.slots[i]
 }

@@ -1,11 +1,17 @@
 package subscriptions
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -61,9 +67,11 @@ func TestStatusLifecycle(t *testing.T) {
 		Value: domain.Value{Value: domain.DecimalFromInt(3), Version: 4}, Exists: true,
 	}
 	tab.complete(rejected)
-	eventID, result := domain.EventID(cmd), domain.DecimalFromInt(3)
+	// The version of the value after the outcome, not the value: the Hub
+	// reads that when asked.
+	eventID := domain.EventID(cmd)
 	want := outcome.CommandStatus{CommandID: cmd, ValueID: value, Status: outcome.Rejected, EventID: &eventID,
-		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Value: &result, Version: 4}
+		Reason: domain.DivisionByZero, Message: "cannot divide 3 by zero", Version: 4}
 	st, at, _ := tab.get(cmd)
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("after the rejection:\n got %s\nwant %s", mustJSON(st), mustJSON(want))
@@ -104,8 +112,8 @@ func TestStatusEviction(t *testing.T) {
 			t.Errorf("command %d: held = %v, want %v", i, ok, want)
 		}
 	}
-	if tab.len() != 3 || len(tab.index) != 3 || len(tab.extras) != 3 || tab.evicted != 2 {
-		t.Errorf("len %d, index %d, extras %d, evicted %d; want 3, 3, 3, 2", tab.len(), len(tab.index), len(tab.extras), tab.evicted)
+	if tab.len() != 3 || tab.indexed() != 3 || len(tab.extras) != 3 || tab.evicted != 2 {
+		t.Errorf("len %d, index %d, extras %d, evicted %d; want 3, 3, 3, 2", tab.len(), tab.indexed(), len(tab.extras), tab.evicted)
 	}
 }
 
@@ -141,12 +149,12 @@ func TestReplayKeepsTheMostRecent(t *testing.T) {
 				h.observeCommands(eventlog.Batch{Records: allCommands.Records[n:]})
 				h.Apply(applied[n-3:])
 			}
-			st, _, ok := h.status(pending)
+			st, _, ok := h.status(pending, nil)
 			if !ok || st.Status != outcome.Accepted {
 				t.Errorf("the pending command: %+v, %v; want accepted", st, ok)
 			}
 			for i := n - capacity + 1; i < n; i++ {
-				if st, _, ok := h.status(commands[i]); !ok || st.Status != outcome.Succeeded {
+				if st, _, ok := h.status(commands[i], nil); !ok || st.Status != outcome.Succeeded {
 					t.Errorf("command %d of %d: %+v, %v; want succeeded", i, n, st, ok)
 				}
 			}
@@ -226,5 +234,114 @@ func TestFindNextAgreesWithFind(t *testing.T) {
 				t.Fatalf("after %d commands: findNext(%s) = %d, %v; find says %d, %v", i+1, id, gotSlot, gotOK, wantSlot, wantOK)
 			}
 		}
+	}
+}
+
+// A version or a position too large to pack in a slot is kept whole in
+// extras, in the table and through a snapshot, and forgotten with the slot.
+func TestWideOutcome(t *testing.T) {
+	h := newTestHub(2)
+	tab := h.statuses
+	commands, values := ids(4)
+	wide := []outcome.Applied{
+		created(0, commands[0], values[0]),
+		created(1, commands[1], values[1]),
+		created(2, commands[2], values[2]),
+	}
+	wide[0].Value.Version = 1<<62 + 3
+	wide[1].Record.Partition, wide[1].Record.Offset = 1<<20+1, 1<<50+5
+	wide[2].Record.Partition = 1<<16 - 1 // the largest that fits
+	want := []struct {
+		version int64
+		at      position
+	}{{1<<62 + 3, position{0, 0}}, {1, position{1<<20 + 1, 1<<50 + 5}}, {1, position{1<<16 - 1, 2}}}
+	for i, a := range wide {
+		tab.complete(a)
+		check := func(h *Hub, when string) {
+			st, at, ok := h.status(commands[i], nil)
+			if !ok || st.Version != want[i].version || at != want[i].at {
+				t.Errorf("command %d %s: %v version %d at %v; want version %d at %v", i, when, ok, st.Version, at, want[i].version, want[i].at)
+			}
+		}
+		check(h, "in the table")
+		check(restored(t, 2, encodeHub(h)), "restored")
+	}
+	if len(tab.extras) != 1 {
+		t.Errorf("%d extras, want 1 (command 1's)", len(tab.extras))
+	}
+	tab.accept(commands[3], values[3])
+	if len(tab.extras) != 0 {
+		t.Errorf("%d extras after the wide statuses were evicted, want 0", len(tab.extras))
+	}
+}
+
+// The value after an older outcome is read from the log only when the value
+// has moved on since, and only by who shows it: when that read fails, a
+// command stream answers 503 history-unavailable and ?wait= gets the error,
+// while GET /commands/{id} (which shows no value) and ?after= (which needs
+// only the outcome) answer as before.
+func TestValueAfterAnOlderOutcome(t *testing.T) {
+	commands, values := ids(4)
+	current := domain.Value{Value: domain.DecimalFromInt(70), Version: 3}
+	var reads int
+	h := New(Config{
+		Logger: zerolog.Nop(), ViewReady: func() bool { return true },
+		Value: func(uuid.UUID) (domain.Value, bool) { return current, true },
+		ValueAt: func(context.Context, uuid.UUID, int64) (domain.Decimal, error) {
+			reads++
+			return domain.Decimal{}, errors.New("the log is away")
+		},
+	})
+	h.caughtUp.Store(true)
+	old := created(0, commands[0], values[0]) // version 1: the value has moved on
+	latest := created(1, commands[1], values[1])
+	latest.Value = current
+	h.Apply([]outcome.Applied{old, latest})
+	r := chi.NewRouter()
+	h.Routes(r)
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+
+	// The latest command's value is the view's: no read.
+	wait, stop := h.Await(commands[1])
+	st, err := wait(t.Context())
+	stop()
+	if err != nil || st.Value == nil || st.Value.String() != "70" || st.Version != 3 || reads != 0 {
+		t.Errorf("?wait= of the latest command: %s, %v after %d reads; want 70 at version 3, no read", mustJSON(st), err, reads)
+	}
+
+	rec := get("/subscriptions/commands/" + commands[0].String())
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "history-unavailable") || reads != 1 {
+		t.Errorf("stream of the older command: %d %s after %d reads; want 503 history-unavailable", rec.Code, rec.Body, reads)
+	}
+	wait, stop = h.Await(commands[0])
+	if _, err := wait(t.Context()); err == nil || reads != 2 {
+		t.Errorf("?wait= of the older command: %v after %d reads, want the read's error", err, reads)
+	}
+	stop()
+
+	if rec := get("/commands/" + commands[0].String()); rec.Code != http.StatusOK || reads != 2 {
+		t.Errorf("GET of the older command: %d %s after %d reads; want 200 without a read", rec.Code, rec.Body, reads)
+	}
+	applied, stop := h.AwaitApplied(commands[0])
+	if err := applied(t.Context()); err != nil || reads != 2 {
+		t.Errorf("?after= the older command: %v after %d reads; want nil without a read", err, reads)
+	}
+	stop()
+
+	// An outcome that comes while watched brings its value along, even
+	// when the value has moved on by the time the waiter looks.
+	wait, stop = h.Await(commands[2])
+	defer stop()
+	next, after := created(2, commands[2], values[2]), created(3, commands[3], values[3])
+	next.Value = domain.Value{Value: domain.DecimalFromInt(71), Version: 4}
+	current = domain.Value{Value: domain.DecimalFromInt(72), Version: 5}
+	after.Value = current
+	h.Apply([]outcome.Applied{next, after})
+	if st, err := wait(t.Context()); err != nil || st.Value == nil || st.Value.String() != "71" || st.Version != 4 || reads != 2 {
+		t.Errorf("?wait= of a command applied while waiting: %s, %v after %d reads; want 71 at version 4, no read", mustJSON(st), err, reads)
 	}
 }

@@ -16,6 +16,11 @@
 //     outcome. The Hub does not read the events topic for itself: one
 //     decode, one order, and no way to announce an outcome the view does
 //     not show yet.
+//   - The value after an outcome (in a command stream's "applied" and a
+//     ?wait answer) is not kept with the status: who waits gets it from Apply
+//     with the outcome; for an older outcome it is the view's current value
+//     if the value is still at the status's version, and otherwise the view
+//     reads it back from the events log (Config.ValueAt) (wait.go).
 //
 // Protocol:
 //
@@ -41,7 +46,8 @@
 //
 // Memory is bounded: the table (statuses.go) keeps the statuses of the most
 // recent Capacity commands (in the order they were first seen) and forgets
-// older ones: 72 bytes a command, about 115 MiB in all with the index. A stream
+// older ones: 48 bytes a command and at most 8 of index (index.go), 56 MiB
+// in all at the default capacity (BenchmarkStatuses). A stream
 // costs its HTTP handler's goroutine and one that ends it when the Hub
 // closes, a queue of at most Buffer events (shared with every other stream)
 // and a kernel send buffer of SendBuffer bytes.
@@ -76,6 +82,11 @@ type Config struct {
 	EventsTopic   string
 	// Value returns a value as the view shows it now (required).
 	Value func(uuid.UUID) (domain.Value, bool)
+	// ValueAt returns a value right after its version-th event, as the view
+	// reads it back from the events log (required). The Hub does not keep
+	// the value after each command's outcome: it asks Value, and ValueAt
+	// when the value has moved on since.
+	ValueAt func(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error)
 	// ViewReady reports whether the view has replayed the events topic
 	// (required).
 	ViewReady func() bool

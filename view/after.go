@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"calculator/httpapi"
-	"calculator/outcome"
 )
 
 // Read-your-writes: GET /values/{id}?after=<command_id> answers once this
@@ -26,12 +25,12 @@ const DefaultAfterWait = 5 * time.Second
 // Outcomes tells the view when a command's outcome is applied, for ?after=.
 // subscriptions.Hub implements it; the app wires it in with SetOutcomes.
 type Outcomes interface {
-	// Await registers interest in the outcome of the command with the given
-	// id. wait blocks until the outcome is applied to this view, then
-	// returns the command's final status; it returns an error when ctx is
-	// done or the source of outcomes shuts down. stop releases the
-	// registration; call it once done with wait.
-	Await(commandID uuid.UUID) (wait func(context.Context) (outcome.CommandStatus, error), stop func())
+	// AwaitApplied registers interest in the outcome of the command with
+	// the given id. wait blocks until the outcome is applied to this view,
+	// then returns nil; it returns an error when ctx is done or the source
+	// of outcomes shuts down. stop releases the registration; call it once
+	// done with wait.
+	AwaitApplied(commandID uuid.UUID) (wait func(context.Context) error, stop func())
 }
 
 // SetOutcomes enables ?after= on GET /values/{id}. Without it, ?after= is
@@ -62,11 +61,11 @@ func (v *View) awaitAfter(w http.ResponseWriter, r *http.Request) bool {
 		httpapi.Error(w, httpapi.NotReady, "read-your-writes (?after=) is not available on this instance")
 		return false
 	}
-	await, stop := v.outcomes.Await(commandID)
+	await, stop := v.outcomes.AwaitApplied(commandID)
 	defer stop()
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	switch _, err := await(ctx); {
+	switch err := await(ctx); {
 	case err == nil:
 		return true
 	case errors.Is(err, context.DeadlineExceeded):

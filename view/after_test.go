@@ -1,6 +1,7 @@
 package view_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -22,7 +23,10 @@ func TestAfterWaitsForTheCommandsOutcome(t *testing.T) {
 	var v *view.View
 	hub := subscriptions.New(subscriptions.Config{
 		Log: log, CommandsTopic: "commands", EventsTopic: "events",
-		Value:     func(id uuid.UUID) (domain.Value, bool) { return v.Get(id) },
+		Value: func(id uuid.UUID) (domain.Value, bool) { return v.Get(id) },
+		ValueAt: func(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error) {
+			return v.ValueAt(ctx, id, version)
+		},
 		ViewReady: func() bool { return v.Ready() },
 		Logger:    zerolog.Nop(), Options: subscriptions.Options{Capacity: 1024},
 	})

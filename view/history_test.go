@@ -325,6 +325,22 @@ func TestTimeTravel(t *testing.T) {
 			t.Errorf("?version=%d has ETag %s: only the current value has one", n+1, etag)
 		}
 	}
+	// ValueAt, which the subscriptions ask for the value after an older
+	// command, says what ?version= says, and fails where it answers 404.
+	for n, v := range versions {
+		if got, err := f.view.ValueAt(t.Context(), id, int64(n+1)); err != nil || float(got) != v.value {
+			t.Errorf("ValueAt version %d = %v, %v; want %v", n+1, got, err, v.value)
+		}
+	}
+	for _, version := range []int64{0, int64(len(versions) + 1)} {
+		if got, err := f.view.ValueAt(t.Context(), id, version); err == nil {
+			t.Errorf("ValueAt version %d of %d = %v, want an error", version, len(versions), got)
+		}
+	}
+	if got, err := f.view.ValueAt(t.Context(), uuid.New(), 1); err == nil {
+		t.Errorf("ValueAt of an unknown value = %v, want an error", got)
+	}
+
 	status, header, body := f.get("/values/" + id.String())
 	if last := len(versions); status != http.StatusOK || body["version"] != float64(last) || header.Get("ETag") != fmt.Sprintf(`"%d"`, last) {
 		t.Errorf("GET the value = %d %v, ETag %q; want version %d and ETag \"%d\"", status, body, header.Get("ETag"), last, last)

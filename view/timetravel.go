@@ -1,6 +1,7 @@
 package view
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -63,18 +64,52 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 		httpapi.Error(w, httpapi.VersionNotFound, fmt.Sprintf("value %s has %d versions: version %d does not exist yet", id, versions, version))
 		return
 	}
-	events, err := v.readEvents(r.Context(), id, partition, []int64{p.offset})
+	value, err := v.readVersion(r.Context(), id, partition, p.offset, version)
 	if err != nil {
 		v.readError(w, id, err)
 		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, valueResponse{ValueID: id, Value: value, Version: int64(version)})
+}
+
+// ValueAt returns the value id right after its version-th event, read from
+// that event in the log as GET /values/{id}?version=N does. The
+// subscriptions Hub asks it for the value after an older command's outcome.
+// It fails when the view does not have that version, or the log cannot be
+// read.
+func (v *View) ValueAt(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error) {
+	v.mu.RLock()
+	trail, _, found := v.index.history(v.state, id)
+	versions, partition := trail.len(), trail.partition
+	var p point
+	if found && partition != splitPartition && version > 0 && version <= int64(versions) {
+		p = trail.at(int(version - 1))
+	}
+	v.mu.RUnlock()
+	switch {
+	case !found:
+		return domain.Decimal{}, fmt.Errorf("value %s does not exist", id)
+	case partition == splitPartition:
+		return domain.Decimal{}, fmt.Errorf("the events of value %s are in several partitions of the events log: its history cannot be read", id)
+	case version <= 0 || version > int64(versions):
+		return domain.Decimal{}, fmt.Errorf("value %s has %d versions, not a version %d", id, versions, version)
+	}
+	return v.readVersion(ctx, id, partition, p.offset, int(version))
+}
+
+// readVersion reads the event at offset of partition, which the index
+// says is the version-th of value id, and returns the value right after it.
+func (v *View) readVersion(ctx context.Context, id uuid.UUID, partition int32, offset int64, version int) (domain.Decimal, error) {
+	events, err := v.readEvents(ctx, id, partition, []int64{offset})
+	if err != nil {
+		return domain.Decimal{}, err
 	}
 	want := domain.ValueUpdated
 	if version == 1 {
 		want = domain.ValueCreated
 	}
 	if events[0].Action != want {
-		v.readError(w, id, fmt.Errorf("%w: a %s event at version %d", errUnexpected, events[0].Action, version))
-		return
+		return domain.Decimal{}, fmt.Errorf("%w: a %s event at version %d", errUnexpected, events[0].Action, version)
 	}
-	httpapi.WriteJSON(w, http.StatusOK, valueResponse{ValueID: id, Value: valueAfter(events[0]), Version: int64(version)})
+	return valueAfter(events[0]), nil
 }
