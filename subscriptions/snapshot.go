@@ -105,7 +105,6 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 	dropped := max(0, n-t.capacity)
 	t.evicted = int64(evicted) + int64(dropped)
 	t.slots = make([]slot, n-dropped)
-	t.index.rebuild(nil, len(t.slots))
 	var scratch slot
 	for k := range n {
 		s, x := &scratch, extra{}
@@ -118,14 +117,13 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 		if k < dropped {
 			continue
 		}
-		if _, twice := t.index.find(t.slots, s.command); twice {
-			d.Fail("command %s has two statuses", uuid.UUID(s.command))
-			return nil, d.Err()
-		}
-		t.index.insert(t.slots, k-dropped)
 		if s.hasExtra() {
 			t.extras[s.command] = x
 		}
+	}
+	if i, ok := t.index.Build(len(t.slots), len(t.slots), slotIDs{t.slots}); !ok {
+		d.Fail("command %s has two statuses", uuid.UUID(t.slots[i].command))
+		return nil, d.Err()
 	}
 	commandsNext, outcomesNext, eventsNext := d.Offsets(), d.Offsets(), d.Offsets()
 	if d.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"github.com/google/uuid"
 
 	"calculator/domain"
+	"calculator/internal/idindex"
 	"calculator/outcome"
 )
 
@@ -81,9 +82,9 @@ func (s *slot) outcome(x *extra) (version int64, event position) {
 // recorded). It is not safe for concurrent use; the Hub's mutex guards it.
 type statusTable struct {
 	capacity int
-	slots    []slot // grows up to capacity, then is reused as a ring
-	oldest   int    // the slot to reuse next, once full
-	index    slotIndex
+	slots    []slot                 // grows up to capacity, then is reused as a ring
+	oldest   int                    // the slot to reuse next, once full
+	index    idindex.Index[slotIDs] // of the slots' commands
 	extras   map[[16]byte]extra
 	evicted  int64
 
@@ -98,7 +99,6 @@ func newStatusTable(capacity int) *statusTable {
 	}
 	return &statusTable{
 		capacity: capacity,
-		index:    newSlotIndex(),
 		extras:   make(map[[16]byte]extra),
 	}
 }
@@ -110,7 +110,12 @@ func (t *statusTable) len() int { return len(t.slots) }
 // looks a command up once and hands the slot to acceptNew or completeAt:
 // with a million statuses every lookup is a cache miss, and the replay at
 // startup does one of each per command.
-func (t *statusTable) find(id uuid.UUID) (i int, ok bool) { return t.index.find(t.slots, id) }
+func (t *statusTable) find(id uuid.UUID) (i int, ok bool) { return t.index.Find(id, slotIDs{t.slots}) }
+
+// slotIDs are the commands of the slots, for the index.
+type slotIDs struct{ slots []slot }
+
+func (s slotIDs) ID(i int) [16]byte { return s.slots[i].command }
 
 // findCommand is find for the commands read from the commands topic, and
 // findOutcome for the commands of the outcomes the view applies. Commands
@@ -238,20 +243,20 @@ func (t *statusTable) add(id uuid.UUID) *slot {
 			grown := make([]slot, len(t.slots), min(t.capacity, max(2*cap(t.slots), 1024)))
 			copy(grown, t.slots)
 			t.slots = grown
-			t.index.rebuild(t.slots, cap(t.slots))
+			t.index.Build(cap(t.slots), len(t.slots), slotIDs{t.slots})
 		}
 		t.slots = append(t.slots, slot{})
 		i = len(t.slots) - 1
 	} else {
 		i = t.oldest
 		t.oldest = (t.oldest + 1) % t.capacity
-		t.index.remove(t.slots, i)
+		t.index.Remove(i, slotIDs{t.slots})
 		if old := &t.slots[i]; old.hasExtra() {
 			delete(t.extras, old.command)
 		}
 		t.evicted++
 	}
 	t.slots[i] = slot{command: id}
-	t.index.insert(t.slots, i)
+	t.index.Insert(id, i)
 	return &t.slots[i]
 }
