@@ -93,6 +93,16 @@ type Options struct {
 	// fs is the file system of the topic files: osFS, or a faulty one in
 	// tests.
 	fs fileSystem
+	// checkpointEvery is how often a topic's index checkpoint is written
+	// in the background: the defaults, or smaller in tests.
+	checkpointEvery checkpointEvery
+}
+
+// checkpointEvery says when an index checkpoint is due: after so many
+// records or bytes appended since the last one.
+type checkpointEvery struct {
+	records int
+	bytes   int64
 }
 
 // Log is the file-backed eventlog.Log. Open it with Open or OpenWith; it is
@@ -107,12 +117,17 @@ type Log struct {
 	reserve   *reserve
 	refusable map[string]bool
 
+	checkpointEvery checkpointEvery
+
 	mu     sync.Mutex
 	topics map[string]*topic
 
 	closed    chan struct{}
 	closeOnce sync.Once
 	writers   sync.WaitGroup
+	// background are each topic's checkpointLoop and background check
+	// (verify.go).
+	background sync.WaitGroup
 }
 
 var _ eventlog.Log = (*Log)(nil)
@@ -134,6 +149,9 @@ func OpenWith(dir string, opts Options) (*Log, error) {
 	if opts.FreeSpaceReserve == 0 {
 		opts.FreeSpaceReserve = DefaultFreeSpaceReserve
 	}
+	if opts.checkpointEvery == (checkpointEvery{}) {
+		opts.checkpointEvery = checkpointEvery{records: defaultCheckpointRecords, bytes: defaultCheckpointBytes}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -142,13 +160,14 @@ func OpenWith(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		dir:       dir,
-		lock:      lock,
-		logger:    opts.Logger.With().Str("component", "filelog").Logger(),
-		fs:        opts.fs,
-		refusable: make(map[string]bool, len(opts.RefuseBelowReserve)),
-		topics:    make(map[string]*topic),
-		closed:    make(chan struct{}),
+		dir:             dir,
+		lock:            lock,
+		logger:          opts.Logger.With().Str("component", "filelog").Logger(),
+		fs:              opts.fs,
+		checkpointEvery: opts.checkpointEvery,
+		refusable:       make(map[string]bool, len(opts.RefuseBelowReserve)),
+		topics:          make(map[string]*topic),
+		closed:          make(chan struct{}),
 	}
 	for _, name := range opts.RefuseBelowReserve {
 		l.refusable[name] = true
@@ -211,7 +230,9 @@ func (l *Log) topic(name string) (*topic, error) {
 	return t, nil
 }
 
-// start registers an opened topic and starts its writer.
+// start registers an opened topic and starts its writer, its checkpoint
+// writer and, when Open adopted an index checkpoint, the background check
+// of the records it covers.
 func (l *Log) start(name string, t *topic) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -225,6 +246,17 @@ func (l *Log) startLocked(name string, t *topic) {
 		defer l.writers.Done()
 		t.writeLoop(l.closed)
 	}()
+	l.background.Go(func() { t.checkpointLoop(l.fs, l.closed) })
+	if t.unverified > 0 {
+		l.background.Go(func() { t.verify(l.closed) })
+	} else {
+		close(t.verified)
+	}
+	// A file scanned whole at Open gets a checkpoint soon, not at the next
+	// append.
+	t.mu.Lock()
+	t.signalCheckpointLocked()
+	t.mu.Unlock()
 }
 
 // Append implements eventlog.Log.
@@ -326,7 +358,7 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 		for i := range records {
 			rec, size, err := decodeFrame(buf)
 			if err != nil {
-				return fmt.Errorf("read %s at byte %d: %w", t.path, startPos+int64(len(buf)), err)
+				return readError(t.path, endPos-int64(len(buf)), err)
 			}
 			rec.Offset = next + int64(i)
 			records[i] = rec
@@ -381,7 +413,24 @@ func (l *Log) Healthy() error {
 	return errors.Join(errs...)
 }
 
-// Close implements eventlog.Log.
+// writeCheckpoints saves each topic's index checkpoint, side by side, once
+// its writer has stopped. A checkpoint that cannot be written is logged: it
+// only makes the next Open longer.
+func (l *Log) writeCheckpoints() {
+	var wg sync.WaitGroup
+	for _, t := range l.topics {
+		wg.Go(func() {
+			if err := t.writeCheckpoint(l.fs); err != nil {
+				t.logger.Warn().Err(err).Msg("index checkpoint not written at close; the next Open checks more of the file")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Close implements eventlog.Log: it stops the writers once they have
+// written what was queued, stops the background checks, and saves each
+// topic's index checkpoint.
 func (l *Log) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
@@ -389,6 +438,8 @@ func (l *Log) Close() error {
 		close(l.closed)
 		l.mu.Unlock()
 		l.writers.Wait()
+		l.background.Wait()
+		l.writeCheckpoints()
 		for _, t := range l.topics {
 			err = errors.Join(err, t.file.Close())
 		}

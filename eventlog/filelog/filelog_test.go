@@ -130,7 +130,7 @@ func FuzzScan(f *testing.F) {
 	f.Add(appendFrame(nil, eventlog.Message{Key: []byte("k"), Value: []byte("v")}))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		index, good, err := scan(strings.NewReader(string(data)), int64(len(data)))
+		index, good, err := scan(strings.NewReader(string(data)), 0, int64(len(data)), nil)
 		if err != nil {
 			return
 		}
