@@ -169,7 +169,8 @@ func loadCheckpoint(f file, path string, size int64) (checkpoint, error) {
 // crash leaves the old checkpoint or the new one. It covers only records
 // the writer has synced (those in the index), and takes the topic's lock
 // only to copy the index's slice header: the index only grows by append, so
-// its first n positions never change. A topic that failed gets none.
+// its first n positions never change. A topic that failed gets none, and
+// none is written that would leave less than the free-space reserve.
 func (t *topic) writeCheckpoint(fs fileSystem) error {
 	t.checkpointMu.Lock()
 	defer t.checkpointMu.Unlock()
@@ -186,6 +187,11 @@ func (t *topic) writeCheckpoint(fs fileSystem) error {
 	}
 	data := encodeCheckpoint(index, covered, binary.LittleEndian.Uint32(last[:]))
 	path := checkpointPath(t.path)
+	if t.checkpointReserve != nil {
+		if err := t.checkpointReserve.room(len(data)); err != nil {
+			return fmt.Errorf("write index checkpoint of %s: %w", t.path, err)
+		}
+	}
 	if err := writeFileAtomic(fs, path, data); err != nil {
 		return fmt.Errorf("write index checkpoint of %s: %w", t.path, err)
 	}

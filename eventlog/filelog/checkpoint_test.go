@@ -368,7 +368,7 @@ func TestDamagedCheckpointIsPassedOver(t *testing.T) {
 		if got := logtest.ReadValues(t, l, "t"); !slices.Equal(got, vs) {
 			t.Errorf("%s: topic holds %q, want %q", name, got, vs)
 		}
-			if !strings.Contains(logs.String(), "index checkpoint cannot be used") {
+		if !strings.Contains(logs.String(), "index checkpoint cannot be used") {
 			t.Errorf("%s: the log does not say why the checkpoint was passed over:\n%s", name, logs.String())
 		}
 		if name == "format version 2" && !strings.Contains(logs.String(), "format version 2") {
@@ -612,4 +612,25 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Fatalf("encoding the decoded checkpoint and decoding it again = %v, %v", again, err)
 		}
 	})
+}
+
+// A checkpoint is a cache: it is not written when it would leave less than
+// the free-space reserve kept for the outcomes of accepted commands.
+func TestCheckpointKeepsTheReserve(t *testing.T) {
+	free := uint64(1 << 30)
+	fs := &faultyFS{free: &free}
+	dir := t.TempDir()
+	var logs testlog.Buffer
+	l := openWith(t, dir, Options{fs: fs, Logger: zerolog.New(&logs), RefuseBelowReserve: []string{"commands"}, FreeSpaceReserve: 1 << 20})
+	appendValues(t, l, "t", values(3)...)
+	fs.set(func(*faultyFS) { free = 1<<20 + 10 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t"+checkpointSuffix)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a checkpoint was written into the reserve (%v)", err)
+	}
+	if !strings.Contains(logs.String(), "index checkpoint not written") || !strings.Contains(logs.String(), "reserve") {
+		t.Errorf("the log does not say why no checkpoint was written:\n%s", logs.String())
+	}
 }

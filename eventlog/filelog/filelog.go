@@ -15,6 +15,26 @@
 // fails with an error naming the file and the byte offset. So does an intact
 // frame in a format version this binary does not know (ErrUnknownVersion).
 //
+// The index checkpoint (checkpoint.go) spares Open most of that scan: each
+// topic's index (the byte position of each record) is saved beside its file
+// as <topic>.index, covering only records already fsync'd, at a clean Close
+// and in the background every 1,000,000 records or 256 MiB appended. When
+// Open finds one whose own checksum and format version are right, which
+// covers no more than the file holds, and whose last covered record (the
+// frame that ends where it ends) is intact and carries the checksum it
+// recorded, it adopts its positions and scans only the file after it, with
+// the rules above for that tail. Any other checkpoint (missing, damaged, of
+// an unknown version, of another or a longer file) is logged, removed, and
+// the whole file scanned; a new one is written later. Damage among the
+// records a checkpoint covers is then not seen by Open: a background check
+// (verify.go), ended by Close and giving way to the replay that follows
+// Open, reads them with the same checks, and on a damaged record (or one in
+// an unknown format version) fails the topic with ErrCorrupt (or
+// ErrUnknownVersion): appends are refused, Healthy says why, the error is
+// logged with the file and byte offset, and the checkpoint is removed, so
+// that the next Open scans the whole file and refuses it. A Read or Follow
+// of a damaged record fails with ErrCorrupt in any case.
+//
 // A failed write is cut off the file and answered with its error; a failed
 // fsync, or a failed write that cannot be cut off, fails the topic: it
 // refuses appends until a restart recovers the file. Neither is ever
@@ -31,9 +51,11 @@
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
 //
-// The files: filelog.go (the Log), read.go (Read, by offset), writer.go (group commit), recover.go
-// (Open's scan), frame.go (the format on disk), lock.go, space.go (the
-// reserve), fs.go (the file system, the tests' fault-injection seam).
+// The files: filelog.go (the Log), read.go (Read, by offset), writer.go
+// (group commit), recover.go (Open's scan), checkpoint.go (the index
+// checkpoint), verify.go (its background check), frame.go (the format on
+// disk), lock.go, space.go (the reserve), fs.go (the file system, the tests'
+// fault-injection seam).
 package filelog
 
 import (
@@ -141,7 +163,8 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 // OpenWith locks dir (creating it if needed), recovers every topic file in
 // it and starts its writers. It fails if another process holds the
 // directory, or if a topic file is damaged before its tail or holds a
-// record in an unknown format version.
+// record in an unknown format version, in the part it checks: all of it, or
+// what follows the topic's index checkpoint (see the package comment).
 func OpenWith(dir string, opts Options) (*Log, error) {
 	if opts.fs == nil {
 		opts.fs = osFS{}

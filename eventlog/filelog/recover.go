@@ -47,13 +47,16 @@ func (l *Log) openTopic(name string) (*topic, error) {
 		writerDone:      make(chan struct{}),
 		checkpointDue:   make(chan struct{}, 1),
 		checkpointEvery: l.checkpointEvery,
-		index:           r.index,
-		size:            r.size,
-		synced:          make(chan struct{}),
-		unverified:      r.unverified,
-		unverifiedEnd:   r.covered,
-		verified:        make(chan struct{}),
-		checkedAtOpen:   r.checked,
+		// A checkpoint is a cache: it never takes the room kept for the
+		// outcomes of accepted commands.
+		checkpointReserve: l.reserve,
+		index:             r.index,
+		size:              r.size,
+		synced:            make(chan struct{}),
+		unverified:        r.unverified,
+		unverifiedEnd:     r.covered,
+		verified:          make(chan struct{}),
+		checkedAtOpen:     r.checked,
 	}
 	if r.unverified > 0 {
 		t.checkpointed.Store(int64(r.unverified))

@@ -33,6 +33,7 @@ type topic struct {
 	// checkpointLoop writes it. checkpointMu keeps two writes of the
 	// checkpoint file, or a write and its removal, apart.
 	checkpointEvery   checkpointEvery
+	checkpointReserve *reserve // the free space a checkpoint leaves; nil: no reserve
 	checkpointDue     chan struct{}
 	checkpointMu      sync.Mutex
 	checkpointed      atomic.Int64
