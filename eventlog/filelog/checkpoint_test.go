@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -588,34 +589,47 @@ func followFrom(t *testing.T, l *Log, from int64) []eventlog.Record {
 
 // The checkpoint decoder accepts only what describes a file's records (at
 // least one, each of a size a frame can have, starting at 0 and adding up
-// to the bytes covered), and what it accepts encodes back to itself.
+// to the bytes covered), and what it accepts encodes back to itself. Each
+// input is decoded as it is and with its checksum made right, so that the
+// fuzzer reaches the body.
 func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add(encodeCheckpoint([]int64{0}, 20, 7))
 	f.Add(encodeCheckpoint([]int64{0, 300, 600, 1000}, 1300, 0xdeadbeef))
 	f.Add(encodeCheckpoint([]int64{0, 9}, 9+maxFrameSize, 1))
 	f.Add([]byte("FLOGIDX\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := decodeCheckpoint(data)
-		if err != nil {
-			return
-		}
-		if len(c.index) == 0 || c.index[0] != 0 {
-			t.Fatalf("index %v does not start at 0", c.index[:min(len(c.index), 3)])
-		}
-		for i, pos := range c.index {
-			next := c.covered
-			if i+1 < len(c.index) {
-				next = c.index[i+1]
-			}
-			if size := next - pos; size < minFrameSize || size > maxFrameSize {
-				t.Fatalf("record %d of %d bytes", i, size)
-			}
-		}
-		again, err := decodeCheckpoint(encodeCheckpoint(c.index, c.covered, c.last))
-		if err != nil || !reflect.DeepEqual(again, c) {
-			t.Fatalf("encoding the decoded checkpoint and decoding it again = %v, %v", again, err)
+		checkDecoded(t, data)
+		if len(data) >= checkpointHeader {
+			fixed := slices.Clone(data)
+			binary.LittleEndian.PutUint32(fixed[12:], crc32.Checksum(fixed[checkpointHeader:], castagnoli))
+			checkDecoded(t, fixed)
 		}
 	})
+}
+
+// checkDecoded checks what decodeCheckpoint makes of data, if it accepts it.
+func checkDecoded(t *testing.T, data []byte) {
+	t.Helper()
+	c, err := decodeCheckpoint(data)
+	if err != nil {
+		return
+	}
+	if len(c.index) == 0 || c.index[0] != 0 {
+		t.Fatalf("index %v does not start at 0", c.index[:min(len(c.index), 3)])
+	}
+	for i, pos := range c.index {
+		next := c.covered
+		if i+1 < len(c.index) {
+			next = c.index[i+1]
+		}
+		if size := next - pos; size < minFrameSize || size > maxFrameSize {
+			t.Fatalf("record %d of %d bytes", i, size)
+		}
+	}
+	again, err := decodeCheckpoint(encodeCheckpoint(c.index, c.covered, c.last))
+	if err != nil || !reflect.DeepEqual(again, c) {
+		t.Fatalf("encoding the decoded checkpoint and decoding it again = %v, %v", again, err)
+	}
 }
 
 // A checkpoint is a cache: it is not written when it would leave less than
