@@ -142,7 +142,10 @@ func recoverFile(f file, path string, logger zerolog.Logger) (recovery, error) {
 	return r, nil
 }
 
-// ErrCorrupt marks a topic file that is damaged before its tail.
+// ErrCorrupt marks a topic file that is damaged before its tail: Open's
+// error, a failed topic's when the background check finds the damage among
+// the records an index checkpoint covers, and a Read's or Follow's of a
+// damaged record.
 var ErrCorrupt = errors.New("damaged record")
 
 // ErrUnknownVersion marks a topic file holding an intact record (its
