@@ -1,10 +1,15 @@
 package filelog
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -85,6 +90,89 @@ func BenchmarkFollow(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkOpen opens a topic of records commands, with its index
+// checkpoint (Open checks nothing, the background check reads the file
+// after it) and without (Open reads and checks every record). The topics
+// are 1,000,000 records (250 MB) unless FILELOG_BENCH_OPEN_RECORDS lists
+// others, e.g. 1000000,10000000 (2.5 GB in a temporary directory):
+//
+//	FILELOG_BENCH_OPEN_RECORDS=1000000,10000000 go test -run '^$' -bench BenchmarkOpen -benchtime 5x ./eventlog/filelog/
+func BenchmarkOpen(b *testing.B) {
+	sizes := []int{1_000_000}
+	if env := os.Getenv("FILELOG_BENCH_OPEN_RECORDS"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				b.Fatalf("FILELOG_BENCH_OPEN_RECORDS=%q: %q is not a number of records", env, f)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, records := range sizes {
+		dir := b.TempDir()
+		writeBenchTopic(b, filepath.Join(dir, "t"+fileSuffix), records)
+		for _, checkpointed := range []bool{true, false} {
+			b.Run(fmt.Sprintf("records=%d/checkpoint=%v", records, checkpointed), func(b *testing.B) {
+				openClose(b, dir) // writes the checkpoint
+				for b.Loop() {
+					if !checkpointed {
+						b.StopTimer()
+						if err := os.Remove(filepath.Join(dir, "t"+checkpointSuffix)); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+					l, err := Open(dir, nopLogger)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					if got := l.topics["t"].checkedAtOpen; checkpointed != (got == 0) {
+						b.Fatalf("Open checked %d records", got)
+					}
+					if err := l.Close(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}
+
+// writeBenchTopic writes a topic file of records commands, frame after
+// frame, as the writer would.
+func writeBenchTopic(b *testing.B, path string, records int) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	frame := appendFrame(nil, benchMessage)
+	for range records {
+		if _, err := w.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func openClose(b *testing.B, dir string) {
+	b.Helper()
+	l, err := Open(dir, nopLogger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
 }
 
 func benchProcs() int { return testingProcs }

@@ -15,6 +15,26 @@
 // fails with an error naming the file and the byte offset. So does an intact
 // frame in a format version this binary does not know (ErrUnknownVersion).
 //
+// The index checkpoint (checkpoint.go) spares Open most of that scan: each
+// topic's index (the byte position of each record) is saved beside its file
+// as <topic>.index, covering only records already fsync'd, at a clean Close
+// and in the background every 1,000,000 records or 256 MiB appended. When
+// Open finds one whose own checksum and format version are right, which
+// covers no more than the file holds, and whose last covered record (the
+// frame that ends where it ends) is intact and carries the checksum it
+// recorded, it adopts its positions and scans only the file after it, with
+// the rules above for that tail. Any other checkpoint (missing, damaged, of
+// an unknown version, of another or a longer file) is logged, removed, and
+// the whole file scanned; a new one is written later. Damage among the
+// records a checkpoint covers is then not seen by Open: a background check
+// (verify.go), ended by Close and giving way to the replay that follows
+// Open, reads them with the same checks, and on a damaged record (or one in
+// an unknown format version) fails the topic with ErrCorrupt (or
+// ErrUnknownVersion): appends are refused, Healthy says why, the error is
+// logged with the file and byte offset, and the checkpoint is removed, so
+// that the next Open scans the whole file and refuses it. A Read or Follow
+// of a damaged record fails with ErrCorrupt in any case.
+//
 // A failed write is cut off the file and answered with its error; a failed
 // fsync, or a failed write that cannot be cut off, fails the topic: it
 // refuses appends until a restart recovers the file. Neither is ever
@@ -31,9 +51,11 @@
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
 //
-// The files: filelog.go (the Log), read.go (Read, by offset), writer.go (group commit), recover.go
-// (Open's scan), frame.go (the format on disk), lock.go, space.go (the
-// reserve), fs.go (the file system, the tests' fault-injection seam).
+// The files: filelog.go (the Log), read.go (Read, by offset), writer.go
+// (group commit), recover.go (Open's scan), checkpoint.go (the index
+// checkpoint), verify.go (its background check), frame.go (the format on
+// disk), lock.go, space.go (the reserve), fs.go (the file system, the tests'
+// fault-injection seam).
 package filelog
 
 import (
@@ -93,6 +115,16 @@ type Options struct {
 	// fs is the file system of the topic files: osFS, or a faulty one in
 	// tests.
 	fs fileSystem
+	// checkpointEvery is how often a topic's index checkpoint is written
+	// in the background: the defaults, or smaller in tests.
+	checkpointEvery checkpointEvery
+}
+
+// checkpointEvery says when an index checkpoint is due: after so many
+// records or bytes appended since the last one.
+type checkpointEvery struct {
+	records int
+	bytes   int64
 }
 
 // Log is the file-backed eventlog.Log. Open it with Open or OpenWith; it is
@@ -107,12 +139,17 @@ type Log struct {
 	reserve   *reserve
 	refusable map[string]bool
 
+	checkpointEvery checkpointEvery
+
 	mu     sync.Mutex
 	topics map[string]*topic
 
 	closed    chan struct{}
 	closeOnce sync.Once
 	writers   sync.WaitGroup
+	// background are each topic's checkpointLoop and background check
+	// (verify.go).
+	background sync.WaitGroup
 }
 
 var _ eventlog.Log = (*Log)(nil)
@@ -126,13 +163,17 @@ func Open(dir string, logger zerolog.Logger) (*Log, error) {
 // OpenWith locks dir (creating it if needed), recovers every topic file in
 // it and starts its writers. It fails if another process holds the
 // directory, or if a topic file is damaged before its tail or holds a
-// record in an unknown format version.
+// record in an unknown format version, in the part it checks: all of it, or
+// what follows the topic's index checkpoint (see the package comment).
 func OpenWith(dir string, opts Options) (*Log, error) {
 	if opts.fs == nil {
 		opts.fs = osFS{}
 	}
 	if opts.FreeSpaceReserve == 0 {
 		opts.FreeSpaceReserve = DefaultFreeSpaceReserve
+	}
+	if opts.checkpointEvery == (checkpointEvery{}) {
+		opts.checkpointEvery = checkpointEvery{records: defaultCheckpointRecords, bytes: defaultCheckpointBytes}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
@@ -142,13 +183,14 @@ func OpenWith(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{
-		dir:       dir,
-		lock:      lock,
-		logger:    opts.Logger.With().Str("component", "filelog").Logger(),
-		fs:        opts.fs,
-		refusable: make(map[string]bool, len(opts.RefuseBelowReserve)),
-		topics:    make(map[string]*topic),
-		closed:    make(chan struct{}),
+		dir:             dir,
+		lock:            lock,
+		logger:          opts.Logger.With().Str("component", "filelog").Logger(),
+		fs:              opts.fs,
+		checkpointEvery: opts.checkpointEvery,
+		refusable:       make(map[string]bool, len(opts.RefuseBelowReserve)),
+		topics:          make(map[string]*topic),
+		closed:          make(chan struct{}),
 	}
 	for _, name := range opts.RefuseBelowReserve {
 		l.refusable[name] = true
@@ -211,7 +253,9 @@ func (l *Log) topic(name string) (*topic, error) {
 	return t, nil
 }
 
-// start registers an opened topic and starts its writer.
+// start registers an opened topic and starts its writer, its checkpoint
+// writer and, when Open adopted an index checkpoint, the background check
+// of the records it covers.
 func (l *Log) start(name string, t *topic) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -225,6 +269,17 @@ func (l *Log) startLocked(name string, t *topic) {
 		defer l.writers.Done()
 		t.writeLoop(l.closed)
 	}()
+	l.background.Go(func() { t.checkpointLoop(l.fs, l.closed) })
+	if t.unverified > 0 {
+		l.background.Go(func() { t.verify(l.closed) })
+	} else {
+		close(t.verified)
+	}
+	// A file scanned whole at Open gets a checkpoint soon, not at the next
+	// append.
+	t.mu.Lock()
+	t.signalCheckpointLocked()
+	t.mu.Unlock()
 }
 
 // Append implements eventlog.Log.
@@ -326,7 +381,7 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 		for i := range records {
 			rec, size, err := decodeFrame(buf)
 			if err != nil {
-				return fmt.Errorf("read %s at byte %d: %w", t.path, startPos+int64(len(buf)), err)
+				return readError(t.path, endPos-int64(len(buf)), err)
 			}
 			rec.Offset = next + int64(i)
 			records[i] = rec
@@ -381,7 +436,24 @@ func (l *Log) Healthy() error {
 	return errors.Join(errs...)
 }
 
-// Close implements eventlog.Log.
+// writeCheckpoints saves each topic's index checkpoint, side by side, once
+// its writer has stopped. A checkpoint that cannot be written is logged: it
+// only makes the next Open longer.
+func (l *Log) writeCheckpoints() {
+	var wg sync.WaitGroup
+	for _, t := range l.topics {
+		wg.Go(func() {
+			if err := t.writeCheckpoint(l.fs); err != nil {
+				t.logger.Warn().Err(err).Msg("index checkpoint not written at close; the next Open checks more of the file")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Close implements eventlog.Log: it stops the writers once they have
+// written what was queued, stops the background checks, and saves each
+// topic's index checkpoint.
 func (l *Log) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
@@ -389,6 +461,8 @@ func (l *Log) Close() error {
 		close(l.closed)
 		l.mu.Unlock()
 		l.writers.Wait()
+		l.background.Wait()
+		l.writeCheckpoints()
 		for _, t := range l.topics {
 			err = errors.Join(err, t.file.Close())
 		}

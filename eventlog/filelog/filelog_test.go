@@ -52,8 +52,20 @@ func appendValues(t *testing.T, l *Log, topic string, values ...string) {
 	}
 }
 
-// damage writes a log with three records, closes it and lets edit change the file.
+// damage writes a log with three records, closes it, removes its index
+// checkpoint (Open then checks every record) and lets edit change the file.
 func damage(t *testing.T, edit func(data []byte, positions []int64) []byte) string {
+	t.Helper()
+	return damageLog(t, false, edit)
+}
+
+// damageCheckpointed is damage with the index checkpoint kept.
+func damageCheckpointed(t *testing.T, edit func(data []byte, positions []int64) []byte) string {
+	t.Helper()
+	return damageLog(t, true, edit)
+}
+
+func damageLog(t *testing.T, keepCheckpoint bool, edit func(data []byte, positions []int64) []byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	l := openT(t, dir)
@@ -61,6 +73,11 @@ func damage(t *testing.T, edit func(data []byte, positions []int64) []byte) stri
 	positions := append([]int64(nil), l.topics["t"].index...)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if !keepCheckpoint {
+		if err := os.Remove(filepath.Join(dir, "t"+checkpointSuffix)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	path := filepath.Join(dir, "t.log")
 	data, err := os.ReadFile(path)
@@ -81,26 +98,31 @@ func TestTornTailIsCutOff(t *testing.T) {
 		"zeros after":       func(d []byte, p []int64) []byte { return append(d, make([]byte, 4096)...) },
 	}
 	for name, edit := range cases {
-		t.Run(name, func(t *testing.T) {
-			dir := damage(t, edit)
-			l := openT(t, dir)
-			got := logtest.ReadValues(t, l, "t")
-			want := []string{"one", "two", "three"}
-			if name == "record cut short" || name == "bad checksum last" {
-				want = want[:2]
-			}
-			if strings.Join(got, ",") != strings.Join(want, ",") {
-				t.Fatalf("after recovery read %q, want %q", got, want)
-			}
-			// The log goes on after the cut: new appends land after the kept records.
-			appendValues(t, l, "t", "four")
-			if got := logtest.ReadValues(t, l, "t"); got[len(got)-1] != "four" || len(got) != len(want)+1 {
-				t.Fatalf("after append read %q", got)
-			}
-		})
+		for _, checkpointed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/checkpoint=%v", name, checkpointed), func(t *testing.T) {
+				dir := damageLog(t, checkpointed, edit)
+				l := openT(t, dir)
+				got := logtest.ReadValues(t, l, "t")
+				want := []string{"one", "two", "three"}
+				if name == "record cut short" || name == "bad checksum last" {
+					want = want[:2]
+				}
+				if strings.Join(got, ",") != strings.Join(want, ",") {
+					t.Fatalf("after recovery read %q, want %q", got, want)
+				}
+				// The log goes on after the cut: new appends land after the kept records.
+				appendValues(t, l, "t", "four")
+				if got := logtest.ReadValues(t, l, "t"); got[len(got)-1] != "four" || len(got) != len(want)+1 {
+					t.Fatalf("after append read %q", got)
+				}
+			})
+		}
 	}
 }
 
+// Without an index checkpoint, Open checks every record: damage before the
+// tail stops it. (With one, the background check finds it:
+// TestCheckpointedDamageFailsTheTopic.)
 func TestDamageBeforeTheTailStopsOpen(t *testing.T) {
 	dir := damage(t, func(d []byte, p []int64) []byte {
 		d[p[1]+frameHeaderSize+2] ^= 0xff // a byte inside the second record's body
@@ -130,7 +152,7 @@ func FuzzScan(f *testing.F) {
 	f.Add(appendFrame(nil, eventlog.Message{Key: []byte("k"), Value: []byte("v")}))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		index, good, err := scan(strings.NewReader(string(data)), int64(len(data)))
+		index, good, err := scan(strings.NewReader(string(data)), 0, int64(len(data)), nil)
 		if err != nil {
 			return
 		}

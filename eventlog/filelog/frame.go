@@ -48,7 +48,11 @@ func appendFrame(b []byte, msg eventlog.Message) []byte {
 	return b
 }
 
-var errBadFrame = errors.New("bad frame")
+var (
+	errBadFrame = errors.New("bad frame")
+	// errChecksum is a frame whose body does not match its checksum.
+	errChecksum = fmt.Errorf("%w: checksum mismatch", errBadFrame)
+)
 
 // versionError is a frame whose checksum matches but whose format version
 // this binary does not know: not damage, but a record written by another
@@ -84,12 +88,22 @@ func checkFrame(b []byte) (int, error) {
 	}
 	body := b[frameHeaderSize:size]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
-		return 0, errBadFrame
+		return 0, errChecksum
 	}
 	if body[0] != bodyVersion {
 		return 0, versionError{body[0]}
 	}
 	return size, nil
+}
+
+// readError is the error of a read that found a frame at byte pos of path
+// that checkFrame or decodeFrame refuse: ErrUnknownVersion for a record in
+// another format version, ErrCorrupt for any other.
+func readError(path string, pos int64, err error) error {
+	if errors.As(err, new(versionError)) {
+		return fmt.Errorf("read %s at byte %d: %w: %w", path, pos, ErrUnknownVersion, err)
+	}
+	return fmt.Errorf("read %s at byte %d: %w: %w", path, pos, ErrCorrupt, err)
 }
 
 // decodeFrame decodes a frame that checkFrame accepted. The record's slices

@@ -72,7 +72,7 @@ func (l *Log) Read(ctx context.Context, name string, partition int32, offsets []
 		for k := i; k < j; k++ {
 			rec, _, err := decodeFrame(buf[starts[k]-starts[i] : ends[k]-starts[i]])
 			if err != nil {
-				return nil, fmt.Errorf("read %s at byte %d: %w", t.path, starts[k], err)
+				return nil, readError(t.path, starts[k], err)
 			}
 			rec.Offset = offsets[k]
 			records = append(records, rec)

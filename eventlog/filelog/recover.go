@@ -30,20 +30,37 @@ func (l *Log) openTopic(name string) (*topic, error) {
 			return nil, err
 		}
 	}
-	index, size, err := recoverFile(f, path, logger)
+	// A checkpoint that a crash interrupted.
+	if err := os.Remove(checkpointPath(path) + tmpSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		logger.Warn().Err(err).Msg("cannot remove an unfinished index checkpoint")
+	}
+	r, err := recoverFile(f, path, logger)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	t := &topic{
-		path:       path,
-		file:       f,
-		logger:     logger,
-		requests:   make(chan *appendRequest, 1024),
-		writerDone: make(chan struct{}),
-		index:      index,
-		size:       size,
-		synced:     make(chan struct{}),
+		path:            path,
+		file:            f,
+		logger:          logger,
+		requests:        make(chan *appendRequest, 1024),
+		writerDone:      make(chan struct{}),
+		checkpointDue:   make(chan struct{}, 1),
+		checkpointEvery: l.checkpointEvery,
+		// A checkpoint is a cache: it never takes the room kept for the
+		// outcomes of accepted commands.
+		checkpointReserve: l.reserve,
+		index:             r.index,
+		size:              r.size,
+		synced:            make(chan struct{}),
+		unverified:        r.unverified,
+		unverifiedEnd:     r.covered,
+		verified:          make(chan struct{}),
+		checkedAtOpen:     r.checked,
+	}
+	if r.unverified > 0 {
+		t.checkpointed.Store(int64(r.unverified))
+		t.checkpointedBytes.Store(r.covered)
 	}
 	if l.refusable[name] {
 		t.reserve = l.reserve
@@ -64,31 +81,71 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// recoverFile scans the file, returns the index of its intact records and
-// cuts off a torn tail.
-func recoverFile(f file, path string, logger zerolog.Logger) ([]int64, int64, error) {
+// recovery is what recoverFile found in a topic file.
+type recovery struct {
+	index []int64 // the byte position of each intact record
+	size  int64   // the end of the last intact record
+	// unverified is how many records at the start of index an index
+	// checkpoint vouched for, which Open did not read: the background
+	// check's work (verify.go). covered is where they end. Zero when Open
+	// checked every record.
+	unverified int
+	covered    int64
+	checked    int // the records Open read and checked
+}
+
+// recoverFile finds the topic file's intact records and cuts off a torn
+// tail. With a usable index checkpoint it adopts the checkpoint's positions
+// and scans only the file after them; otherwise (none, or one that cannot
+// be used, which it logs and removes) it scans the whole file.
+func recoverFile(f file, path string, logger zerolog.Logger) (recovery, error) {
 	info, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return recovery{}, err
 	}
-	index, good, err := scan(f, info.Size())
+	var r recovery
+	c, err := loadCheckpoint(f, path, info.Size())
+	switch {
+	case err == nil:
+		r.index, r.unverified, r.covered = c.index, len(c.index), c.covered
+	case errors.Is(err, os.ErrNotExist):
+		if info.Size() > 0 {
+			logger.Info().Str("file", path).Msg("no index checkpoint: checking every record")
+		}
+	default:
+		logger.Warn().Err(err).Str("file", checkpointPath(path)).
+			Msg("index checkpoint cannot be used: removing it and checking every record (a new one is written later)")
+		if err := os.Remove(checkpointPath(path)); err != nil {
+			logger.Warn().Err(err).Msg("cannot remove the index checkpoint")
+		}
+	}
+	index, good, err := scan(f, r.covered, info.Size(), r.index)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return recovery{}, fmt.Errorf("%s: %w", path, err)
+	}
+	r.checked = len(index) - r.unverified
+	r.index, r.size = index, good
+	if r.unverified > 0 {
+		logger.Info().Str("file", path).Int("records_covered", r.unverified).Int64("bytes_covered", r.covered).
+			Int("records_checked", r.checked).Msg("index checkpoint adopted: checked only the records after it (the ones before are checked in the background)")
 	}
 	if good < info.Size() {
 		logger.Warn().Str("file", path).Int64("offset", good).Int64("bytes_cut", info.Size()-good).
 			Int("records_kept", len(index)).Msg("cutting off a torn record at the tail (an unacknowledged write interrupted by a crash)")
 		if err := f.Truncate(good); err != nil {
-			return nil, 0, fmt.Errorf("truncate torn tail of %s: %w", path, err)
+			return recovery{}, fmt.Errorf("truncate torn tail of %s: %w", path, err)
 		}
 		if err := f.Sync(); err != nil {
-			return nil, 0, fmt.Errorf("sync %s: %w", path, err)
+			return recovery{}, fmt.Errorf("sync %s: %w", path, err)
 		}
 	}
-	return index, good, nil
+	return r, nil
 }
 
-// ErrCorrupt marks a topic file that is damaged before its tail.
+// ErrCorrupt marks a topic file that is damaged before its tail: Open's
+// error, a failed topic's when the background check finds the damage among
+// the records an index checkpoint covers, and a Read's or Follow's of a
+// damaged record.
 var ErrCorrupt = errors.New("damaged record")
 
 // ErrUnknownVersion marks a topic file holding an intact record (its
@@ -97,11 +154,14 @@ var ErrCorrupt = errors.New("damaged record")
 // records as if they were a torn write.
 var ErrUnknownVersion = errors.New("record in an unknown format version")
 
-// scan returns the byte position of every intact frame in r and the size of
-// the intact prefix. A damaged frame followed by an intact one is an error,
-// and so is an intact frame in an unknown format version, wherever it is.
-func scan(r io.ReaderAt, size int64) (index []int64, good int64, err error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+// scan checks the frames of r from byte from, where a frame starts, to size,
+// and returns index (the positions of the records before from) with the
+// byte position of every intact frame appended, and the end of the intact
+// prefix. A damaged frame followed by an intact one is an error, and so is
+// an intact frame in an unknown format version, wherever it is.
+func scan(r io.ReaderAt, from, size int64, index []int64) (_ []int64, good int64, err error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, from, size-from), 1<<20)
+	good = from
 	var frame []byte
 	for good < size {
 		header, err := br.Peek(frameHeaderSize)

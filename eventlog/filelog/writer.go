@@ -27,12 +27,34 @@ type topic struct {
 	syncs      atomic.Int64 // fsyncs of the file, for tests and benchmarks of the group commit
 	refusing   bool         // the writer's: whether the last group was refused for the reserve
 
+	// The index checkpoint (checkpoint.go): the writer signals
+	// checkpointDue when checkpointEvery is reached since the last one,
+	// which covered checkpointed records and checkpointedBytes bytes;
+	// checkpointLoop writes it. checkpointMu keeps two writes of the
+	// checkpoint file, or a write and its removal, apart.
+	checkpointEvery   checkpointEvery
+	checkpointReserve *reserve // the free space a checkpoint leaves; nil: no reserve
+	checkpointDue     chan struct{}
+	checkpointMu      sync.Mutex
+	checkpointed      atomic.Int64
+	checkpointedBytes atomic.Int64
+	// unverified is how many records at the start of the index came from
+	// a checkpoint at Open, unread, and unverifiedEnd where they end: the
+	// background check reads them (verify.go) and closes verified when it
+	// is done (at once when there is nothing to check). checkedAtOpen is
+	// how many records Open did read.
+	unverified    int
+	unverifiedEnd int64
+	verified      chan struct{}
+	checkedAtOpen int
+
 	mu     sync.Mutex
 	index  []int64       // byte position of each durable record
 	size   int64         // bytes durable: the end of the last durable record
 	synced chan struct{} // closed (and replaced) after each sync
 	// failed is set, once, by the writer when the file can no longer be
-	// trusted: every later append gets it.
+	// trusted, or by the background check when it finds a damaged record:
+	// every later append gets it.
 	failed error
 }
 
@@ -113,6 +135,7 @@ func (t *topic) commit(buf []byte, group []*appendRequest) []byte {
 		t.size += int64(len(buf))
 		close(t.synced)
 		t.synced = make(chan struct{})
+		t.signalCheckpointLocked()
 		t.mu.Unlock()
 	}
 	for _, req := range group {
@@ -130,8 +153,8 @@ func (t *topic) commit(buf []byte, group []*appendRequest) []byte {
 // fails: the file can no longer be trusted, and every later append gets the
 // error until a restart recovers the file.
 func (t *topic) write(buf []byte) error {
-	if t.failed != nil { // only the writer sets it
-		return t.failed
+	if err := t.failure(); err != nil {
+		return err
 	}
 	if err := t.admit(len(buf)); err != nil {
 		return err
@@ -154,10 +177,13 @@ func (t *topic) write(buf []byte) error {
 }
 
 // fail records that the topic's file can no longer be trusted and returns
-// err, which every later append gets and Healthy reports.
+// err, which every later append gets and Healthy reports. The first
+// failure stays.
 func (t *topic) fail(err error) error {
 	t.mu.Lock()
-	t.failed = err
+	if t.failed == nil {
+		t.failed = err
+	}
 	t.mu.Unlock()
 	t.logger.Error().Err(err).Msg("topic failed")
 	return err
