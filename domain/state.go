@@ -52,7 +52,7 @@ func NewState() *State {
 
 // StateOf returns a State of the values that values yields, numbered in
 // that order: a State as a snapshot recorded it. An id yielded twice is an
-// error. It builds the index at once (idindex's Build), which is faster
+// error. It builds the index at once (idindex's BuildDistinct), which is faster
 // than adding the values one by one.
 func StateOf(values iter.Seq2[uuid.UUID, Value]) (*State, error) {
 	s := &State{}
@@ -63,7 +63,7 @@ func StateOf(values iter.Seq2[uuid.UUID, Value]) (*State, error) {
 		s.entries.Append(entry{id: id, Value: v})
 	}
 	n := s.entries.Len()
-	if k, ok := s.index.Build(n, n, s.ids()); !ok {
+	if k, ok := s.index.BuildDistinct(n, n, s.ids()); !ok {
 		return nil, fmt.Errorf("value %s is there twice", s.entries.At(k).id)
 	}
 	return s, nil

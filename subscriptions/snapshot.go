@@ -121,7 +121,7 @@ func (h *Hub) DecodeSnapshot(d *snapshot.Decoder) (install func(), err error) {
 			t.extras[s.command] = x
 		}
 	}
-	if i, ok := t.index.Build(len(t.slots), len(t.slots), slotIDs{t.slots}); !ok {
+	if i, ok := t.index.BuildDistinct(len(t.slots), len(t.slots), slotIDs{t.slots}); !ok {
 		d.Fail("command %s has two statuses", uuid.UUID(t.slots[i].command))
 		return nil, d.Err()
 	}

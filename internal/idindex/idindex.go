@@ -6,14 +6,17 @@
 // a Go map from id to number costs about 40, and a lookup probes about 1.5
 // index entries.
 //
-// The hash is seeded per index: most ids are random UUIDs, but clients
-// choose some (a command's id follows from its Idempotency-Key), and must
-// not be able to choose ids that collide and make the probes long.
+// The hash is keyed per index, with random keys: most ids are random UUIDs,
+// but clients choose some (a command's id follows from its
+// Idempotency-Key), and must not be able to choose ids that collide and
+// make the probes long. It is a multiply-fold of the id's halves with the
+// keys (as in wyhash): a few cycles, where hash/maphash costs about 10 ns.
 package idindex
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 )
 
@@ -26,12 +29,14 @@ type IDs interface{ ID(k int) [16]byte }
 // Index is the index. The zero Index holds nothing and has no room: call
 // Build first. It is not safe for concurrent use.
 type Index[T IDs] struct {
-	seed  maphash.Seed
-	slots []uint32 // an entry number + 1; 0 is an empty slot. A power of two long
+	k0, k1 uint64   // the hash's keys
+	slots  []uint32 // an entry number + 1; 0 is an empty slot. A power of two long
 }
 
 // Clone returns a copy of x, which changes independently of it.
-func (x *Index[T]) Clone() Index[T] { return Index[T]{seed: x.seed, slots: slices.Clone(x.slots)} }
+func (x *Index[T]) Clone() Index[T] {
+	return Index[T]{k0: x.k0, k1: x.k1, slots: slices.Clone(x.slots)}
+}
 
 // Fits reports whether the index has room for n entries (without being
 // more than half full).
@@ -39,7 +44,8 @@ func (x *Index[T]) Fits(n int) bool { return 2*n <= len(x.slots) }
 
 // home is the slot where the probe for id starts.
 func (x *Index[T]) home(id [16]byte) int {
-	return int(maphash.Comparable(x.seed, id) & uint64(len(x.slots)-1))
+	hi, lo := bits.Mul64(binary.LittleEndian.Uint64(id[:8])^x.k0, binary.LittleEndian.Uint64(id[8:])^x.k1)
+	return int((hi ^ lo) & uint64(len(x.slots)-1))
 }
 
 // Find returns the number of the entry that holds id, if one does.
@@ -70,8 +76,8 @@ func (x *Index[T]) place(home, k int) {
 	x.slots[i] = uint32(k + 1)
 }
 
-// Remove takes out entry k, which the index holds, before the table reuses
-// it (ids must still give its id). It leaves no tombstone: each slot after
+// Remove takes out entry k (if the index holds it) before the table reuses
+// it: ids must still give its id. It leaves no tombstone: each slot after
 // it in its run that may move back into the hole does (backward-shift
 // deletion), so that every entry stays reachable from its home without a
 // gap on the way, and the probes stay as short as in an index that never
@@ -80,6 +86,9 @@ func (x *Index[T]) Remove(k int, ids T) {
 	mask := len(x.slots) - 1
 	hole := x.home(ids.ID(k))
 	for int(x.slots[hole]-1) != k {
+		if x.slots[hole] == 0 {
+			return // not held
+		}
 		hole = (hole + 1) & mask
 	}
 	for i := (hole + 1) & mask; x.slots[i] != 0; i = (i + 1) & mask {
@@ -95,19 +104,28 @@ func (x *Index[T]) Remove(k int, ids T) {
 }
 
 // Build makes the index anew, with room for capacity entries, and puts
-// entries 0 to n-1 in it. It places them in the order of their home slots,
-// so that it writes the index from one end to the other rather than at
-// random: rebuilding the index of a million entries then takes a few
-// milliseconds rather than a cache miss each. If two entries hold the same
-// id, it reports one of them and false (such two have the same home, so
-// they are neighbours in that order); the index is then incomplete.
-func (x *Index[T]) Build(capacity, n int, ids T) (dup int, ok bool) {
+// entries 0 to n-1 in it. Entries may hold the same id: Find then finds the
+// one with the lowest number until it is removed. Build places them in the
+// order of their home slots, so that it writes the index from one end to
+// the other rather than at random: rebuilding the index of a million
+// entries takes a few milliseconds and no cache miss an entry.
+func (x *Index[T]) Build(capacity, n int, ids T) { x.build(capacity, n, ids, false) }
+
+// BuildDistinct is Build for entries that must hold distinct ids. If two
+// hold the same id, it reports one of them and false (two such have the
+// same home, so they are neighbours in that order), and the index is then
+// incomplete.
+func (x *Index[T]) BuildDistinct(capacity, n int, ids T) (dup int, ok bool) {
+	return x.build(capacity, n, ids, true)
+}
+
+func (x *Index[T]) build(capacity, n int, ids T, distinct bool) (dup int, ok bool) {
 	size := 1
 	for size < 2*max(capacity, n, 1) {
 		size *= 2
 	}
 	if x.slots == nil {
-		x.seed = maphash.MakeSeed()
+		x.k0, x.k1 = rand.Uint64(), rand.Uint64()
 	}
 	x.slots = make([]uint32, size)
 	// Each entry as its home (the high half) and number (the low half).
@@ -118,7 +136,7 @@ func (x *Index[T]) Build(capacity, n int, ids T) (dup int, ok bool) {
 	sortByHigh(order, bits.Len(uint(size-1)))
 	for i, o := range order {
 		k := int(uint32(o))
-		if i > 0 && order[i-1]>>32 == o>>32 {
+		if distinct && i > 0 && order[i-1]>>32 == o>>32 {
 			id := ids.ID(k)
 			for j := i - 1; j >= 0 && order[j]>>32 == o>>32; j-- {
 				if ids.ID(int(uint32(order[j]))) == id {
