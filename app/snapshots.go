@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"calculator/decided"
 	"calculator/domain"
@@ -28,9 +31,10 @@ import (
 // At startup, restoreSnapshot gives the view, the Hub and the keys the
 // newest snapshot whose parts all decode and whose fold matches the events
 // topic, before they start; the processor loads the fold itself
-// (loadFold), whenever a Run or a partition's owner starts. Without a
-// usable snapshot each starts from offset 0, as it would without
-// snapshots.
+// (loadFold), whenever a Run or a partition's owner starts, except that
+// its first Run on the embedded log takes a copy of the fold that
+// restoreSnapshot decoded (startFold). Without a usable snapshot each
+// starts from offset 0, as it would without snapshots.
 
 // snapshots is the App's share of the snapshots; nil when none are taken.
 type snapshots struct {
@@ -39,6 +43,48 @@ type snapshots struct {
 	busy   atomic.Bool    // a snapshot is being encoded or written
 	last   int            // the size of the last body encoded (writeSnapshots')
 	writes chan frozen    // to writeSnapshots; at most one in flight
+	start  startFold      // the fold restoreSnapshot decoded, for the processor
+}
+
+// startFold hands the processor's first load of the whole fold (loadFold
+// on the embedded log, at startup) a copy of the fold that restoreSnapshot
+// decoded for the view, so that the file is read and the fold decoded
+// once. restoreSnapshot offers it as soon as it is decoded and checked,
+// before the view's other parts, so that the processor rebuilds its window
+// while the view decodes its index. (Should a later part of that snapshot
+// not decode, the view starts from an older one or from offset 0: each is
+// the fold of the same log, only further back.)
+type startFold struct {
+	once  sync.Once
+	ready chan struct{} // closed once restoreSnapshot has offered a fold or has none
+	mu    sync.Mutex
+	fold  *snapshot.Fold // nil once taken
+	state *domain.State
+}
+
+// offer makes a copy of fold and state the one the processor takes.
+func (s *startFold) offer(fold *snapshot.Fold, state *domain.State) {
+	s.mu.Lock()
+	s.fold, s.state = fold.Clone(), state.Clone()
+	s.mu.Unlock()
+	s.close()
+}
+
+// close says that no fold is offered, unless one was.
+func (s *startFold) close() { s.once.Do(func() { close(s.ready) }) }
+
+// take waits for restoreSnapshot's offer and takes it, once.
+func (s *startFold) take(ctx context.Context) (*snapshot.Fold, *domain.State, bool) {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fold, state := s.fold, s.state
+	s.fold, s.state = nil, nil
+	return fold, state, fold != nil
 }
 
 // frozen is a snapshot on its way to the disk: the copies its parts froze,
@@ -60,7 +106,7 @@ func (a *App) openSnapshots() error {
 	if a.cfg.DiskReserve > 0 {
 		dir.KeepFree(a.cfg.DiskReserve) // the outcomes' room on the embedded log's disk
 	}
-	a.snaps = &snapshots{dir: dir, writes: make(chan frozen, 1), last: int(dir.NewestSize())}
+	a.snaps = &snapshots{dir: dir, writes: make(chan frozen, 1), last: int(dir.NewestSize()), start: startFold{ready: make(chan struct{})}}
 	return nil
 }
 
@@ -115,6 +161,7 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 	if a.snaps == nil {
 		return
 	}
+	defer a.snaps.start.close()
 	began := time.Now()
 	var values int
 	f, err := a.snaps.dir.Load(func(f snapshot.File, body []byte) error {
@@ -123,21 +170,33 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 		if err := d.Done(); err != nil {
 			return err
 		}
+		// The Hub's and the keys' parts do not need the fold: they are
+		// decoded beside it and the view's index, on the other core.
+		var others errgroup.Group
+		var installHub, installKeys func()
+		others.Go(func() (err error) {
+			if installHub, err = decodeWhole(a.subs.DecodeSnapshot, hubPart); err != nil {
+				return fmt.Errorf("the subscriptions' part: %w", err)
+			}
+			if installKeys, err = decodeWhole(a.keys.DecodeSnapshot, keysPart); err != nil {
+				return fmt.Errorf("the Idempotency-Key index's part: %w", err)
+			}
+			return nil
+		})
 		fold, state, err := a.decodeFold(ctx, foldPart, nil)
 		if err != nil {
+			others.Wait()
 			return err
 		}
+		if a.kafka == nil { // on Kafka each partition's owner loads its own
+			a.snaps.start.offer(fold, state)
+		}
 		install, err := a.view.Restore(fold, state, viewPart)
+		if err := others.Wait(); err != nil {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("the view's part: %w", err)
-		}
-		installHub, err := decodeWhole(a.subs.DecodeSnapshot, hubPart)
-		if err != nil {
-			return fmt.Errorf("the subscriptions' part: %w", err)
-		}
-		installKeys, err := decodeWhole(a.keys.DecodeSnapshot, keysPart)
-		if err != nil {
-			return fmt.Errorf("the Idempotency-Key index's part: %w", err)
 		}
 		// Every part decoded: nothing was changed before this.
 		install()
@@ -170,6 +229,11 @@ func decodeWhole(decode func(*snapshot.Decoder) (func(), error), part *snapshot.
 func (a *App) loadFold(ctx context.Context, partitions []int32) (*snapshot.Fold, *domain.State, error) {
 	if a.snaps == nil {
 		return nil, nil, snapshot.ErrNone
+	}
+	if partitions == nil {
+		if fold, state, ok := a.snaps.start.take(ctx); ok {
+			return fold, state, nil
+		}
 	}
 	var fold *snapshot.Fold
 	var state *domain.State

@@ -43,6 +43,17 @@ type Fold struct {
 	Split int
 }
 
+// Clone returns a copy of f, which changes independently of it.
+func (f *Fold) Clone() *Fold {
+	c := *f
+	c.Position, c.Anchors, c.Resume = maps.Clone(f.Position), maps.Clone(f.Anchors), maps.Clone(f.Resume)
+	c.Decided = make(map[int32]*decided.Ring, len(f.Decided))
+	for p, r := range f.Decided {
+		c.Decided[p] = r.Clone()
+	}
+	return &c
+}
+
 // SplitPartition is the partition of a value whose events are in more than
 // one partition.
 const SplitPartition = -1

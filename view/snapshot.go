@@ -127,13 +127,8 @@ func (v *View) takeSnapshot() {
 // only ever grows at its end (a trail's bytes and marks, which the copy
 // reads no further than its own length) and copies the rest.
 func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
-	fold := v.snap.fold
+	fold := v.snap.fold.Clone()
 	fold.Split = v.split
-	fold.Position, fold.Anchors, fold.Resume = maps.Clone(fold.Position), maps.Clone(fold.Anchors), maps.Clone(fold.Resume)
-	fold.Decided = make(map[int32]*decided.Ring, len(v.snap.fold.Decided))
-	for p, r := range v.snap.fold.Decided {
-		fold.Decided[p] = r.Clone()
-	}
 	state, x := v.state.Clone(), v.index.clone()
 	return func(e *snapshot.Encoder) {
 		e.Section(func(e *snapshot.Encoder) {
