@@ -253,3 +253,17 @@ func TestRingHoldsWhatTheSetHolds(t *testing.T) {
 		t.Fatalf("after the Age: Set %d, Ring %d ids; want Min, 100", set.Len(), ring.Len())
 	}
 }
+
+// BenchmarkFromRing rebuilds the Set of a full default window (5,000,000
+// ids) from its Ring, as a processor starting from a snapshot does.
+func BenchmarkFromRing(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	r := NewRing(Window{})
+	start := time.Now()
+	for range DefaultMax {
+		r.Push(newID(rng), start)
+	}
+	for b.Loop() {
+		FromRing(r.Clone())
+	}
+}
