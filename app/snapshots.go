@@ -47,46 +47,33 @@ type snapshots struct {
 }
 
 // startFold hands the processor's first load of the whole fold (loadFold
-// on the embedded log, at startup) the fold that restoreSnapshot decoded
-// for the view, so that the file is read and the fold decoded once.
-// restoreSnapshot offers it as soon as it is decoded and checked, so that
-// the processor copies it and rebuilds its window while the view decodes
-// its index; before the view starts (and changes its own), restoreSnapshot
-// withdraws the offer if the processor has not taken it yet, or waits until
-// its copy is made. (Should a later part of that snapshot not decode, the
-// view starts from an older one or from offset 0: each is the fold of the
-// same log, only further back.)
+// on the embedded log, at startup) a copy of the fold that restoreSnapshot
+// decoded for the view, so that the file is read and the fold decoded
+// once. restoreSnapshot offers it as soon as it is decoded and checked,
+// before the view's other parts, so that the processor rebuilds its window
+// while the view decodes its index. (Should a later part of that snapshot
+// not decode, the view starts from an older one or from offset 0: each is
+// the fold of the same log, only further back.)
 type startFold struct {
-	once   sync.Once
-	ready  chan struct{} // closed once a fold is offered, or none will be
-	mu     sync.Mutex
-	fold   *snapshot.Fold // the view's: nil unless offered and not taken
-	state  *domain.State
-	copied chan struct{} // closed when the processor's copy is made; nil until taken
+	once  sync.Once
+	ready chan struct{} // closed once restoreSnapshot has offered a fold or has none
+	mu    sync.Mutex
+	fold  *snapshot.Fold // nil once taken
+	state *domain.State
 }
 
-// offer offers the view's fold and state, which the processor copies.
+// offer makes a copy of fold and state the one the processor takes.
 func (s *startFold) offer(fold *snapshot.Fold, state *domain.State) {
 	s.mu.Lock()
-	s.fold, s.state = fold, state
+	s.fold, s.state = fold.Clone(), state.Clone()
 	s.mu.Unlock()
-	s.once.Do(func() { close(s.ready) })
+	s.close()
 }
 
-// withdraw ends the offer: after it the view may change its fold.
-func (s *startFold) withdraw() {
-	s.once.Do(func() { close(s.ready) })
-	s.mu.Lock()
-	s.fold, s.state = nil, nil
-	copied := s.copied
-	s.mu.Unlock()
-	if copied != nil {
-		<-copied
-	}
-}
+// close says that no fold is offered, unless one was.
+func (s *startFold) close() { s.once.Do(func() { close(s.ready) }) }
 
-// take waits for the offer and, if there is one, returns a copy of it:
-// once, for the processor's first Run.
+// take waits for restoreSnapshot's offer and takes it, once.
 func (s *startFold) take(ctx context.Context) (*snapshot.Fold, *domain.State, bool) {
 	select {
 	case <-s.ready:
@@ -94,15 +81,10 @@ func (s *startFold) take(ctx context.Context) (*snapshot.Fold, *domain.State, bo
 		return nil, nil, false
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	fold, state := s.fold, s.state
-	if fold == nil {
-		s.mu.Unlock()
-		return nil, nil, false
-	}
-	s.fold, s.state, s.copied = nil, nil, make(chan struct{})
-	s.mu.Unlock()
-	defer close(s.copied)
-	return fold.Clone(), state.Clone(), true
+	s.fold, s.state = nil, nil
+	return fold, state, fold != nil
 }
 
 // frozen is a snapshot on its way to the disk: the copies its parts froze,
@@ -179,7 +161,7 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 	if a.snaps == nil {
 		return
 	}
-	defer a.snaps.start.withdraw()
+	defer a.snaps.start.close()
 	began := time.Now()
 	var values int
 	f, err := a.snaps.dir.Load(func(f snapshot.File, body []byte) error {
