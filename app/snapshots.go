@@ -15,6 +15,7 @@ import (
 	"calculator/decided"
 	"calculator/domain"
 	"calculator/snapshot"
+	"calculator/view"
 )
 
 // Snapshots (package snapshot). The view takes them, between two of its
@@ -170,9 +171,10 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 		if err := d.Done(); err != nil {
 			return err
 		}
-		// The Hub's and the keys' parts do not need the fold: they are
-		// decoded beside it and the view's index, on the other core.
+		// The view's, the Hub's and the keys' parts do not need the
+		// fold: they are decoded beside it, on the other core.
 		var others errgroup.Group
+		var viewSnap *view.SnapshotPart
 		var installHub, installKeys func()
 		others.Go(func() (err error) {
 			if installHub, err = decodeWhole(a.subs.DecodeSnapshot, hubPart); err != nil {
@@ -181,20 +183,19 @@ func (a *App) restoreSnapshot(ctx context.Context) {
 			if installKeys, err = decodeWhole(a.keys.DecodeSnapshot, keysPart); err != nil {
 				return fmt.Errorf("the Idempotency-Key index's part: %w", err)
 			}
+			if viewSnap, err = view.DecodeSnapshotPart(viewPart); err != nil {
+				return fmt.Errorf("the view's part: %w", err)
+			}
 			return nil
 		})
 		fold, state, err := a.decodeFold(ctx, foldPart, nil)
-		if err != nil {
-			others.Wait()
-			return err
-		}
-		if a.kafka == nil { // on Kafka each partition's owner loads its own
+		if err == nil && a.kafka == nil { // on Kafka each partition's owner loads its own
 			a.snaps.start.offer(fold, state)
 		}
-		install, err := a.view.Restore(fold, state, viewPart)
-		if err := others.Wait(); err != nil {
+		if err := errors.Join(err, others.Wait()); err != nil {
 			return err
 		}
+		install, err := a.view.Restore(fold, state, viewSnap)
 		if err != nil {
 			return fmt.Errorf("the view's part: %w", err)
 		}

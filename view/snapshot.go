@@ -57,17 +57,32 @@ func (v *View) WithSnapshots(s Snapshots) {
 	}
 }
 
-// Restore prepares the view to start from a snapshot: the fold and state
-// that snapshot.DecodeFold read, and the view's own part (what
-// encodeSnapshot wrote after the fold). It changes nothing until install
-// is called (before Run, after WithSnapshots), so that a snapshot whose
-// other parts turn out unusable leaves the view as it was.
-func (v *View) Restore(fold *snapshot.Fold, state *domain.State, part *snapshot.Decoder) (install func(), err error) {
-	x, err := decodeIndex(part, state)
+// SnapshotPart is the view's own part of a snapshot (what freezeSnapshot's
+// encoding wrote after the fold: the history index), decoded.
+type SnapshotPart struct{ index *indexPart }
+
+// DecodeSnapshotPart reads the view's own part of a snapshot. It does not
+// need the fold, so it may run while the fold is decoded; Restore then
+// matches the two.
+func DecodeSnapshotPart(part *snapshot.Decoder) (*SnapshotPart, error) {
+	p, err := decodeIndexPart(part)
 	if err != nil {
 		return nil, err
 	}
 	if err := part.Done(); err != nil {
+		return nil, err
+	}
+	return &SnapshotPart{index: p}, nil
+}
+
+// Restore prepares the view to start from a snapshot: the fold and state
+// that snapshot.DecodeFold read, and the view's own part of the same
+// snapshot. It changes nothing until install is called (before Run, after
+// WithSnapshots), so that a snapshot whose other parts turn out unusable
+// leaves the view as it was.
+func (v *View) Restore(fold *snapshot.Fold, state *domain.State, part *SnapshotPart) (install func(), err error) {
+	x, err := part.index.attach(state)
+	if err != nil {
 		return nil, err
 	}
 	return func() {

@@ -3,6 +3,7 @@ package view
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/google/uuid"
@@ -73,30 +74,41 @@ func encodeTrail(e *snapshot.Encoder, t *trail, marks []mark) {
 // fold holds: it has a trail for every value of s, and none other. Its
 // errors wrap snapshot.ErrCorrupt.
 func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
+	p, err := decodeIndexPart(d)
+	if err != nil {
+		return index{}, err
+	}
+	return p.attach(s)
+}
+
+// indexPart is an index as decodeIndexPart read it, before it is matched
+// with the State it stands beside: the trails under the values' numbers and
+// the ids in order, with the marks and rejections by number. Decoding it
+// does not need the State, so it may run while the fold is decoded.
+type indexPart struct {
+	x        index // without versionMarks and rejected
+	n        int
+	sum      idSum // of the ids in order
+	marks    map[int][]mark
+	rejected map[int]*lookup
+}
+
+// decodeIndexPart reads what encode wrote. Its errors wrap
+// snapshot.ErrCorrupt.
+func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
 	// Each value takes at least its id and seven bytes of trail.
 	n := d.Int(16 + 7)
 	raw := d.Raw(16 * n)
 	if d.Err() != nil {
-		return index{}, d.Err()
+		return nil, d.Err()
 	}
-	if n != s.Len() {
-		d.Fail("a history for %d values, and %d values", n, s.Len())
-		return index{}, d.Err()
-	}
-	var sum idSum
+	p := &indexPart{n: n, marks: make(map[int][]mark), rejected: make(map[int]*lookup)}
 	for i := 0; i < len(raw); i += 16 {
 		if i > 0 && bytes.Compare(raw[i-16:i], raw[i:i+16]) >= 0 {
 			d.Fail("value ids out of order at %d", i/16)
-			return index{}, d.Err()
+			return nil, d.Err()
 		}
-		sum.add(uuid.UUID(raw[i:]))
-	}
-	for id := range s.All() {
-		sum.remove(id)
-	}
-	if sum != (idSum{}) {
-		d.Fail("the ids in order are not the values' ids")
-		return index{}, d.Err()
+		p.sum.add(uuid.UUID(raw[i:]))
 	}
 
 	// The trails, their data still in d's bytes.
@@ -114,42 +126,64 @@ func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
 		if d.Bool() {
 			r := decodeTrail(d)
 			if r.partition == splitPartition {
-				id, _ := s.At(k)
-				d.Fail("value %s: rejections in no partition", id)
+				d.Fail("value number %d: rejections in no partition", k)
 			}
 			trails = append(trails, decoded{k: k, l: r, rejections: true})
 			total += len(r.data)
 		}
 		if d.Err() != nil {
-			return index{}, d.Err()
+			return nil, d.Err()
 		}
 	}
 
-	x := index{
-		versionMarks: make(map[uuid.UUID][]mark),
-		rejected:     make(map[uuid.UUID]*lookup),
-		ids:          idsOf(raw),
-	}
+	p.x.ids = idsOf(raw)
 	data := make([]byte, 0, total)
 	for i := range trails {
 		t := &trails[i]
-		id, _ := s.At(t.k)
 		if err := t.l.check(); err != "" {
-			d.Fail("value %s: %s", id, err)
-			return index{}, d.Err()
+			d.Fail("value number %d: %s", t.k, err)
+			return nil, d.Err()
 		}
 		at := len(data)
 		data = append(data, t.l.data...)
 		t.l.data = data[at:len(data):len(data)]
 		if t.rejections {
 			r := t.l
-			x.rejected[id] = &r
+			p.rejected[t.k] = &r
 			continue
 		}
-		x.versions.Append(t.l.trail)
+		p.x.versions.Append(t.l.trail)
 		if len(t.l.marks) > 0 {
-			x.versionMarks[id] = t.l.marks
+			p.marks[t.k] = t.l.marks
 		}
+	}
+	return p, nil
+}
+
+// attach matches the index with s, the State of the same snapshot's fold,
+// and returns it: s must hold exactly the values whose ids the index has
+// in order. Its errors wrap snapshot.ErrCorrupt.
+func (p *indexPart) attach(s *domain.State) (index, error) {
+	if p.n != s.Len() {
+		return index{}, fmt.Errorf("%w: a history for %d values, and %d values", snapshot.ErrCorrupt, p.n, s.Len())
+	}
+	sum := p.sum
+	for id := range s.All() {
+		sum.remove(id)
+	}
+	if sum != (idSum{}) {
+		return index{}, fmt.Errorf("%w: the ids in order are not the values' ids", snapshot.ErrCorrupt)
+	}
+	x := p.x
+	x.versionMarks = make(map[uuid.UUID][]mark, len(p.marks))
+	x.rejected = make(map[uuid.UUID]*lookup, len(p.rejected))
+	for k, m := range p.marks {
+		id, _ := s.At(k)
+		x.versionMarks[id] = m
+	}
+	for k, r := range p.rejected {
+		id, _ := s.At(k)
+		x.rejected[id] = r
 	}
 	return x, nil
 }

@@ -68,7 +68,11 @@ func TestSnapshotRestoreEqualsFullReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored := view.New(log, "events", zerolog.Nop(), nil)
-	install, err := restored.Restore(fold, state, d.Section())
+	part, err := view.DecodeSnapshotPart(d.Section())
+	if err != nil {
+		t.Fatal(err)
+	}
+	install, err := restored.Restore(fold, state, part)
 	if err != nil || d.Done() != nil {
 		t.Fatalf("Restore: %v, %v", err, d.Done())
 	}
