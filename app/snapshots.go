@@ -50,23 +50,28 @@ type snapshots struct {
 // startFold hands the processor's first load of the whole fold (loadFold
 // on the embedded log, at startup) a copy of the fold that restoreSnapshot
 // decoded for the view, so that the file is read and the fold decoded
-// once. restoreSnapshot offers it as soon as it is decoded and checked,
-// before the view's other parts, so that the processor rebuilds its window
-// while the view decodes its index. (Should a later part of that snapshot
-// not decode, the view starts from an older one or from offset 0: each is
-// the fold of the same log, only further back.)
+// once. restoreSnapshot offers the first fold it decodes and checks, at
+// once, so that the processor rebuilds its window while the view's parts
+// are still being decoded. (Should a later part of that snapshot not
+// decode, the view starts from an older one or from offset 0: each is the
+// fold of the same log, only further back.)
 type startFold struct {
-	once  sync.Once
-	ready chan struct{} // closed once restoreSnapshot has offered a fold or has none
-	mu    sync.Mutex
-	fold  *snapshot.Fold // nil once taken
-	state *domain.State
+	once    sync.Once
+	ready   chan struct{} // closed once restoreSnapshot has offered a fold or has none
+	mu      sync.Mutex
+	offered bool
+	fold    *snapshot.Fold // nil once taken
+	state   *domain.State
 }
 
-// offer makes a copy of fold and state the one the processor takes.
+// offer makes a copy of fold and state the one the processor takes, unless
+// one was offered already.
 func (s *startFold) offer(fold *snapshot.Fold, state *domain.State) {
 	s.mu.Lock()
-	s.fold, s.state = fold.Clone(), state.Clone()
+	if !s.offered {
+		s.offered = true
+		s.fold, s.state = fold.Clone(), state.Clone()
+	}
 	s.mu.Unlock()
 	s.close()
 }
