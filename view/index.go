@@ -1,6 +1,8 @@
 package view
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 
 	"calculator/domain"
@@ -59,13 +61,16 @@ func newIndex() index {
 // batch); the index adds the trail of a value when it sees its
 // ValueCreated, in the order the state numbered the values.
 func (x *index) add(s *domain.State, rec *eventlog.Record, e *domain.Event, changed bool) (split bool) {
-	k, found := s.Number(e.ValueID)
-	found = found && k < x.versions.Len()
-	if !found {
+	k, inState := s.Number(e.ValueID)
+	if !inState || k >= x.versions.Len() {
 		if !changed || e.Action != domain.ValueCreated {
 			return false
 		}
-		k = x.versions.Append(trail{partition: rec.Partition})
+		if next := x.versions.Append(trail{partition: rec.Partition}); next != k {
+			// The state numbers values as they are created, and the
+			// view adds each created value here in the same order.
+			panic(fmt.Sprintf("view: value %s is number %d in the state and %d in the index", e.ValueID, k, next))
+		}
 		x.ids.insert(e.ValueID)
 	}
 	t := x.versions.At(k)
