@@ -3,11 +3,13 @@ package idempotency
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"calculator/eventlog/filelog"
 	"calculator/internal/await"
 	"calculator/snapshot"
 )
@@ -17,14 +19,7 @@ import (
 // where the snapshot was taken.
 func TestIndexSnapshot(t *testing.T) {
 	ctx := context.Background()
-	log := openLog(t)
-	now := time.Now()
-	for i := range 50 {
-		cmd, headers := keyedCommand(string(rune('A'+i)), int64(i), now)
-		appendCommand(t, log, cmd, headers...)
-	}
-	ix := runIndex(t, log, Options{})
-	await.Until(t, 10*time.Second, "50 keys read", func() bool { return ix.Stats().Keys == 50 })
+	log, ix := indexOfKeys(t, 'A', 50)
 	pending, err := ix.Claim(ctx, "pending", fingerprint(1)) // its append never ends
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +29,7 @@ func TestIndexSnapshot(t *testing.T) {
 	ix.EncodeSnapshot(&e)
 
 	// Commands after the snapshot: the restored Index reads them.
-	late, headers := keyedCommand("late", 7, now)
+	late, headers := keyedCommand("late", 7, time.Now())
 	appendCommand(t, log, late, headers...)
 
 	restored := New(log, "commands", zerolog.Nop(), Options{})
@@ -64,14 +59,7 @@ func TestIndexSnapshot(t *testing.T) {
 
 // A damaged snapshot part is an error that leaves the Index as it was.
 func TestIndexSnapshotDamaged(t *testing.T) {
-	log := openLog(t)
-	now := time.Now()
-	for i := range 5 {
-		cmd, headers := keyedCommand(string(rune('a'+i)), int64(i), now)
-		appendCommand(t, log, cmd, headers...)
-	}
-	ix := runIndex(t, log, Options{})
-	await.Until(t, 10*time.Second, "5 keys read", func() bool { return ix.Stats().Keys == 5 })
+	log, ix := indexOfKeys(t, 'a', 5)
 	var e snapshot.Encoder
 	ix.EncodeSnapshot(&e)
 	b := e.Bytes()
@@ -84,4 +72,20 @@ func TestIndexSnapshotDamaged(t *testing.T) {
 			t.Fatalf("cut at %d: a failed restore left %d keys", cut, fresh.Stats().Keys)
 		}
 	}
+}
+
+// indexOfKeys returns a log of n keyed commands, under the keys first,
+// first+1..., the i-th with the value i, and a running Index that has read
+// them.
+func indexOfKeys(t *testing.T, first rune, n int) (*filelog.Log, *Index) {
+	t.Helper()
+	log := openLog(t)
+	now := time.Now()
+	for i := range n {
+		cmd, headers := keyedCommand(string(first+rune(i)), int64(i), now)
+		appendCommand(t, log, cmd, headers...)
+	}
+	ix := runIndex(t, log, Options{})
+	await.Until(t, 10*time.Second, fmt.Sprintf("%d keys read", n), func() bool { return ix.Stats().Keys == n })
+	return log, ix
 }

@@ -69,20 +69,8 @@ func TestCommandStream(t *testing.T) {
 	if stream.Response.Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("Cache-Control = %q", stream.Response.Header.Get("Cache-Control"))
 	}
-	var types []string
-	var applied map[string]any
-	var lastID string
-	for {
-		ev, err := stream.Next()
-		if err != nil {
-			break
-		}
-		types = append(types, ev.Type)
-		if ev.Type == "applied" {
-			applied, lastID = data(t, ev), ev.LastEventID
-		}
-	}
-	if strings.Join(types, ",") != "accepted,succeeded,applied" {
+	types, applied, lastID := readCommandStream(t, stream)
+	if types != "accepted,succeeded,applied" {
 		t.Fatalf("messages %v, want accepted, succeeded, applied, then the end", types)
 	}
 	if applied["value"] != 3.0 || applied["value_id"] != valueID || applied["status"] != "succeeded" {
@@ -175,20 +163,8 @@ func TestOlderCommandsKeepTheirValue(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		for _, w := range want {
-			stream := s.dial("/subscriptions/commands/"+w.command, "")
-			var types []string
-			var applied map[string]any
-			for {
-				ev, err := stream.Next()
-				if err != nil {
-					break
-				}
-				types = append(types, ev.Type)
-				if ev.Type == "applied" {
-					applied = data(t, ev)
-				}
-			}
-			if got := strings.Join(types, ","); got != "accepted,"+w.final+",applied" {
+			got, applied, _ := readCommandStream(t, s.dial("/subscriptions/commands/"+w.command, ""))
+			if got != "accepted,"+w.final+",applied" {
 				t.Errorf("%s, command %s: messages %s", when, w.command, got)
 			}
 			if applied["status"] != w.final || applied["value"] != w.value || applied["version"] != w.version {

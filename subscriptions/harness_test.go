@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +172,24 @@ func next(t testing.TB, s *ssetest.Stream) ssetest.Event {
 		t.Fatalf("reading the stream: %v", err)
 	}
 	return ev
+}
+
+// readCommandStream reads a command stream to its end and returns the types
+// of its messages, joined with commas, and the data and id of its
+// "applied" message.
+func readCommandStream(t testing.TB, stream *ssetest.Stream) (types string, applied map[string]any, appliedID string) {
+	t.Helper()
+	var seen []string
+	for {
+		ev, err := stream.Next()
+		if err != nil {
+			return strings.Join(seen, ","), applied, appliedID
+		}
+		seen = append(seen, ev.Type)
+		if ev.Type == "applied" {
+			applied, appliedID = data(t, ev), ev.LastEventID
+		}
+	}
 }
 
 // data decodes a message's JSON data.
