@@ -70,17 +70,6 @@ func encodeTrail(e *snapshot.Encoder, t *trail, marks []mark) {
 	e.Raw(t.data)
 }
 
-// decodeIndex reads what encode wrote, for the State s that the snapshot's
-// fold holds: it has a trail for every value of s, and none other. Its
-// errors wrap snapshot.ErrCorrupt.
-func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
-	p, err := decodeIndexPart(d)
-	if err != nil {
-		return index{}, err
-	}
-	return p.attach(s)
-}
-
 // indexPart is an index as decodeIndexPart read it, before it is matched
 // with the State it stands beside: the trails under the values' numbers and
 // the ids in order, with the marks and rejections by number. Decoding it

@@ -431,3 +431,13 @@ func stateWith(ids ...uuid.UUID) *domain.State {
 	})
 	return s
 }
+
+// decodeIndex reads what encode wrote, for the State s that the snapshot's
+// fold holds, as DecodeSnapshotPart and Restore do in two steps.
+func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
+	p, err := decodeIndexPart(d)
+	if err != nil {
+		return index{}, err
+	}
+	return p.attach(s)
+}
