@@ -11,27 +11,35 @@ import (
 	"time"
 )
 
-// An index checkpoint is a topic's index (the byte position of each record)
-// as it was at some point, saved beside the topic file as <topic>.index, so
-// that Open checks only the records after it instead of reading the whole
-// file. It is only ever a cache: a missing, damaged or mismatched checkpoint
-// costs a full scan, never a record.
+// An index checkpoint is a topic's index (index.go: the byte position of
+// the first record of each block of blockRecords) as it was at some point,
+// saved beside the topic file as <topic>.index, so that Open checks only the
+// records after it instead of reading the whole file. It is only ever a
+// cache: a missing, damaged or mismatched checkpoint costs a full scan,
+// never a record.
 //
 //	checkpoint = magic "FLOGIDX\x00" | version (uint32 LE) | crc (uint32 LE) | body
 //	body       = records n (uint64 LE) | bytes covered (uint64 LE)
-//	             | last (the checksum field of record n-1, uint32 LE)
-//	             | { uvarint size of record i, frame header included } for i in 0..n-1
+//	             | records a block K (uint32 LE)
+//	             | last (the byte position of record n-1, uint64 LE)
+//	             | last crc (the checksum field of record n-1, uint32 LE)
+//	             | { uvarint size of block j } for j in 0..ceil(n/K)-1
 //
-// crc is the CRC-32C of body. Record i starts at the sum of the sizes
-// before it, and the sizes add up to bytes covered: a few hundred bytes a
-// record make about 2 bytes each. last ties the checkpoint to the file it
-// was taken of: at Open the frame that ends exactly at bytes covered must be
-// intact and carry that checksum.
+// crc is the CRC-32C of body. Block j holds records jK to jK+K-1 (the last
+// one fewer, up to n-1) and starts at the sum of the sizes before it; the
+// sizes add up to bytes covered. A block of 64 records of a few hundred
+// bytes takes 2 or 3 bytes: about 0.04 bytes a record. last and last crc tie
+// the checkpoint to the file it was taken of: at Open the frame at last
+// must end exactly at bytes covered, be intact and carry that checksum.
+//
+// Version 1 held the size of every record; a checkpoint of that version is
+// passed over like any other it cannot use (the next one written is of
+// this version).
 const (
 	checkpointSuffix  = ".index"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	checkpointHeader  = 8 + 4 + 4
-	checkpointFixed   = 8 + 8 + 4
+	checkpointFixed   = 8 + 8 + 4 + 8 + 4
 	minFrameSize      = frameHeaderSize + 1
 	maxFrameSize      = frameHeaderSize + maxBodySize
 )
@@ -40,11 +48,10 @@ var checkpointMagic = [8]byte{'F', 'L', 'O', 'G', 'I', 'D', 'X', 0}
 
 // When a running log writes a checkpoint in the background: once this many
 // records, or this many bytes, were appended to a topic since its last one,
-// whichever comes first. A checkpoint rewrites the whole index (about 2 B a
-// record: 20 MB at 10,000,000 records) and costs one fsync, so at most
-// about one byte in 13 appended is written again for it at 10,000,000
-// records of 300 B, and a crash leaves at most 256 MiB for the next Open to
-// check beyond it. A clean Close writes one too.
+// whichever comes first. A checkpoint rewrites the whole index (about 0.04
+// B a record: 400 KB at 10,000,000 records) and costs one fsync, and a crash
+// leaves at most 256 MiB (or 1,000,000 records) for the next Open to check
+// beyond it. A clean Close writes one too.
 const (
 	defaultCheckpointRecords = 1_000_000
 	defaultCheckpointBytes   = 256 << 20
@@ -52,27 +59,25 @@ const (
 
 // checkpoint is a decoded index checkpoint.
 type checkpoint struct {
-	index   []int64 // the byte position of each covered record
-	covered int64   // the end of the last covered record
-	last    uint32  // the checksum field of the last covered record
+	index   sparseIndex // the covered records
+	covered int64       // the end of the last covered record
+	lastCRC uint32      // the checksum field of the last covered record
 }
 
-// encodeCheckpoint returns the checkpoint of the records at index, which
-// end at covered, the last with checksum field last.
-func encodeCheckpoint(index []int64, covered int64, last uint32) []byte {
-	b := make([]byte, checkpointHeader+checkpointFixed, checkpointHeader+checkpointFixed+2*len(index)+16)
+// encodeCheckpoint returns the checkpoint of the records of index, which
+// end at covered, the last with checksum field lastCRC.
+func encodeCheckpoint(index sparseIndex, covered int64, lastCRC uint32) []byte {
+	b := make([]byte, checkpointHeader+checkpointFixed, checkpointHeader+checkpointFixed+3*len(index.blocks)+16)
 	copy(b, checkpointMagic[:])
 	binary.LittleEndian.PutUint32(b[8:], checkpointVersion)
 	body := b[checkpointHeader:]
-	binary.LittleEndian.PutUint64(body, uint64(len(index)))
+	binary.LittleEndian.PutUint64(body, uint64(index.records))
 	binary.LittleEndian.PutUint64(body[8:], uint64(covered))
-	binary.LittleEndian.PutUint32(body[16:], last)
-	for i, pos := range index {
-		next := covered
-		if i+1 < len(index) {
-			next = index[i+1]
-		}
-		b = binary.AppendUvarint(b, uint64(next-pos))
+	binary.LittleEndian.PutUint32(body[16:], blockRecords)
+	binary.LittleEndian.PutUint64(body[20:], uint64(index.last))
+	binary.LittleEndian.PutUint32(body[28:], lastCRC)
+	for j := range index.blocks {
+		b = binary.AppendUvarint(b, uint64(index.blockEnd(int64(j), covered)-index.blocks[j]))
 	}
 	binary.LittleEndian.PutUint32(b[12:], crc32.Checksum(b[checkpointHeader:], castagnoli))
 	return b
@@ -80,8 +85,10 @@ func encodeCheckpoint(index []int64, covered int64, last uint32) []byte {
 
 // decodeCheckpoint decodes a checkpoint, checking everything it can say
 // about itself: its magic, version and checksum, that it covers at least
-// one record, that each size is one a frame can have and that they add up
-// to the bytes covered. The index it returns has room to grow by an eighth.
+// one record in blocks of blockRecords, that each block's size is one its
+// records can have, that they add up to the bytes covered, and that the
+// last record lies in the last block where its size is one a frame can
+// have. The index it returns has room to grow by an eighth.
 func decodeCheckpoint(b []byte) (checkpoint, error) {
 	if len(b) < checkpointHeader+checkpointFixed {
 		return checkpoint{}, fmt.Errorf("%d bytes, shorter than a checkpoint's header", len(b))
@@ -98,32 +105,43 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	}
 	n := binary.LittleEndian.Uint64(body)
 	covered := binary.LittleEndian.Uint64(body[8:])
-	c := checkpoint{last: binary.LittleEndian.Uint32(body[16:])}
+	if k := binary.LittleEndian.Uint32(body[16:]); k != blockRecords {
+		return checkpoint{}, fmt.Errorf("blocks of %d records (this binary's are of %d)", k, blockRecords)
+	}
+	last := binary.LittleEndian.Uint64(body[20:])
+	c := checkpoint{lastCRC: binary.LittleEndian.Uint32(body[28:])}
 	sizes := body[checkpointFixed:]
-	if n == 0 || n > uint64(len(sizes)) { // each size takes a byte at least
-		return checkpoint{}, fmt.Errorf("%d records in %d bytes of sizes", n, len(sizes))
+	blocks := (n + blockRecords - 1) / blockRecords
+	if n == 0 || blocks > uint64(len(sizes)) { // each size takes a byte at least
+		return checkpoint{}, fmt.Errorf("%d records in %d bytes of block sizes", n, len(sizes))
 	}
-	if covered > uint64(n)*maxFrameSize {
-		return checkpoint{}, fmt.Errorf("%d bytes covered by %d records", covered, n)
-	}
-	c.covered = int64(covered)
-	c.index = make([]int64, n, n+n/8)
-	var pos int64
-	for i := range c.index {
+	c.index = sparseIndex{blocks: make([]int64, blocks, blocks+blocks/8), records: int64(n)}
+	var pos uint64
+	for j := range c.index.blocks {
 		size, k := binary.Uvarint(sizes)
-		if k <= 0 || size < minFrameSize || size > maxFrameSize {
-			return checkpoint{}, fmt.Errorf("record %d: no valid frame size", i)
+		records := uint64(c.index.blockLen(int64(j)))
+		if k <= 0 || size < records*minFrameSize || size > records*maxFrameSize {
+			return checkpoint{}, fmt.Errorf("block %d: no valid size for %d records", j, records)
 		}
 		sizes = sizes[k:]
-		c.index[i] = pos
-		pos += int64(size)
+		c.index.blocks[j] = int64(pos)
+		pos += size
 	}
 	if len(sizes) > 0 {
-		return checkpoint{}, fmt.Errorf("%d bytes after the last record's size", len(sizes))
+		return checkpoint{}, fmt.Errorf("%d bytes after the last block's size", len(sizes))
 	}
-	if pos != c.covered {
-		return checkpoint{}, fmt.Errorf("the sizes add up to %d bytes, the header says %d", pos, c.covered)
+	if pos != covered {
+		return checkpoint{}, fmt.Errorf("the block sizes add up to %d bytes, the header says %d", pos, covered)
 	}
+	c.covered = int64(covered)
+	// The last record: after the others of its block, and of a frame's size.
+	lastBlock := uint64(c.index.blocks[blocks-1])
+	before := uint64(c.index.blockLen(int64(blocks-1)) - 1) // records before it in its block
+	if last < lastBlock+before*minFrameSize || last > lastBlock+before*maxFrameSize ||
+		covered < last+minFrameSize || covered > last+maxFrameSize {
+		return checkpoint{}, fmt.Errorf("its last record at byte %d does not fit its block (bytes %d to %d)", last, lastBlock, covered)
+	}
+	c.index.last = int64(last)
 	return c, nil
 }
 
@@ -149,7 +167,7 @@ func loadCheckpoint(f file, path string, size int64) (checkpoint, error) {
 	if c.covered > size {
 		return checkpoint{}, fmt.Errorf("it covers %d bytes, the file holds %d", c.covered, size)
 	}
-	lastPos := c.index[len(c.index)-1]
+	lastPos := c.index.last
 	frame := make([]byte, c.covered-lastPos)
 	if _, err := f.ReadAt(frame, lastPos); err != nil {
 		return checkpoint{}, fmt.Errorf("read its last record at byte offset %d: %w", lastPos, err)
@@ -157,8 +175,8 @@ func loadCheckpoint(f file, path string, size int64) (checkpoint, error) {
 	if n, err := checkFrame(frame); err != nil || n != len(frame) {
 		return checkpoint{}, fmt.Errorf("no intact record of %d bytes at byte offset %d, where its last record was", len(frame), lastPos)
 	}
-	if got := binary.LittleEndian.Uint32(frame[4:]); got != c.last {
-		return checkpoint{}, fmt.Errorf("the record at byte offset %d has checksum %08x, the checkpoint's last record had %08x: another file", lastPos, got, c.last)
+	if got := binary.LittleEndian.Uint32(frame[4:]); got != c.lastCRC {
+		return checkpoint{}, fmt.Errorf("the record at byte offset %d has checksum %08x, the checkpoint's last record had %08x: another file", lastPos, got, c.lastCRC)
 	}
 	return c, nil
 }
@@ -168,21 +186,22 @@ func loadCheckpoint(f file, path string, size int64) (checkpoint, error) {
 // fsync'd, renamed over the old one and the directory fsync'd, so that a
 // crash leaves the old checkpoint or the new one. It covers only records
 // the writer has synced (those in the index), and takes the topic's lock
-// only to copy the index's slice header: the index only grows by append, so
-// its first n positions never change. A topic that failed gets none, and
+// only to copy the index: its blocks only grow by append, so their first
+// positions never change. A topic that failed gets none, and
 // none is written that would leave less than the free-space reserve.
 func (t *topic) writeCheckpoint(fs fileSystem) error {
 	t.checkpointMu.Lock()
 	defer t.checkpointMu.Unlock()
 	t.mu.Lock()
-	index, covered, failed := t.index[:len(t.index):len(t.index)], t.size, t.failed
+	index, covered, failed := t.index, t.size, t.failed
+	index.blocks = index.blocks[:len(index.blocks):len(index.blocks)]
 	t.mu.Unlock()
-	if failed != nil || int64(len(index)) <= t.checkpointed.Load() {
+	if failed != nil || index.records <= t.checkpointed.Load() {
 		return nil
 	}
 	start := time.Now()
 	var last [4]byte
-	if _, err := t.file.ReadAt(last[:], index[len(index)-1]+4); err != nil {
+	if _, err := t.file.ReadAt(last[:], index.last+4); err != nil {
 		return fmt.Errorf("write index checkpoint of %s: read the last record: %w", t.path, err)
 	}
 	data := encodeCheckpoint(index, covered, binary.LittleEndian.Uint32(last[:]))
@@ -195,9 +214,9 @@ func (t *topic) writeCheckpoint(fs fileSystem) error {
 	if err := writeFileAtomic(fs, path, data); err != nil {
 		return fmt.Errorf("write index checkpoint of %s: %w", t.path, err)
 	}
-	t.checkpointed.Store(int64(len(index)))
+	t.checkpointed.Store(index.records)
 	t.checkpointedBytes.Store(covered)
-	t.logger.Debug().Str("file", path).Int("records", len(index)).Int64("bytes_covered", covered).
+	t.logger.Debug().Str("file", path).Int64("records", index.records).Int64("bytes_covered", covered).
 		Int("size", len(data)).Dur("took", time.Since(start)).Msg("index checkpoint written")
 	return nil
 }
@@ -275,14 +294,14 @@ func (t *topic) checkpointLoop(fs fileSystem, closed <-chan struct{}) {
 // checkpointDueLocked reports whether enough was appended since the last
 // checkpoint for a new one. t.mu is held.
 func (t *topic) checkpointDueLocked() bool {
-	return int64(len(t.index))-t.checkpointed.Load() >= int64(t.checkpointEvery.records) ||
+	return t.index.records-t.checkpointed.Load() >= int64(t.checkpointEvery.records) ||
 		t.size-t.checkpointedBytes.Load() >= t.checkpointEvery.bytes
 }
 
 // signalCheckpoint wakes the topic's checkpointLoop when a checkpoint is
 // due. It never blocks: one signal waiting is enough. t.mu is held.
 func (t *topic) signalCheckpointLocked() {
-	if len(t.index) == 0 || !t.checkpointDueLocked() {
+	if t.index.records == 0 || !t.checkpointDueLocked() {
 		return
 	}
 	select {

@@ -91,7 +91,7 @@ func covered(t *testing.T, dir string) int {
 	if err != nil {
 		t.Fatalf("the checkpoint of t: %v", err)
 	}
-	return len(c.index)
+	return int(c.index.records)
 }
 
 // checkOpen checks how topic t of l was opened: how many records came from
@@ -356,7 +356,8 @@ func TestDamagedCheckpointIsPassedOver(t *testing.T) {
 	}
 	newer := slices.Clone(good)
 	newer[8] = checkpointVersion + 1
-	damaged["format version 2"] = newer
+	newerName := fmt.Sprintf("format version %d", checkpointVersion+1)
+	damaged[newerName] = newer
 	damaged["a byte more"] = append(slices.Clone(good), 0)
 
 	for name, d := range damaged {
@@ -376,7 +377,7 @@ func TestDamagedCheckpointIsPassedOver(t *testing.T) {
 		if !strings.Contains(logs.String(), "index checkpoint cannot be used") {
 			t.Errorf("%s: the log does not say why the checkpoint was passed over:\n%s", name, logs.String())
 		}
-		if name == "format version 2" && !strings.Contains(logs.String(), "format version 2") {
+		if name == newerName && !strings.Contains(logs.String(), newerName) {
 			t.Errorf("the log does not name the checkpoint's version:\n%s", logs.String())
 		}
 		if err := l.Close(); err != nil {
@@ -435,11 +436,11 @@ func TestCrashWhileWritingACheckpoint(t *testing.T) {
 		appendFrames(t, logPath, vs[5:]...)
 		// The new checkpoint, half written when the process died.
 		data := readFile(t, logPath)
-		index, size, err := scan(bytes.NewReader(data), 0, int64(len(data)), nil)
+		index, size, err := scan(bytes.NewReader(data), 0, int64(len(data)), sparseIndex{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		newer := encodeCheckpoint(index, size, crcField(data, index[len(index)-1]))
+		newer := encodeCheckpoint(index, size, crcField(data, index.last))
 		writeFile(t, path+tmpSuffix, newer[:len(newer)/2])
 
 		l := openT(t, dir)
@@ -588,14 +589,20 @@ func followFrom(t *testing.T, l *Log, from int64) []eventlog.Record {
 }
 
 // The checkpoint decoder accepts only what describes a file's records (at
-// least one, each of a size a frame can have, starting at 0 and adding up
-// to the bytes covered), and what it accepts encodes back to itself. Each
-// input is decoded as it is and with its checksum made right, so that the
-// fuzzer reaches the body.
+// least one, in blocks each of a size its records can have, the first at
+// 0, adding up to the bytes covered, the last record inside the last
+// block), and what it accepts encodes back to itself. Each input is decoded
+// as it is and with its checksum made right, so that the fuzzer reaches the
+// body.
 func FuzzDecodeCheckpoint(f *testing.F) {
-	f.Add(encodeCheckpoint([]int64{0}, 20, 7))
-	f.Add(encodeCheckpoint([]int64{0, 300, 600, 1000}, 1300, 0xdeadbeef))
-	f.Add(encodeCheckpoint([]int64{0, 9}, 9+maxFrameSize, 1))
+	f.Add(encodeCheckpoint(indexOf(0), 20, 7))
+	f.Add(encodeCheckpoint(indexOf(0, 300, 600, 1000), 1300, 0xdeadbeef))
+	f.Add(encodeCheckpoint(indexOf(0, 9), 9+maxFrameSize, 1))
+	sizes := make([]int64, 3*blockRecords+5)
+	for i := range sizes {
+		sizes[i] = int64(minFrameSize + i%50)
+	}
+	f.Add(encodeCheckpoint(indexOf(positionsOfSizes(sizes)...), sum(sizes), 3))
 	f.Add([]byte("FLOGIDX\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDecoded(t, data)
@@ -607,6 +614,32 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	})
 }
 
+// indexOf is the index of records at positions.
+func indexOf(positions ...int64) sparseIndex {
+	var x sparseIndex
+	for _, p := range positions {
+		x.add(p)
+	}
+	return x
+}
+
+// positionsOfSizes is where records of sizes lie, one after the other from 0.
+func positionsOfSizes(sizes []int64) []int64 {
+	positions := make([]int64, len(sizes))
+	for i := 1; i < len(sizes); i++ {
+		positions[i] = positions[i-1] + sizes[i-1]
+	}
+	return positions
+}
+
+func sum(xs []int64) int64 {
+	var s int64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
 // checkDecoded checks what decodeCheckpoint makes of data, if it accepts it.
 func checkDecoded(t *testing.T, data []byte) {
 	t.Helper()
@@ -614,19 +647,20 @@ func checkDecoded(t *testing.T, data []byte) {
 	if err != nil {
 		return
 	}
-	if len(c.index) == 0 || c.index[0] != 0 {
-		t.Fatalf("index %v does not start at 0", c.index[:min(len(c.index), 3)])
+	x := c.index
+	if x.records == 0 || int64(len(x.blocks)) != (x.records+blockRecords-1)/blockRecords || x.blocks[0] != 0 {
+		t.Fatalf("%d records in blocks %v", x.records, x.blocks[:min(len(x.blocks), 3)])
 	}
-	for i, pos := range c.index {
-		next := c.covered
-		if i+1 < len(c.index) {
-			next = c.index[i+1]
-		}
-		if size := next - pos; size < minFrameSize || size > maxFrameSize {
-			t.Fatalf("record %d of %d bytes", i, size)
+	for b := range x.blocks {
+		n := int64(x.blockLen(int64(b)))
+		if size := x.blockEnd(int64(b), c.covered) - x.blocks[b]; size < n*minFrameSize || size > n*maxFrameSize {
+			t.Fatalf("block %d of %d records is %d bytes", b, n, size)
 		}
 	}
-	again, err := decodeCheckpoint(encodeCheckpoint(c.index, c.covered, c.last))
+	if last := x.blocks[len(x.blocks)-1]; x.last < last || c.covered-x.last < minFrameSize || c.covered-x.last > maxFrameSize {
+		t.Fatalf("the last record at %d, in a last block from %d to %d", x.last, last, c.covered)
+	}
+	again, err := decodeCheckpoint(encodeCheckpoint(c.index, c.covered, c.lastCRC))
 	if err != nil || !reflect.DeepEqual(again, c) {
 		t.Fatalf("encoding the decoded checkpoint and decoding it again = %v, %v", again, err)
 	}

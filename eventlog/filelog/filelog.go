@@ -334,26 +334,37 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 	if next < 0 {
 		return fmt.Errorf("follow %s: negative offset %d", name, next)
 	}
+	t.mu.Lock()
+	endAtStart := t.index.records
+	t.mu.Unlock()
+	// pos is where record next starts: found in its block when there is a
+	// record next, and from then on where the last batch ended.
+	pos := int64(-1)
 	signalled := false // whether the last batch delivered carried CaughtUp
 	replayed := false  // whether any batch carried CaughtUp yet
-	t.mu.Lock()
-	endAtStart := int64(len(t.index))
-	t.mu.Unlock()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		t.mu.Lock()
-		end, wake := int64(len(t.index)), t.synced
-		var startPos, endPos int64
+		end, wake := t.index.records, t.synced
+		var endPos int64
 		n := min(max(end-next, 0), readBatchRecords)
 		if n > 0 {
-			startPos, endPos = t.index[next], t.size
+			endPos = t.size
 			if next+n < end {
-				endPos = t.index[next+n]
+				// End the batch at a block's start, whose position the
+				// index holds (readBatchRecords is larger than a block).
+				n -= (next + n) % blockRecords
+				endPos = t.index.blocks[(next+n)/blockRecords]
 			}
 		}
 		t.mu.Unlock()
+		if n > 0 && pos < 0 {
+			if pos, err = t.position(f, next); err != nil {
+				return err
+			}
+		}
 
 		if n == 0 {
 			if !signalled {
@@ -373,9 +384,9 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 			continue
 		}
 
-		buf := make([]byte, endPos-startPos)
-		if _, err := f.ReadAt(buf, startPos); err != nil {
-			return fmt.Errorf("read %s at byte %d: %w", t.path, startPos, err)
+		buf := make([]byte, endPos-pos)
+		if _, err := f.ReadAt(buf, pos); err != nil {
+			return fmt.Errorf("read %s at byte %d: %w", t.path, pos, err)
 		}
 		records := make([]eventlog.Record, n)
 		for i := range records {
@@ -387,7 +398,7 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 			records[i] = rec
 			buf = buf[size:]
 		}
-		next += n
+		next, pos = next+n, endPos
 		// The first CaughtUp comes at the end as it was when Follow began,
 		// later ones at the end as it is.
 		signalled = next == end || !replayed && next >= endAtStart
@@ -398,6 +409,24 @@ func (l *Log) Follow(ctx context.Context, name string, from eventlog.Offsets, fn
 	}
 }
 
+// position finds where record o starts, walking its block from the block's
+// start. o is a record of the index.
+func (t *topic) position(f file, o int64) (int64, error) {
+	t.mu.Lock()
+	b := t.blockSpanLocked(o / blockRecords)
+	t.mu.Unlock()
+	buf := make([]byte, b.end-b.start)
+	if _, err := f.ReadAt(buf, b.start); err != nil {
+		return 0, fmt.Errorf("read %s at byte %d: %w", t.path, b.start, err)
+	}
+	var pos [blockRecords]int64
+	found, errAt, err := framePositions(buf, b.records, pos[:])
+	if k := int(o % blockRecords); k < found {
+		return b.start + pos[k], nil
+	}
+	return 0, readError(t.path, b.start+errAt, err)
+}
+
 // End implements eventlog.Log.
 func (l *Log) End(ctx context.Context, name string) (eventlog.Offsets, error) {
 	t, err := l.topic(name)
@@ -406,7 +435,7 @@ func (l *Log) End(ctx context.Context, name string) (eventlog.Offsets, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return eventlog.Offsets{0: int64(len(t.index))}, nil
+	return eventlog.Offsets{0: t.index.records}, nil
 }
 
 // Healthy returns nil when every topic can take appends, and otherwise what

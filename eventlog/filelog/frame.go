@@ -79,8 +79,8 @@ func frameSize(b []byte) (int, error) {
 
 // checkFrame validates the frame at the start of b and returns its total size.
 // It returns errBadFrame for a frame that is incomplete, oversized or whose
-// checksum does not match, and a versionError for an intact frame in a
-// format version other than bodyVersion.
+// checksum does not match, and a versionError (with the size: the frame is
+// intact) for an intact frame in a format version other than bodyVersion.
 func checkFrame(b []byte) (int, error) {
 	size, err := frameSize(b)
 	if err != nil || len(b) < size {
@@ -91,16 +91,22 @@ func checkFrame(b []byte) (int, error) {
 		return 0, errChecksum
 	}
 	if body[0] != bodyVersion {
-		return 0, versionError{body[0]}
+		return size, versionError{body[0]}
 	}
 	return size, nil
+}
+
+// isVersionError reports whether err is checkFrame's for an intact frame in
+// another format version.
+func isVersionError(err error) bool {
+	return errors.As(err, new(versionError))
 }
 
 // readError is the error of a read that found a frame at byte pos of path
 // that checkFrame or decodeFrame refuse: ErrUnknownVersion for a record in
 // another format version, ErrCorrupt for any other.
 func readError(path string, pos int64, err error) error {
-	if errors.As(err, new(versionError)) {
+	if isVersionError(err) {
 		return fmt.Errorf("read %s at byte %d: %w: %w", path, pos, ErrUnknownVersion, err)
 	}
 	return fmt.Errorf("read %s at byte %d: %w: %w", path, pos, ErrCorrupt, err)

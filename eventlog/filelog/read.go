@@ -16,12 +16,14 @@ const coalesceGap = 16 << 10
 
 // Read implements eventlog.Log. The file log has one partition, 0.
 //
-// It finds each record's byte position in the topic's offset index (an
-// int64 per record, which Follow uses too: 8 bytes of memory per record,
-// plus what the slice holds in reserve as it grows) and reads the records
-// with one ReadAt per run of records no more than coalesceGap bytes apart.
-// It reads the topic's own file handle: ReadAt does not move a file
-// position, so readers, followers and the writer do not disturb each other.
+// The topic's index (index.go) holds the byte position of one record in
+// every blockRecords, which Follow uses too: 0.125 bytes of memory a
+// record. Read reads the blocks that hold the records wanted, with one
+// ReadAt per run of blocks no more than coalesceGap bytes apart, and walks
+// each block's frames from its start to the records wanted, which it checks
+// and decodes. It reads the topic's own file handle: ReadAt does not move a
+// file position, so readers, followers and the writer do not disturb each
+// other.
 func (l *Log) Read(ctx context.Context, name string, partition int32, offsets []int64) ([]eventlog.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -39,45 +41,70 @@ func (l *Log) Read(ctx context.Context, name string, partition int32, offsets []
 	if err != nil {
 		return nil, err
 	}
-	// The byte range of each record, taken under the lock: the writer
+	// The blocks of the records wanted, taken under the lock: the writer
 	// appends to the index.
-	starts, ends := make([]int64, len(offsets)), make([]int64, len(offsets))
+	var blocks []span
 	t.mu.Lock()
-	end := int64(len(t.index))
+	end := t.index.records
 	if last := offsets[len(offsets)-1]; last >= end {
 		t.mu.Unlock()
 		return nil, fmt.Errorf("read %s: offset %d is past the end (%d): %w", name, last, end, eventlog.ErrNoRecord)
 	}
-	for i, o := range offsets {
-		starts[i], ends[i] = t.index[o], t.size
-		if o+1 < end {
-			ends[i] = t.index[o+1]
+	for _, o := range offsets {
+		if b := o / blockRecords; len(blocks) == 0 || blocks[len(blocks)-1].block != b {
+			blocks = append(blocks, t.blockSpanLocked(b))
 		}
 	}
 	t.mu.Unlock()
 
 	records := make([]eventlog.Record, 0, len(offsets))
-	for i := 0; i < len(offsets); {
-		j := i + 1 // offsets[i:j] are read with one call
-		for j < len(offsets) && starts[j]-ends[j-1] <= coalesceGap {
+	var pos [blockRecords]int64
+	for i := 0; i < len(blocks); {
+		j := i + 1 // blocks[i:j] are read with one call
+		for j < len(blocks) && blocks[j].start-blocks[j-1].end <= coalesceGap {
 			j++
 		}
-		buf := make([]byte, ends[j-1]-starts[i])
-		if _, err := t.file.ReadAt(buf, starts[i]); err != nil {
+		buf := make([]byte, blocks[j-1].end-blocks[i].start)
+		if _, err := t.file.ReadAt(buf, blocks[i].start); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return nil, eventlog.ErrClosed
 			}
-			return nil, fmt.Errorf("read %s at byte %d: %w", t.path, starts[i], err)
+			return nil, fmt.Errorf("read %s at byte %d: %w", t.path, blocks[i].start, err)
 		}
-		for k := i; k < j; k++ {
-			rec, _, err := decodeFrame(buf[starts[k]-starts[i] : ends[k]-starts[i]])
-			if err != nil {
-				return nil, readError(t.path, starts[k], err)
+		for _, b := range blocks[i:j] {
+			data := buf[b.start-blocks[i].start : b.end-blocks[i].start]
+			found, errAt, walkErr := framePositions(data, b.records, pos[:])
+			for ; len(offsets) > 0 && offsets[0]/blockRecords == b.block; offsets = offsets[1:] {
+				k := int(offsets[0] % blockRecords)
+				if k >= found {
+					return nil, readError(t.path, b.start+errAt, walkErr)
+				}
+				next := int64(len(data))
+				if k+1 < found {
+					next = pos[k+1]
+				}
+				rec, _, err := decodeFrame(data[pos[k]:next])
+				if err != nil {
+					return nil, readError(t.path, b.start+pos[k], err)
+				}
+				rec.Offset = offsets[0]
+				records = append(records, rec)
 			}
-			rec.Offset = offsets[k]
-			records = append(records, rec)
 		}
 		i = j
 	}
 	return records, nil
+}
+
+// span is where block block of a topic lies in its file, and how many
+// records it holds.
+type span struct {
+	block      int64
+	start, end int64
+	records    int
+}
+
+// blockSpanLocked is where block b lies. t.mu is held.
+func (t *topic) blockSpanLocked(b int64) span {
+	return span{block: b, start: t.index.blocks[b], end: t.index.blockEnd(b, t.size), records: t.index.blockLen(b)}
 }

@@ -53,13 +53,13 @@ func (l *Log) openTopic(name string) (*topic, error) {
 		index:             r.index,
 		size:              r.size,
 		synced:            make(chan struct{}),
-		unverified:        r.unverified,
+		unverified:        int(r.unverified),
 		unverifiedEnd:     r.covered,
 		verified:          make(chan struct{}),
-		checkedAtOpen:     r.checked,
+		checkedAtOpen:     int(r.checked),
 	}
 	if r.unverified > 0 {
-		t.checkpointed.Store(int64(r.unverified))
+		t.checkpointed.Store(r.unverified)
 		t.checkpointedBytes.Store(r.covered)
 	}
 	if l.refusable[name] {
@@ -83,15 +83,15 @@ func syncDir(dir string) error {
 
 // recovery is what recoverFile found in a topic file.
 type recovery struct {
-	index []int64 // the byte position of each intact record
-	size  int64   // the end of the last intact record
+	index sparseIndex // where the intact records are
+	size  int64       // the end of the last intact record
 	// unverified is how many records at the start of index an index
 	// checkpoint vouched for, which Open did not read: the background
 	// check's work (verify.go). covered is where they end. Zero when Open
 	// checked every record.
-	unverified int
+	unverified int64
 	covered    int64
-	checked    int // the records Open read and checked
+	checked    int64 // the records Open read and checked
 }
 
 // recoverFile finds the topic file's intact records and cuts off a torn
@@ -107,7 +107,7 @@ func recoverFile(f file, path string, logger zerolog.Logger) (recovery, error) {
 	c, err := loadCheckpoint(f, path, info.Size())
 	switch {
 	case err == nil:
-		r.index, r.unverified, r.covered = c.index, len(c.index), c.covered
+		r.index, r.unverified, r.covered = c.index, c.index.records, c.covered
 	case errors.Is(err, os.ErrNotExist):
 		if info.Size() > 0 {
 			logger.Info().Str("file", path).Msg("no index checkpoint: checking every record")
@@ -123,15 +123,15 @@ func recoverFile(f file, path string, logger zerolog.Logger) (recovery, error) {
 	if err != nil {
 		return recovery{}, fmt.Errorf("%s: %w", path, err)
 	}
-	r.checked = len(index) - r.unverified
+	r.checked = index.records - r.unverified
 	r.index, r.size = index, good
 	if r.unverified > 0 {
-		logger.Info().Str("file", path).Int("records_covered", r.unverified).Int64("bytes_covered", r.covered).
-			Int("records_checked", r.checked).Msg("index checkpoint adopted: checked only the records after it (the ones before are checked in the background)")
+		logger.Info().Str("file", path).Int64("records_covered", r.unverified).Int64("bytes_covered", r.covered).
+			Int64("records_checked", r.checked).Msg("index checkpoint adopted: checked only the records after it (the ones before are checked in the background)")
 	}
 	if good < info.Size() {
 		logger.Warn().Str("file", path).Int64("offset", good).Int64("bytes_cut", info.Size()-good).
-			Int("records_kept", len(index)).Msg("cutting off a torn record at the tail (an unacknowledged write interrupted by a crash)")
+			Int64("records_kept", index.records).Msg("cutting off a torn record at the tail (an unacknowledged write interrupted by a crash)")
 		if err := f.Truncate(good); err != nil {
 			return recovery{}, fmt.Errorf("truncate torn tail of %s: %w", path, err)
 		}
@@ -155,11 +155,11 @@ var ErrCorrupt = errors.New("damaged record")
 var ErrUnknownVersion = errors.New("record in an unknown format version")
 
 // scan checks the frames of r from byte from, where a frame starts, to size,
-// and returns index (the positions of the records before from) with the
-// byte position of every intact frame appended, and the end of the intact
-// prefix. A damaged frame followed by an intact one is an error, and so is
-// an intact frame in an unknown format version, wherever it is.
-func scan(r io.ReaderAt, from, size int64, index []int64) (_ []int64, good int64, err error) {
+// and returns index (of the records before from) with every intact frame
+// added, and the end of the intact prefix. A damaged frame followed by an
+// intact one is an error, and so is an intact frame in an unknown format
+// version, wherever it is.
+func scan(r io.ReaderAt, from, size int64, index sparseIndex) (_ sparseIndex, good int64, err error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, from, size-from), 1<<20)
 	good = from
 	var frame []byte
@@ -183,22 +183,22 @@ func scan(r io.ReaderAt, from, size int64, index []int64) (_ []int64, good int64
 		if _, err := checkFrame(frame); err != nil {
 			var v versionError
 			if errors.As(err, &v) {
-				return nil, 0, fmt.Errorf("%w: the record at byte offset %d (record %d) has %v; "+
+				return sparseIndex{}, 0, fmt.Errorf("%w: the record at byte offset %d (record %d) has %v; "+
 					"refusing to start rather than drop it (run the binary that wrote it, or a newer one)",
-					ErrUnknownVersion, good, len(index), v)
+					ErrUnknownVersion, good, index.records, v)
 			}
 			break
 		}
-		index = append(index, good)
+		index.add(good)
 		good += int64(len(frame))
 	}
 	if good == size {
 		return index, good, nil
 	}
 	if intactFrameAfter(r, good, size) {
-		return nil, 0, fmt.Errorf("%w at byte offset %d (after record %d), followed by intact records: "+
+		return sparseIndex{}, 0, fmt.Errorf("%w at byte offset %d (after record %d), followed by intact records: "+
 			"acknowledged data is damaged; refusing to start (restore the file from a backup, or move it away to start empty)",
-			ErrCorrupt, good, len(index)-1)
+			ErrCorrupt, good, index.records-1)
 	}
 	return index, good, nil
 }
@@ -215,7 +215,7 @@ func intactFrameAfter(r io.ReaderAt, bad, size int64) bool {
 		return true
 	}
 	for i := 1; i+frameHeaderSize < len(tail); i++ {
-		if _, err := checkFrame(tail[i:]); err == nil || errors.As(err, new(versionError)) {
+		if _, err := checkFrame(tail[i:]); err == nil || isVersionError(err) {
 			return true
 		}
 	}

@@ -49,7 +49,7 @@ type topic struct {
 	checkedAtOpen int
 
 	mu     sync.Mutex
-	index  []int64       // byte position of each durable record
+	index  sparseIndex   // where the durable records are (index.go)
 	size   int64         // bytes durable: the end of the last durable record
 	synced chan struct{} // closed (and replaced) after each sync
 	// failed is set, once, by the writer when the file can no longer be
@@ -121,17 +121,19 @@ func (t *topic) writeLoop(closed <-chan struct{}) {
 // answers every request in the group.
 func (t *topic) commit(buf []byte, group []*appendRequest) []byte {
 	buf = buf[:0]
-	var positions []int64
 	for _, req := range group {
 		for _, m := range req.msgs {
-			positions = append(positions, t.size+int64(len(buf)))
 			buf = appendFrame(buf, m)
 		}
 	}
 	err := t.write(buf)
 	if err == nil {
 		t.mu.Lock()
-		t.index = append(t.index, positions...)
+		for p := 0; p < len(buf); {
+			t.index.add(t.size + int64(p))
+			size, _ := frameSize(buf[p:]) // a frame appendFrame just wrote
+			p += size
+		}
 		t.size += int64(len(buf))
 		close(t.synced)
 		t.synced = make(chan struct{})
