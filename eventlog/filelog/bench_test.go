@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -98,7 +99,7 @@ func BenchmarkFollow(b *testing.B) {
 // are 1,000,000 records (250 MB) unless FILELOG_BENCH_OPEN_RECORDS lists
 // others, e.g. 1000000,10000000 (2.5 GB in a temporary directory):
 //
-//	FILELOG_BENCH_OPEN_RECORDS=1000000,10000000 go test -run '^$' -bench BenchmarkOpen -benchtime 5x ./eventlog/filelog/
+//	FILELOG_BENCH_OPEN_RECORDS=1000000,10000000 go test -run '^$' -bench BenchmarkOpen -benchtime 5x -count 5 ./eventlog/filelog/
 func BenchmarkOpen(b *testing.B) {
 	sizes := []int{1_000_000}
 	if env := os.Getenv("FILELOG_BENCH_OPEN_RECORDS"); env != "" {
@@ -117,6 +118,9 @@ func BenchmarkOpen(b *testing.B) {
 		for _, checkpointed := range []bool{true, false} {
 			b.Run(fmt.Sprintf("records=%d/checkpoint=%v", records, checkpointed), func(b *testing.B) {
 				openClose(b, dir) // writes the checkpoint
+				if info, err := os.Stat(filepath.Join(dir, "t"+checkpointSuffix)); err == nil {
+					b.ReportMetric(float64(info.Size()), "checkpoint-bytes")
+				}
 				for b.Loop() {
 					if !checkpointed {
 						b.StopTimer()
@@ -140,6 +144,59 @@ func BenchmarkOpen(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkRead reads records of a topic of readRecords commands by offset,
+// as the history and the time travel do: one random record per read
+// (?at=), a value's history among 1,000 busy values (64 offsets about 1,000
+// apart), and one among 10 (64 offsets about 10 apart, close enough for
+// runs to be read at once).
+func BenchmarkRead(b *testing.B) {
+	const readRecords = 1_000_000
+	dir := b.TempDir()
+	writeBenchTopic(b, filepath.Join(dir, "t"+fileSuffix), readRecords)
+	l, err := Open(dir, nopLogger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	// offsets returns n increasing offsets, gap apart on average, from a
+	// random start.
+	offsets := func(n, gap int) []int64 {
+		o := make([]int64, n)
+		o[0] = rng.Int64N(int64(readRecords - 2*n*gap))
+		for i := 1; i < n; i++ {
+			o[i] = o[i-1] + 1 + rng.Int64N(int64(2*gap-1))
+		}
+		return o
+	}
+	for _, c := range []struct {
+		name   string
+		n, gap int
+	}{
+		{"one", 1, 1},
+		{"history/among=1000", 64, 1000},
+		{"history/among=10", 64, 10},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			sets := make([][]int64, 1024)
+			for i := range sets {
+				sets[i] = offsets(c.n, c.gap)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				recs, err := l.Read(ctx, "t", 0, sets[i%len(sets)])
+				if err != nil || len(recs) != c.n {
+					b.Fatalf("Read: %d records, %v", len(recs), err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.n), "ns/record")
+		})
 	}
 }
 

@@ -415,7 +415,9 @@ func (t *topic) position(f file, o int64) (int64, error) {
 	t.mu.Lock()
 	b := t.blockSpanLocked(o / blockRecords)
 	t.mu.Unlock()
-	buf := make([]byte, b.end-b.start)
+	pooled := getBuffer()
+	defer putBuffer(pooled)
+	buf := pooled.grow(int(b.end - b.start))
 	if _, err := f.ReadAt(buf, b.start); err != nil {
 		return 0, fmt.Errorf("read %s at byte %d: %w", t.path, b.start, err)
 	}

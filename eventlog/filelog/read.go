@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"calculator/eventlog"
 )
@@ -58,42 +59,92 @@ func (l *Log) Read(ctx context.Context, name string, partition int32, offsets []
 	t.mu.Unlock()
 
 	records := make([]eventlog.Record, 0, len(offsets))
+	buf := getBuffer()
+	defer putBuffer(buf)
 	var pos [blockRecords]int64
+	var frames []frameSpan
 	for i := 0; i < len(blocks); {
 		j := i + 1 // blocks[i:j] are read with one call
 		for j < len(blocks) && blocks[j].start-blocks[j-1].end <= coalesceGap {
 			j++
 		}
-		buf := make([]byte, blocks[j-1].end-blocks[i].start)
-		if _, err := t.file.ReadAt(buf, blocks[i].start); err != nil {
+		run := buf.grow(int(blocks[j-1].end - blocks[i].start))
+		if _, err := t.file.ReadAt(run, blocks[i].start); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return nil, eventlog.ErrClosed
 			}
 			return nil, fmt.Errorf("read %s at byte %d: %w", t.path, blocks[i].start, err)
 		}
+		// Where the records wanted are in run.
+		frames = frames[:0]
+		size := 0
 		for _, b := range blocks[i:j] {
-			data := buf[b.start-blocks[i].start : b.end-blocks[i].start]
-			found, errAt, walkErr := framePositions(data, b.records, pos[:])
+			base := b.start - blocks[i].start
+			block := run[base : b.end-blocks[i].start]
+			found, errAt, walkErr := framePositions(block, b.records, pos[:])
 			for ; len(offsets) > 0 && offsets[0]/blockRecords == b.block; offsets = offsets[1:] {
 				k := int(offsets[0] % blockRecords)
 				if k >= found {
 					return nil, readError(t.path, b.start+errAt, walkErr)
 				}
-				next := int64(len(data))
+				end := int64(len(block))
 				if k+1 < found {
-					next = pos[k+1]
+					end = pos[k+1]
 				}
-				rec, _, err := decodeFrame(data[pos[k]:next])
-				if err != nil {
-					return nil, readError(t.path, b.start+pos[k], err)
-				}
-				rec.Offset = offsets[0]
-				records = append(records, rec)
+				frames = append(frames, frameSpan{offset: offsets[0], from: base + pos[k], to: base + end})
+				size += int(end - pos[k])
 			}
+		}
+		// The records point into a copy of their frames only, so that the
+		// blocks' buffer is used again.
+		out := make([]byte, size)
+		for _, f := range frames {
+			n := copy(out, run[f.from:f.to])
+			rec, _, err := decodeFrame(out[:n:n])
+			if err != nil {
+				return nil, readError(t.path, blocks[i].start+f.from, err)
+			}
+			rec.Offset = f.offset
+			records = append(records, rec)
+			out = out[n:]
 		}
 		i = j
 	}
 	return records, nil
+}
+
+// frameSpan is where the frame of the record at offset lies in a buffer.
+type frameSpan struct {
+	offset   int64
+	from, to int64
+}
+
+// blockBuffer is a buffer that blocks are read into, kept in a pool: most
+// of what Read reads is walked past, not returned, and allocating it for
+// each Read made a Read of one record several times as slow (the garbage
+// collector's work).
+type blockBuffer struct{ b []byte }
+
+// maxPooledBuffer bounds the buffers the pool keeps: a larger one (a read
+// of a long run of blocks) is left to the garbage collector.
+const maxPooledBuffer = 1 << 20
+
+var blockBuffers = sync.Pool{New: func() any { return new(blockBuffer) }}
+
+func getBuffer() *blockBuffer { return blockBuffers.Get().(*blockBuffer) }
+
+func putBuffer(b *blockBuffer) {
+	if cap(b.b) <= maxPooledBuffer {
+		blockBuffers.Put(b)
+	}
+}
+
+// grow returns the buffer's first n bytes, growing it when it is shorter.
+func (b *blockBuffer) grow(n int) []byte {
+	if cap(b.b) < n {
+		b.b = make([]byte, n)
+	}
+	return b.b[:n]
 }
 
 // span is where block block of a topic lies in its file, and how many
