@@ -27,8 +27,8 @@ import (
 //
 // crc is the CRC-32C of body. Block j holds records jK to jK+K-1 (the last
 // one fewer, up to n-1) and starts at the sum of the sizes before it; the
-// sizes add up to bytes covered. A block of 64 records of a few hundred
-// bytes takes 2 or 3 bytes: about 0.04 bytes a record. last and last crc tie
+// sizes add up to bytes covered. A block of 32 records of a few hundred
+// bytes takes 2 or 3 bytes: about 0.07 bytes a record. last and last crc tie
 // the checkpoint to the file it was taken of: at Open the frame at last
 // must end exactly at bytes covered, be intact and carry that checksum.
 //
@@ -48,8 +48,8 @@ var checkpointMagic = [8]byte{'F', 'L', 'O', 'G', 'I', 'D', 'X', 0}
 
 // When a running log writes a checkpoint in the background: once this many
 // records, or this many bytes, were appended to a topic since its last one,
-// whichever comes first. A checkpoint rewrites the whole index (about 0.04
-// B a record: 400 KB at 10,000,000 records) and costs one fsync, and a crash
+// whichever comes first. A checkpoint rewrites the whole index (about 0.07
+// B a record: 700 KB at 10,000,000 records) and costs one fsync, and a crash
 // leaves at most 256 MiB (or 1,000,000 records) for the next Open to check
 // beyond it. A clean Close writes one too.
 const (

@@ -15,10 +15,15 @@
 // fails with an error naming the file and the byte offset. So does an intact
 // frame in a format version this binary does not know (ErrUnknownVersion).
 //
+// Each topic's in-memory index (index.go) holds the byte position of one
+// record in blockRecords (32), the first of each block: Read and Follow
+// find a record by walking its block's frames from there, which keeps the
+// index to a quarter of a byte a record.
+//
 // The index checkpoint (checkpoint.go) spares Open most of that scan: each
-// topic's index (the byte position of each record) is saved beside its file
-// as <topic>.index, covering only records already fsync'd, at a clean Close
-// and in the background every 1,000,000 records or 256 MiB appended. When
+// topic's index is saved beside its file as <topic>.index, covering only
+// records already fsync'd, at a clean Close and in the background every
+// 1,000,000 records or 256 MiB appended. When
 // Open finds one whose own checksum and format version are right, which
 // covers no more than the file holds, and whose last covered record (the
 // frame that ends where it ends) is intact and carries the checksum it
@@ -51,9 +56,9 @@
 // Open, in this process or another, out of the directory, whatever happens
 // to the files in it.
 //
-// The files: filelog.go (the Log), read.go (Read, by offset), writer.go
-// (group commit), recover.go (Open's scan), checkpoint.go (the index
-// checkpoint), verify.go (its background check), frame.go (the format on
+// The files: filelog.go (the Log), read.go (Read, by offset), index.go (the
+// in-memory index), writer.go (group commit), recover.go (Open's scan),
+// checkpoint.go (the index checkpoint), verify.go (its background check), frame.go (the format on
 // disk), lock.go, space.go (the reserve), fs.go (the file system, the tests'
 // fault-injection seam).
 package filelog

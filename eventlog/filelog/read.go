@@ -18,7 +18,7 @@ const coalesceGap = 16 << 10
 // Read implements eventlog.Log. The file log has one partition, 0.
 //
 // The topic's index (index.go) holds the byte position of one record in
-// every blockRecords, which Follow uses too: 0.125 bytes of memory a
+// every blockRecords, which Follow uses too: 0.25 bytes of memory a
 // record. Read reads the blocks that hold the records wanted, with one
 // ReadAt per run of blocks no more than coalesceGap bytes apart, and walks
 // each block's frames from its start to the records wanted, which it checks
