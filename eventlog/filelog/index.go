@@ -8,12 +8,11 @@ import "fmt"
 // from its start (the frame header gives each frame's length). 32 keeps the
 // index at 8/32 = 0.25 bytes of memory a record (8 with a position for
 // each), while a Read of one record reads its whole block, 8 KB of the
-// calculator's commands of 250 bytes: 1.8 µs from the page cache instead of
-// 1.2 µs. 64 halves the memory again but makes that 2.6 µs, and a
-// history's 64 records spread over a topic 3.4 times as slow as with a
-// position for each instead of 2 times (BENCHMARKS.md, "The file log's
-// sparse index"). It is part of the checkpoint's format (checkpoint.go),
-// which records it.
+// calculator's commands of 250 bytes: 1.9 µs from the page cache instead of
+// 1.0 µs, and a history of 64 records spread over the topic 1.8 times as
+// slow. 64 would halve the memory again but make those 2.6 µs and 2.9
+// times (BENCHMARKS.md, "The file log's sparse index"). It is part of the
+// checkpoint's format (checkpoint.go), which records it.
 const blockRecords = 32
 
 // sparseIndex is a topic's in-memory index of its records: the byte
