@@ -255,11 +255,7 @@ func TestDamagedLengthInABlock(t *testing.T) {
 	vs := values(n)
 	for _, damaged := range [][]int{{10}, {0}, {blockRecords - 1}, {blockRecords + 5}, {10, 20}} {
 		t.Run(fmt.Sprint(damaged), func(t *testing.T) {
-			dir := t.TempDir()
-			writeLog(t, dir, vs...)
-			path := filepath.Join(dir, "t.log")
-			data := readFile(t, path)
-			at := framePositionsOf(t, data)
+			dir, path, data, at := writtenLog(t, vs...)
 			for _, k := range damaged {
 				data[at[k]]-- // the length one byte short
 			}
@@ -319,12 +315,8 @@ func encodeCheckpointV1(positions []int64, covered int64, last uint32) []byte {
 // record and the next Close writes one of this version, which the next
 // Open adopts.
 func TestCheckpointVersion1IsPassedOver(t *testing.T) {
-	dir := t.TempDir()
 	vs := values(2*blockRecords + 1)
-	writeLog(t, dir, vs...)
-	path := filepath.Join(dir, "t.log")
-	data := readFile(t, path)
-	positions := framePositionsOf(t, data)
+	dir, _, data, positions := writtenLog(t, vs...)
 	last := positions[len(positions)-1]
 	writeFile(t, filepath.Join(dir, "t"+checkpointSuffix), encodeCheckpointV1(positions, int64(len(data)), crcField(data, last)))
 
@@ -392,4 +384,56 @@ func liveHeap() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// The background check walks the frames the checkpoint covers and finds
+// each block where the checkpoint says it starts. A file whose first two
+// records were made one (the same bytes in all, the same last record, so
+// that Open adopts the checkpoint) has its blocks elsewhere: the topic
+// fails naming the byte offset.
+func TestBackgroundCheckFindsABlockMoved(t *testing.T) {
+	vs := values(2*blockRecords + 3)
+	dir, path, data, at := writtenLog(t, vs...)
+	// One frame as long as the first two, then the rest as they were.
+	merged := eventlog.Message{Key: []byte("k"), Value: bytes.Repeat([]byte("m"), int(at[2])-frameHeaderSize-4)}
+	edited := append(appendFrame(nil, merged), data[at[2]:]...)
+	if len(edited) != len(data) {
+		t.Fatalf("the edited file is %d bytes, the original %d", len(edited), len(data))
+	}
+	writeFile(t, path, edited)
+
+	l := openT(t, dir)
+	checkOpenCounts(t, l, len(vs), 0)
+	waitVerified(t, l)
+	moved := at[blockRecords+1] // where the edited file's record 32 starts
+	health := l.Healthy()
+	if !errors.Is(health, ErrCorrupt) || !strings.Contains(health.Error(), fmt.Sprintf("byte offset %d", moved)) ||
+		!strings.Contains(health.Error(), fmt.Sprintf("block 1 start at %d", at[blockRecords])) {
+		t.Fatalf("Healthy() = %v, want ErrCorrupt at byte offset %d, where block 1 should start at %d", health, moved, at[blockRecords])
+	}
+}
+
+// checkOpenCounts checks how many records of topic t Open took from a
+// checkpoint unread and how many it checked.
+func checkOpenCounts(t *testing.T, l *Log, unverified, checked int) {
+	t.Helper()
+	tp, err := l.topic("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp.unverified != unverified || tp.checkedAtOpen != checked {
+		t.Errorf("Open took %d records from the checkpoint and checked %d, want %d and %d", tp.unverified, tp.checkedAtOpen, unverified, checked)
+	}
+}
+
+// writtenLog writes vs to topic t of a log in a new directory and closes
+// it, and returns the directory, the topic file's path, its bytes and
+// where each record starts in it.
+func writtenLog(t *testing.T, vs ...string) (dir, path string, data []byte, positions []int64) {
+	t.Helper()
+	dir = t.TempDir()
+	writeLog(t, dir, vs...)
+	path = filepath.Join(dir, "t.log")
+	data = readFile(t, path)
+	return dir, path, data, framePositionsOf(t, data)
 }
