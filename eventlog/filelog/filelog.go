@@ -23,22 +23,21 @@
 // The index checkpoint (checkpoint.go) spares Open most of that scan: each
 // topic's index is saved beside its file as <topic>.index, covering only
 // records already fsync'd, at a clean Close and in the background every
-// 1,000,000 records or 256 MiB appended. When
-// Open finds one whose own checksum and format version are right, which
-// covers no more than the file holds, and whose last covered record (the
-// frame that ends where it ends) is intact and carries the checksum it
-// recorded, it adopts its positions and scans only the file after it, with
-// the rules above for that tail. Any other checkpoint (missing, damaged, of
-// an unknown version, of another or a longer file) is logged, removed, and
-// the whole file scanned; a new one is written later. Damage among the
-// records a checkpoint covers is then not seen by Open: a background check
-// (verify.go), ended by Close and giving way to the replay that follows
-// Open, reads them with the same checks, and on a damaged record (or one in
-// an unknown format version) fails the topic with ErrCorrupt (or
-// ErrUnknownVersion): appends are refused, Healthy says why, the error is
-// logged with the file and byte offset, and the checkpoint is removed, so
-// that the next Open scans the whole file and refuses it. A Read or Follow
-// of a damaged record fails with ErrCorrupt in any case.
+// 1,000,000 records or 256 MiB appended. When Open finds one whose own
+// checksum and format version are right, which covers no more than the file
+// holds, and whose last covered record (the frame that ends where it ends)
+// is intact and carries the checksum it recorded, it adopts its positions
+// and scans only the file after it, with the rules above for that tail. Any
+// other checkpoint (missing, damaged, of an unknown version, of another or a
+// longer file) is logged, removed, and the whole file scanned; a new one is
+// written later. Damage among the records a checkpoint covers is then not
+// seen by Open: a background check (verify.go), ended by Close and giving
+// way to the replay that follows Open, reads them with the same checks, and
+// on a damaged record (or one in an unknown format version) fails the topic
+// with ErrCorrupt (or ErrUnknownVersion): appends are refused, Healthy says
+// why, the error is logged with the file and byte offset, and the checkpoint
+// is removed, so that the next Open scans the whole file and refuses it. A
+// Read or Follow of a damaged record fails with ErrCorrupt in any case.
 //
 // A failed write is cut off the file and answered with its error; a failed
 // fsync, or a failed write that cannot be cut off, fails the topic: it
@@ -58,9 +57,9 @@
 //
 // The files: filelog.go (the Log), read.go (Read, by offset), index.go (the
 // in-memory index), writer.go (group commit), recover.go (Open's scan),
-// checkpoint.go (the index checkpoint), verify.go (its background check), frame.go (the format on
-// disk), lock.go, space.go (the reserve), fs.go (the file system, the tests'
-// fault-injection seam).
+// checkpoint.go (the index checkpoint), verify.go (its background check),
+// frame.go (the format on disk), lock.go, space.go (the reserve), fs.go (the
+// file system, the tests' fault-injection seam).
 package filelog
 
 import (
