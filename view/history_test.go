@@ -5,59 +5,67 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/internal/await"
 	"calculator/view"
 )
 
-// fixture is a view of a real file log in a temporary directory, served on
-// loopback; the test writes the events itself.
+// fixture is a view of a real file log in a temporary directory, with its
+// history file beside it, served on loopback; the test writes the events
+// itself.
 type fixture struct {
 	t    *testing.T
 	log  *filelog.Log
 	view *view.View
 	url  string
+	// history is the view's history file.
+	history string
 	// written are the events appended so far, by offset.
 	written []domain.Event
 }
 
 func newFixture(t *testing.T, events ...domain.Event) *fixture {
 	t.Helper()
-	l, err := filelog.Open(t.TempDir(), zerolog.Nop())
+	dir := t.TempDir()
+	l, err := filelog.Open(dir, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, log: l}
+	t.Cleanup(func() { l.Close() }) // after the view's (cleanups run last first)
+	f := &fixture{t: t, log: l, history: filepath.Join(dir, "history.blocks")}
 	f.append(events...) // before the view starts: replayed
 	f.view = view.New(l, "events", zerolog.Nop(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.view.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		l.Close()
-	})
-	r := chi.NewRouter()
-	f.view.Routes(r)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	if err := f.view.WithHistoryFile(f.history); err != nil {
+		t.Fatal(err)
+	}
+	f.url = serve(t, f.view).URL
 	f.waitApplied()
 	return f
+}
+
+// inMemory returns the URL of a second view of the fixture's log, with its
+// history index all in memory, once it has read every event written.
+func (f *fixture) inMemory() string {
+	f.t.Helper()
+	v := view.New(f.log, "events", zerolog.Nop(), nil)
+	srv := serve(f.t, v)
+	await.Until(f.t, 10*time.Second, "the in-memory view read the log", func() bool {
+		return v.Ready() && v.Progress().EventsRead == int64(len(f.written))
+	})
+	return srv.URL
 }
 
 // append writes events to the log.

@@ -47,7 +47,7 @@ func historyOf(n, values, rejectEvery int) ([]domain.Event, *domain.State) {
 // indexOf builds the index of events as the view would, beside s, the
 // state after them.
 func indexOf(s *domain.State, events []domain.Event) *index {
-	x := newIndex()
+	x := newIndex(newMemBlocks())
 	for i := range events {
 		x.add(s, &eventlog.Record{Offset: int64(i)}, &events[i], events[i].Action != domain.CommandRejected)
 	}
@@ -114,7 +114,7 @@ func BenchmarkIndexAdd(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	x := newIndex()
+	x := newIndex(newMemBlocks())
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range events {
@@ -126,7 +126,7 @@ func BenchmarkIndexAdd(b *testing.B) {
 // them by value id) has no history to serve: the index says so once, and
 // the queries answer 500 rather than a wrong history.
 func TestSplitHistory(t *testing.T) {
-	x, s := newIndex(), domain.NewState()
+	x, s := newIndex(newMemBlocks()), domain.NewState()
 	id := uuid.New()
 	created := domain.Event{Action: domain.ValueCreated, ValueID: id, Timestamp: time.Now()}
 	if _, _, err := s.Apply(created); err != nil {
