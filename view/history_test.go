@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -527,5 +528,181 @@ func TestHistoryQueriesWaitForTheReplay(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable || body["type"] != "urn:calculator:problem:replaying" {
 			t.Errorf("GET %s during the replay = %d %v, want 503 replaying", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// longHistory is a value with several blocks of versions and of
+// rejections among another value's events, and the events.
+func longHistory(s *script, updates int) (id, other uuid.UUID, events []domain.Event) {
+	id, other = uuid.New(), uuid.New()
+	events = append(events, s.created(id, 0), s.created(other, 0))
+	for i := range updates {
+		events = append(events, s.updated(id, domain.Add, 1, float64(i+1)))
+		if i%3 == 0 {
+			events = append(events, s.rejected(id, domain.Overflow))
+		}
+		if i%2 == 0 {
+			events = append(events, s.updated(other, domain.Add, 1, float64(i/2+1)))
+		}
+	}
+	return id, other, events
+}
+
+// versionsOf returns the value and timestamp after each version of id, as
+// the events written say.
+func (f *fixture) versionsOf(id uuid.UUID) (values []float64, times []time.Time) {
+	for _, e := range f.written {
+		switch {
+		case e.ValueID != id:
+		case e.Action == domain.ValueCreated:
+			values, times = append(values, float(e.Value)), append(times, e.Timestamp)
+		case e.Action == domain.ValueUpdated:
+			values, times = append(values, float(e.Result)), append(times, e.Timestamp)
+		}
+	}
+	return values, times
+}
+
+// A value with a long history (several blocks of versions and of
+// rejections in the history file, some written during the replay, some
+// live) reads as the events written say, page by page from every block's
+// edge, and ?version= and ?at= find every version; a view with its index
+// in memory answers the same.
+func TestLongHistory(t *testing.T) {
+	s := &script{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	id, other, events := longHistory(s, 3*128+40)
+	f := newFixture(t, events...)
+	var live []domain.Event
+	for i := range 150 {
+		live = append(live, s.updated(id, domain.Multiply, 1, float64(3*128+40+i)))
+		if i%2 == 0 {
+			live = append(live, s.rejected(id, domain.DivisionByZero))
+		}
+	}
+	f.append(live...)
+	f.waitApplied()
+	mem := f.inMemory()
+
+	values, times := f.versionsOf(id)
+	if len(values) < 4*128 {
+		t.Fatalf("the script: %d versions, want more than 4 blocks", len(values))
+	}
+	edges := []int{0, 1}
+	for k := 1; k*128 <= len(values)+1; k++ {
+		edges = append(edges, k*128-1, k*128, k*128+1)
+	}
+	for _, rejections := range []bool{false, true} {
+		include := ""
+		if rejections {
+			include = "&include=rejected"
+		}
+		want := f.wantHistory(id, rejections)
+		for _, limit := range []int{1000, 300, 128, 97} {
+			got, _ := f.readHistory(fmt.Sprintf("/values/%s/history?limit=%d%s", id, limit, include))
+			sameEntries(t, fmt.Sprintf("pages of %d%s", limit, include), got, want)
+		}
+		for _, after := range edges {
+			path := fmt.Sprintf("/values/%s/history?limit=200&after_version=%d%s", id, after, include)
+			var rest []map[string]any
+			seen := after == 0
+			for _, e := range want {
+				if seen {
+					rest = append(rest, e)
+				}
+				if e["version"] == float64(after) {
+					seen = true
+				}
+			}
+			rest = rest[:min(200, len(rest))]
+			_, _, body := f.get(path)
+			var got []map[string]any
+			for _, e := range body["events"].([]any) {
+				got = append(got, e.(map[string]any))
+			}
+			sameEntries(t, path, got, rest)
+			sameAnswers(t, f.url, mem, path)
+		}
+	}
+	sameAnswers(t, f.url, mem, "/values/"+other.String()+"/history?include=rejected&limit=1000")
+
+	at := func(tm time.Time) string {
+		return fmt.Sprintf("/values/%s?at=%s", id, url.QueryEscape(tm.Format(time.RFC3339Nano)))
+	}
+	for n, value := range values {
+		version := n + 1
+		status, _, body := f.get(fmt.Sprintf("/values/%s?version=%d", id, version))
+		if status != http.StatusOK || body["value"] != value || body["version"] != float64(version) {
+			t.Fatalf("?version=%d = %d %v, want %v", version, status, body, value)
+		}
+		// The script's clock goes forward a second an event: at the
+		// instant of a version, and until the next, the value is that
+		// version's.
+		for _, tm := range []time.Time{times[n], times[n].Add(time.Nanosecond)} {
+			status, _, body := f.get(at(tm))
+			if status != http.StatusOK || body["value"] != value || body["version"] != float64(version) {
+				t.Fatalf("?at=%s = %d %v, want version %d", tm.Format(time.RFC3339Nano), status, body, version)
+			}
+		}
+		if got, err := f.view.ValueAt(t.Context(), id, int64(version)); err != nil || float(got) != value {
+			t.Fatalf("ValueAt version %d = %v, %v; want %v", version, got, err, value)
+		}
+	}
+	for _, n := range edges {
+		if n > 1 && n <= len(values) {
+			sameAnswers(t, f.url, mem, fmt.Sprintf("/values/%s?version=%d", id, n), at(times[n-1]), at(times[n-1].Add(-time.Nanosecond)))
+		}
+	}
+}
+
+// A damaged block of the history file is never read as positions: what
+// needs it answers 500 and says that the history index cannot be read;
+// what needs only other blocks still answers.
+func TestHistoryDamagedBlock(t *testing.T) {
+	s := &script{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	id, _, events := longHistory(s, 3*128+40)
+	f := newFixture(t, events...)
+	// The value's first block of versions is the file's first (the other
+	// value has fewer than 128 events; its rejections' first block comes
+	// later).
+	file, err := os.OpenFile(f.history, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := file.ReadAt(b, 32+10); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := file.WriteAt(b, 32+10); err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+
+	values, times := f.versionsOf(id)
+	for _, path := range []string{
+		"/values/" + id.String() + "/history",
+		"/values/" + id.String() + "/history?include=rejected&after_version=100",
+		"/values/" + id.String() + "?version=3",
+		"/values/" + id.String() + "?version=128",
+		fmt.Sprintf("/values/%s?at=%s", id, url.QueryEscape(times[5].Format(time.RFC3339Nano))),
+	} {
+		status, _, body := f.get(path)
+		if detail, _ := body["detail"].(string); status != http.StatusInternalServerError || body["type"] != "urn:calculator:problem:internal" ||
+			!strings.Contains(detail, "history index") || !strings.Contains(detail, "checksum") {
+			t.Errorf("GET %s = %d %v, want 500 saying the history index cannot be read", path, status, body)
+		}
+	}
+	if _, err := f.view.ValueAt(t.Context(), id, 3); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("ValueAt version 3: %v, want the checksum error", err)
+	}
+	// Blocks after the damaged one still answer.
+	for _, version := range []int{129, 300, len(values)} {
+		status, _, body := f.get(fmt.Sprintf("/values/%s?version=%d", id, version))
+		if status != http.StatusOK || body["value"] != values[version-1] {
+			t.Errorf("?version=%d = %d %v, want %v", version, status, body, values[version-1])
+		}
+	}
+	if _, _, body := f.get(fmt.Sprintf("/values/%s/history?after_version=%d", id, 130)); len(body["events"].([]any)) == 0 {
+		t.Errorf("a page after version 130 = %v, want its events", body)
 	}
 }
