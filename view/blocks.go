@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -187,7 +188,7 @@ const (
 //
 // The file is locked (flock) while open: one process at a time.
 type fileBlocks struct {
-	f      *os.File
+	f      blockFile
 	path   string
 	logger zerolog.Logger
 
@@ -196,6 +197,16 @@ type fileBlocks struct {
 	bad       error // why the file found at open has no id (nil: it has)
 	size      int64 // where the next block goes
 	unwritten []unwrittenBlock
+}
+
+// blockFile is what fileBlocks needs of its file: an *os.File (tests wrap
+// it to make writes fail).
+type blockFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Close() error
 }
 
 type unwrittenBlock struct {
@@ -228,27 +239,27 @@ func openFileBlocks(path string, logger zerolog.Logger) (*fileBlocks, error) {
 		return nil, fmt.Errorf("history file: %w", err)
 	}
 	s.size = info.Size()
-	s.sid, s.bad = readHistoryHeader(f, s.size)
+	s.sid, s.bad = readHistoryHeader(f, path, s.size)
 	return s, nil
 }
 
-// readHistoryHeader returns the id in the header of f, size bytes long, or
-// why it has none.
-func readHistoryHeader(f *os.File, size int64) (storeID, error) {
+// readHistoryHeader returns the id in the header of f (at path), size
+// bytes long, or why it has none.
+func readHistoryHeader(f io.ReaderAt, path string, size int64) (storeID, error) {
 	if size < historyHeaderSize {
-		return storeID{}, fmt.Errorf("%s is %d bytes long, shorter than its header", f.Name(), size)
+		return storeID{}, fmt.Errorf("%s is %d bytes long, shorter than its header", path, size)
 	}
 	h := make([]byte, historyHeaderSize)
 	if _, err := f.ReadAt(h, 0); err != nil {
-		return storeID{}, fmt.Errorf("read the header of %s: %w", f.Name(), err)
+		return storeID{}, fmt.Errorf("read the header of %s: %w", path, err)
 	}
 	switch {
 	case !bytes.Equal(h[:8], []byte(historyFileMagic)):
-		return storeID{}, fmt.Errorf("%s is not a history file", f.Name())
+		return storeID{}, fmt.Errorf("%s is not a history file", path)
 	case binary.LittleEndian.Uint32(h[28:]) != crc32.Checksum(h[:28], castagnoli):
-		return storeID{}, fmt.Errorf("the header of %s fails its checksum", f.Name())
+		return storeID{}, fmt.Errorf("the header of %s fails its checksum", path)
 	case binary.LittleEndian.Uint32(h[8:]) != historyFileVersion:
-		return storeID{}, fmt.Errorf("%s has version %d, this program reads version %d", f.Name(), binary.LittleEndian.Uint32(h[8:]), historyFileVersion)
+		return storeID{}, fmt.Errorf("%s has version %d, this program reads version %d", path, binary.LittleEndian.Uint32(h[8:]), historyFileVersion)
 	}
 	return storeID(h[12:28]), nil
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +92,78 @@ func TestBlockStores(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingFile is a history file whose writes fail while fail is set (a
+// full disk).
+type failingFile struct {
+	blockFile
+	fail atomic.Bool
+}
+
+func (f *failingFile) WriteAt(b []byte, off int64) (int, error) {
+	if f.fail.Load() {
+		return 0, syscall.ENOSPC
+	}
+	return f.blockFile.WriteAt(b, off)
+}
+
+// Blocks that cannot be written stay readable in memory, and sync fails
+// (so no snapshot refers to them) until they are written, before the next
+// block, once writes succeed again; then the file holds every block where
+// its ref says.
+func TestHistoryFileWriteFailure(t *testing.T) {
+	s := newFileStore(t)
+	file := &failingFile{blockFile: s.f}
+	s.f = file
+	type written struct {
+		pos   int64
+		block []byte
+	}
+	var blocks []written
+	add := func(i int) {
+		b := []byte(strings.Repeat(string(rune('a'+i)), 100+i))
+		blocks = append(blocks, written{s.add(b), b})
+	}
+	readAll := func(s blockStore) {
+		t.Helper()
+		for i, w := range blocks {
+			got := make([]byte, len(w.block))
+			if err := s.readAt(got, w.pos); err != nil || string(got) != string(w.block) {
+				t.Fatalf("block %d at %d: %q, %v; want %q", i, w.pos, got, err, w.block)
+			}
+		}
+	}
+	add(0)
+	file.fail.Store(true)
+	add(1)
+	add(2)
+	readAll(s)
+	if err := s.sync(); err == nil {
+		t.Fatal("sync succeeded with blocks not written")
+	}
+	file.fail.Store(false)
+	add(3)
+	readAll(s)
+	if len(s.unwritten) != 0 {
+		t.Fatalf("%d blocks still in memory after a write succeeded", len(s.unwritten))
+	}
+	if err := s.sync(); err != nil {
+		t.Fatal(err)
+	}
+	file.fail.Store(true)
+	add(4)
+	file.fail.Store(false)
+	if err := s.sync(); err != nil { // sync writes them too
+		t.Fatal(err)
+	}
+	s.close()
+	again, err := openFileBlocks(s.path, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.close()
+	readAll(again)
 }
 
 // viewSnapshot folds a log with long histories into a view whose history

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -180,14 +181,7 @@ func TestTrailDamagedBlock(t *testing.T) {
 		}
 	}
 	damaged := tr.blocks[1]
-	b := make([]byte, 1)
-	if _, err := store.f.ReadAt(b, damaged.pos+5); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x01
-	if _, err := store.f.WriteAt(b, damaged.pos+5); err != nil {
-		t.Fatal(err)
-	}
+	flipByte(t, store.path, damaged.pos+5)
 	isDamage := func(what string, err error) {
 		t.Helper()
 		var be *blockError
@@ -217,11 +211,29 @@ func TestTrailDamagedBlock(t *testing.T) {
 		}
 	}
 	// Cut short: the blocks past the end are not there.
-	if err := store.f.Truncate(tr.blocks[2].pos + 3); err != nil {
+	if err := os.Truncate(store.path, tr.blocks[2].pos+3); err != nil {
 		t.Fatal(err)
 	}
 	_, err = tr.at(2 * markEvery)
 	if be := (*blockError)(nil); !errors.As(err, &be) || be.pos != tr.blocks[2].pos || !errors.Is(err, io.EOF) {
 		t.Fatalf("at(%d) of a block cut short: %v, want a blockError at %d wrapping EOF", 2*markEvery, err, tr.blocks[2].pos)
+	}
+}
+
+// flipByte flips a bit of the byte at pos of the file at path.
+func flipByte(t *testing.T, path string, pos int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, pos); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x01
+	if _, err := f.WriteAt(b, pos); err != nil {
+		t.Fatal(err)
 	}
 }
