@@ -165,6 +165,23 @@ func BenchmarkIndexAdd(b *testing.B) {
 	}
 }
 
+// BenchmarkIndexAddLongHistories is the history index's share of applying
+// an event under steady updates of 1,000 values: every 128 events of a
+// value complete a block, which goes to the store (a pwrite for the file).
+func BenchmarkIndexAddLongHistories(b *testing.B) {
+	for name, open := range stores(b) {
+		b.Run(name, func(b *testing.B) {
+			events, s := historyOf(max(b.N, 1000), 1000, 0)
+			x := newIndex(open())
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range events[:b.N] {
+				x.add(s, &eventlog.Record{Offset: int64(i)}, &events[i], true)
+			}
+		})
+	}
+}
+
 // A value whose events come in two partitions (a writer that does not key
 // them by value id) has no history to serve: the index says so once, and
 // the queries answer 500 rather than a wrong history.
