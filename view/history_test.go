@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -572,15 +573,48 @@ func TestLongHistory(t *testing.T) {
 	s := &script{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	id, other, events := longHistory(s, 3*128+40)
 	f := newFixture(t, events...)
-	var live []domain.Event
-	for i := range 150 {
-		live = append(live, s.updated(id, domain.Multiply, 1, float64(3*128+40+i)))
-		if i%2 == 0 {
-			live = append(live, s.rejected(id, domain.DivisionByZero))
+	// Live events, in batches, while pages are read (under -race: the
+	// reads copy the trail under the lock and read its blocks after).
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for after := 0; ; after = (after + 37) % 400 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.Get(fmt.Sprintf("%s/values/%s/history?limit=300&after_version=%d", f.url, id, after))
+			var body map[string]any
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("a page read while events are applied: %v %v", err, body)
+				return
+			}
+			for i, e := range body["events"].([]any) {
+				if v := e.(map[string]any)["version"]; v != float64(after+i+1) {
+					t.Errorf("after_version=%d: entry %d is version %v", after, i, v)
+					return
+				}
+			}
 		}
+	})
+	for batch := range 10 {
+		var live []domain.Event
+		for i := range 15 {
+			live = append(live, s.updated(id, domain.Multiply, 1, float64(3*128+40+batch*15+i)))
+			if i%2 == 0 {
+				live = append(live, s.rejected(id, domain.DivisionByZero))
+			}
+		}
+		f.append(live...)
+		f.waitApplied()
 	}
-	f.append(live...)
-	f.waitApplied()
+	close(stop)
+	readers.Wait()
 	mem := f.inMemory()
 
 	values, times := f.versionsOf(id)
