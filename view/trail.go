@@ -52,7 +52,7 @@ type trail struct {
 // last one's counts as the last one's. When the entry completes a block,
 // add appends the block to store, returns its ref, and the trail starts a
 // new block in a new array (a copy of the trail taken before, by a lookup
-// or a snapshot, keeps reading the old one).
+// or a snapshot, keeps reading the old one, which is never written again).
 func (t *trail) add(p point, store blockStore) (ref blockRef, stored bool) {
 	p.time = max(p.time, t.last.time)
 	t.data = binary.AppendUvarint(t.data, uint64(p.offset-t.last.offset))
@@ -63,7 +63,11 @@ func (t *trail) add(p point, store blockStore) (ref blockRef, stored bool) {
 		return blockRef{}, false
 	}
 	ref = blockRef{last: p, pos: store.add(t.data), length: uint32(len(t.data)), crc: crc32.Checksum(t.data, castagnoli)}
-	t.data = make([]byte, 0, len(t.data)+len(t.data)/8) // about as long as the one before
+	// Room for the next block, about as long as this one: one allocation
+	// a block, and the same heap from one block to the next (growing from
+	// nothing by append's doublings would take five or six, and a heap
+	// that depends on how far each value is into its block).
+	t.data = make([]byte, 0, len(t.data)+len(t.data)/8)
 	return ref, true
 }
 
