@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +110,13 @@ func New(cfg Config) (*App, error) {
 	})
 	a.metrics = metrics.New()
 	a.view = view.New(viewLog, cfg.EventsTopic, cfg.Logger, a.metrics.Applied(a.subs.Apply))
+	// The history index's completed blocks, on disk (also without
+	// snapshots): the lock on it keeps a second instance out of the data
+	// directory on Kafka too.
+	if err := a.view.WithHistoryFile(filepath.Join(cfg.DataDir, "history.blocks")); err != nil {
+		a.log.Close()
+		return nil, fmt.Errorf("open the view's history file: %w", err)
+	}
 	if a.snaps != nil {
 		a.view.WithSnapshots(view.Snapshots{
 			Every: cfg.SnapshotEvery, MinInterval: cfg.SnapshotMinInterval, Window: a.snaps.window, Take: a.takeSnapshot,
@@ -130,6 +138,7 @@ func New(cfg Config) (*App, error) {
 
 	ln, err := listen(cfg.Addr, cfg.MaxConns, a.logger)
 	if err != nil {
+		a.view.Close()
 		a.log.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -212,6 +221,9 @@ func (a *App) Run(ctx context.Context) error {
 		err = errors.Join(err, werr)
 	} else if workerStopped {
 		err = errors.Join(err, errors.New("a worker stopped"))
+	}
+	if cerr := a.view.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("close the view's history file: %w", cerr))
 	}
 	if cerr := a.log.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close log: %w", cerr))

@@ -96,7 +96,8 @@ func (s *startFold) take(ctx context.Context) (*snapshot.Fold, *domain.State, bo
 // frozen is a snapshot on its way to the disk: the copies its parts froze,
 // with what encodes them.
 type frozen struct {
-	view, hub  func(e *snapshot.Encoder)
+	view       func(e *snapshot.Encoder) error // fails when the history file cannot be made durable
+	hub        func(e *snapshot.Encoder)
 	keys       []byte // encoded at once: a ring of the keys' hashes is as quick to encode as to copy
 	freezeTook time.Duration
 }
@@ -119,7 +120,7 @@ func (a *App) openSnapshots() error {
 // takeSnapshot is the view's Snapshots.Take: on the view's goroutine, it
 // freezes the view's part, the Hub's and the keys' (copies them: the view
 // pauses that long), and hands them to writeSnapshots.
-func (a *App) takeSnapshot(freeze func() func(e *snapshot.Encoder)) bool {
+func (a *App) takeSnapshot(freeze func() func(e *snapshot.Encoder) error) bool {
 	if !a.snaps.busy.CompareAndSwap(false, true) {
 		return false
 	}
@@ -143,7 +144,11 @@ func (a *App) writeSnapshots(ctx context.Context) {
 			began := time.Now()
 			var e snapshot.Encoder
 			e.Grow(a.snaps.last + a.snaps.last/8) // a body is about as large as the one before
-			s.view(&e)
+			if err := s.view(&e); err != nil {
+				a.snaps.busy.Store(false)
+				a.logger.Error().Err(err).Msg("could not take a snapshot; the next one is tried after the next events")
+				continue
+			}
 			e.Section(s.hub)
 			e.Section(func(e *snapshot.Encoder) { e.Raw(s.keys) })
 			a.snaps.last = e.Len()

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,5 +275,27 @@ func TestKafkaForeignAndMalformedRecords(t *testing.T) {
 		if !strings.Contains(string(m.Value), `"parent-id":"`) {
 			t.Errorf("event at %v is not in the wire format: %s", m.TopicPartition, m.Value)
 		}
+	}
+}
+
+// On Kafka too, a second instance on a data directory in use fails at
+// start: the view's history file (history.blocks) is locked, and its
+// snapshots there are the first instance's.
+func TestKafkaSecondInstanceOnTheSameDataDirFails(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	_, _, args := kafkaTopics(brokers)
+	dir := t.TempDir()
+	start(t, dir, args...)
+	ctx, cancel := context.WithTimeout(t.Context(), deadline) // one that starts would serve until killed
+	defer cancel()
+	second := exec.CommandContext(ctx, binary, append([]string{"-addr", "127.0.0.1:0", "-data-dir", dir}, args...)...)
+	second.Env = childEnv()
+	out, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("second instance: err %v, want a non-zero exit\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "history.blocks is in use by another process") {
+		t.Fatalf("second instance said %s, want a clear 'in use' message", out)
 	}
 }

@@ -377,6 +377,8 @@ func TestSnapshotFallsBack(t *testing.T) {
 	s.waitCaughtUp()
 	eventually(t, "2 snapshots written", func() bool { return len(s.logged("snapshot written")) >= 2 })
 	want := allValues(t, s)
+	historyPath := "/values/" + ids[0] + "/history?include=rejected&limit=1000"
+	wantHistory, _ := s.pages(historyPath, "events")
 	s.stop()
 	files, err := filepath.Glob(filepath.Join(dir, "snapshots", "*.snap"))
 	if err != nil || len(files) != 2 {
@@ -415,6 +417,23 @@ func TestSnapshotFallsBack(t *testing.T) {
 	}
 	if got := allValues(t, s); !reflect.DeepEqual(got, want) {
 		t.Fatal("the values differ after a start from the older snapshot")
+	}
+	s.stop()
+
+	// The view's history file gone: the snapshot, whose history index
+	// refers to it, is passed over.
+	if err := os.Remove(filepath.Join(dir, "history.blocks")); err != nil {
+		t.Fatal(err)
+	}
+	s = startFrom("the history file gone", "")
+	if !strings.Contains(s.logText(), "the history file is not the snapshot's") {
+		t.Fatalf("the missing history file was not reported\n%s", s.logText())
+	}
+	if got := allValues(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatal("the values differ after a full replay")
+	}
+	if got, _ := s.pages(historyPath, "events"); !reflect.DeepEqual(got, wantHistory) {
+		t.Fatalf("the history of %s differs after a full replay:\n%v\nwant %v", ids[0], got, wantHistory)
 	}
 	s.stop()
 

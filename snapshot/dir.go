@@ -23,8 +23,10 @@ import (
 // a snapshot of another version is skipped, and the start replays the log.
 // Version 2: the view's history trails in the order of the values'
 // numbers rather than of their ids; the statuses without the value after
-// each command (read back from the view when asked).
-const FormatVersion = 2
+// each command (read back from the view when asked). Version 3: the view's
+// trails as refs to their completed blocks in the history file
+// (history.blocks) and their unfinished block, with the file's id and end.
+const FormatVersion = 3
 
 // A snapshot file is a header and a body:
 //

@@ -114,7 +114,9 @@ type planned struct {
 }
 
 // plan returns the page of a value's history, with these versions and
-// rejections, that hq asks for. The caller holds the view's lock.
+// rejections, that hq asks for. Its errors are the query's (a cursor in
+// another partition) or the index's (a block that cannot be read: see
+// isIndexError).
 func plan(versions, rejected lookup, hq historyQuery) (pagePlan, error) {
 	p := pagePlan{partition: versions.partition}
 	after := int64(-1) // the page is what lies after this offset
@@ -126,27 +128,43 @@ func plan(versions, rejected lookup, hq historyQuery) (pagePlan, error) {
 	case hq.afterVersion > versions.len():
 		return p, nil // past the last version: an empty page
 	case hq.afterVersion > 0:
-		after = versions.at(hq.afterVersion - 1).offset
+		pt, err := versions.at(hq.afterVersion - 1)
+		if err != nil {
+			return p, err
+		}
+		after = pt.offset
 	}
-	first := versions.after(after)
+	first, err := versions.after(after)
+	if err != nil {
+		return p, err
+	}
 	if first > 0 {
-		p.base, p.baseOffset = first, versions.at(first-1).offset
+		pt, err := versions.at(first - 1)
+		if err != nil {
+			return p, err
+		}
+		p.base, p.baseOffset = first, pt.offset
 	}
 	// Up to limit+1 of each kind, merged in log order: the one after the
 	// limit says whether there is more.
 	var vs, rs []planned
-	for i, pt := range versions.from(first) {
-		if len(vs) > hq.limit {
-			break
-		}
+	err = versions.from(first, func(i int, pt point) bool {
 		vs = append(vs, planned{offset: pt.offset, version: i + 1})
+		return len(vs) <= hq.limit
+	})
+	if err != nil {
+		return p, err
 	}
 	if hq.rejections {
-		for _, pt := range rejected.from(rejected.after(after)) {
-			if len(rs) > hq.limit {
-				break
-			}
-			rs = append(rs, planned{offset: pt.offset})
+		firstRejection, err := rejected.after(after)
+		if err == nil {
+			err = rejected.from(firstRejection, func(_ int, pt point) bool {
+				rs = append(rs, planned{offset: pt.offset})
+				return len(rs) <= hq.limit
+			})
+		}
+		if err != nil {
+			return p, err
 		}
 	}
 	for len(p.entries) <= hq.limit && (len(vs) > 0 || len(rs) > 0) {
@@ -194,15 +212,16 @@ func (v *View) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	v.mu.RLock()
 	versions, rejected, found := v.index.history(v.state, id)
-	var p pagePlan
-	if found && versions.partition != splitPartition {
-		p, err = plan(versions, rejected, hq)
-	}
 	v.mu.RUnlock()
 	if noHistory(w, id, found, versions.partition) {
 		return
 	}
-	if err != nil {
+	p, err := plan(versions, rejected, hq)
+	switch {
+	case isIndexError(err):
+		v.readError(w, id, err)
+		return
+	case err != nil:
 		queryError(w, err)
 		return
 	}
@@ -303,10 +322,27 @@ func (v *View) readEvents(ctx context.Context, id uuid.UUID, partition int32, of
 	return events, nil
 }
 
-// readError answers a history or a past value that could not be read from
-// the log: 503 when the log did not answer in time (or is closing), 500
-// when it does not hold what the view indexed.
+// isIndexError reports whether err says that the view's own history index
+// could not be read (a stored block missing or damaged).
+func isIndexError(err error) bool {
+	var be *blockError
+	return errors.As(err, &be) || errors.Is(err, errBadBlock)
+}
+
+// readError answers a history or a past value that could not be read: 503
+// when the log did not answer in time (or is closing), 500 when it does not
+// hold what the view indexed, or when the view's history index cannot be
+// read (a block of the history file damaged): never a wrong answer.
 func (v *View) readError(w http.ResponseWriter, id uuid.UUID, err error) {
+	if isIndexError(err) {
+		event := v.logger.Error().Err(err).Stringer("value_id", id)
+		if be := (*blockError)(nil); errors.As(err, &be) {
+			event = event.Int64("history_file_position", be.pos).Uint32("block_length", be.length)
+		}
+		event.Msg("the view's history index cannot be read")
+		httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the history index of value %s cannot be read: %v", id, err))
+		return
+	}
 	if errors.Is(err, eventlog.ErrNoRecord) || errors.Is(err, errUnexpected) {
 		v.logger.Error().Err(err).Stringer("value_id", id).Msg("the events log does not hold an event the view indexed")
 		httpapi.Error(w, httpapi.Internal, fmt.Sprintf("the events log does not hold the events of value %s where the view found them: %v", id, err))

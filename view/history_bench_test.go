@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -123,10 +124,14 @@ func newHistoryBench(b *testing.B, open func(*testing.B) (view.Log, func(...even
 	appendEvents(batch...)
 
 	v := view.New(l, "events", zerolog.Nop(), nil)
+	// As the app runs it: the history index's completed blocks in a file.
+	if err := v.WithHistoryFile(filepath.Join(b.TempDir(), "history.blocks")); err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- v.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
+	b.Cleanup(func() { cancel(); <-done; v.Close() })
 	deadline := time.Now().Add(time.Minute)
 	for read := v.Progress().EventsRead; !v.Ready() || read < int64(len(others)+10*historyEvents); read = v.Progress().EventsRead {
 		if time.Now().After(deadline) {

@@ -5,59 +5,69 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"calculator/domain"
 	"calculator/eventlog"
 	"calculator/eventlog/filelog"
+	"calculator/internal/await"
 	"calculator/view"
 )
 
-// fixture is a view of a real file log in a temporary directory, served on
-// loopback; the test writes the events itself.
+// fixture is a view of a real file log in a temporary directory, with its
+// history file beside it, served on loopback; the test writes the events
+// itself.
 type fixture struct {
 	t    *testing.T
 	log  *filelog.Log
 	view *view.View
 	url  string
+	// history is the view's history file.
+	history string
 	// written are the events appended so far, by offset.
 	written []domain.Event
 }
 
 func newFixture(t *testing.T, events ...domain.Event) *fixture {
 	t.Helper()
-	l, err := filelog.Open(t.TempDir(), zerolog.Nop())
+	dir := t.TempDir()
+	l, err := filelog.Open(dir, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, log: l}
+	t.Cleanup(func() { l.Close() }) // after the view's (cleanups run last first)
+	f := &fixture{t: t, log: l, history: filepath.Join(dir, "history.blocks")}
 	f.append(events...) // before the view starts: replayed
 	f.view = view.New(l, "events", zerolog.Nop(), nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.view.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		l.Close()
-	})
-	r := chi.NewRouter()
-	f.view.Routes(r)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	if err := f.view.WithHistoryFile(f.history); err != nil {
+		t.Fatal(err)
+	}
+	f.url = serve(t, f.view).URL
 	f.waitApplied()
 	return f
+}
+
+// inMemory returns the URL of a second view of the fixture's log, with its
+// history index all in memory, once it has read every event written.
+func (f *fixture) inMemory() string {
+	f.t.Helper()
+	v := view.New(f.log, "events", zerolog.Nop(), nil)
+	srv := serve(f.t, v)
+	await.Until(f.t, 10*time.Second, "the in-memory view read the log", func() bool {
+		return v.Ready() && v.Progress().EventsRead == int64(len(f.written))
+	})
+	return srv.URL
 }
 
 // append writes events to the log.
@@ -519,5 +529,214 @@ func TestHistoryQueriesWaitForTheReplay(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable || body["type"] != "urn:calculator:problem:replaying" {
 			t.Errorf("GET %s during the replay = %d %v, want 503 replaying", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// longHistory is a value with several blocks of versions and of
+// rejections among another value's events, and the events.
+func longHistory(s *script, updates int) (id, other uuid.UUID, events []domain.Event) {
+	id, other = uuid.New(), uuid.New()
+	events = append(events, s.created(id, 0), s.created(other, 0))
+	for i := range updates {
+		events = append(events, s.updated(id, domain.Add, 1, float64(i+1)))
+		if i%3 == 0 {
+			events = append(events, s.rejected(id, domain.Overflow))
+		}
+		if i%2 == 0 {
+			events = append(events, s.updated(other, domain.Add, 1, float64(i/2+1)))
+		}
+	}
+	return id, other, events
+}
+
+// versionsOf returns the value and timestamp after each version of id, as
+// the events written say.
+func (f *fixture) versionsOf(id uuid.UUID) (values []float64, times []time.Time) {
+	for _, e := range f.written {
+		switch {
+		case e.ValueID != id:
+		case e.Action == domain.ValueCreated:
+			values, times = append(values, float(e.Value)), append(times, e.Timestamp)
+		case e.Action == domain.ValueUpdated:
+			values, times = append(values, float(e.Result)), append(times, e.Timestamp)
+		}
+	}
+	return values, times
+}
+
+// A value with a long history (several blocks of versions and of
+// rejections in the history file, some written during the replay, some
+// live) reads as the events written say, page by page from every block's
+// edge, and ?version= and ?at= find every version; a view with its index
+// in memory answers the same.
+func TestLongHistory(t *testing.T) {
+	s := &script{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	id, other, events := longHistory(s, 3*128+40)
+	f := newFixture(t, events...)
+	// Live events, in batches, while pages are read (under -race: the
+	// reads copy the trail under the lock and read its blocks after).
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for after := 0; ; after = (after + 37) % 400 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.Get(fmt.Sprintf("%s/values/%s/history?limit=300&after_version=%d", f.url, id, after))
+			var body map[string]any
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Errorf("a page read while events are applied: %v %v", err, body)
+				return
+			}
+			for i, e := range body["events"].([]any) {
+				if v := e.(map[string]any)["version"]; v != float64(after+i+1) {
+					t.Errorf("after_version=%d: entry %d is version %v", after, i, v)
+					return
+				}
+			}
+		}
+	})
+	for batch := range 10 {
+		var live []domain.Event
+		for i := range 15 {
+			live = append(live, s.updated(id, domain.Multiply, 1, float64(3*128+40+batch*15+i)))
+			if i%2 == 0 {
+				live = append(live, s.rejected(id, domain.DivisionByZero))
+			}
+		}
+		f.append(live...)
+		f.waitApplied()
+	}
+	close(stop)
+	readers.Wait()
+	mem := f.inMemory()
+
+	values, times := f.versionsOf(id)
+	if len(values) < 4*128 {
+		t.Fatalf("the script: %d versions, want more than 4 blocks", len(values))
+	}
+	edges := []int{0, 1}
+	for k := 1; k*128 <= len(values)+1; k++ {
+		edges = append(edges, k*128-1, k*128, k*128+1)
+	}
+	for _, rejections := range []bool{false, true} {
+		include := ""
+		if rejections {
+			include = "&include=rejected"
+		}
+		want := f.wantHistory(id, rejections)
+		for _, limit := range []int{1000, 300, 128, 97} {
+			got, _ := f.readHistory(fmt.Sprintf("/values/%s/history?limit=%d%s", id, limit, include))
+			sameEntries(t, fmt.Sprintf("pages of %d%s", limit, include), got, want)
+		}
+		for _, after := range edges {
+			path := fmt.Sprintf("/values/%s/history?limit=200&after_version=%d%s", id, after, include)
+			var rest []map[string]any
+			seen := after == 0
+			for _, e := range want {
+				if seen {
+					rest = append(rest, e)
+				}
+				if e["version"] == float64(after) {
+					seen = true
+				}
+			}
+			rest = rest[:min(200, len(rest))]
+			_, _, body := f.get(path)
+			var got []map[string]any
+			for _, e := range body["events"].([]any) {
+				got = append(got, e.(map[string]any))
+			}
+			sameEntries(t, path, got, rest)
+			sameAnswers(t, f.url, mem, path)
+		}
+	}
+	sameAnswers(t, f.url, mem, "/values/"+other.String()+"/history?include=rejected&limit=1000")
+
+	at := func(tm time.Time) string {
+		return fmt.Sprintf("/values/%s?at=%s", id, url.QueryEscape(tm.Format(time.RFC3339Nano)))
+	}
+	for n, value := range values {
+		version := n + 1
+		status, _, body := f.get(fmt.Sprintf("/values/%s?version=%d", id, version))
+		if status != http.StatusOK || body["value"] != value || body["version"] != float64(version) {
+			t.Fatalf("?version=%d = %d %v, want %v", version, status, body, value)
+		}
+		// The script's clock goes forward a second an event: at the
+		// instant of a version, and until the next, the value is that
+		// version's.
+		for _, tm := range []time.Time{times[n], times[n].Add(time.Nanosecond)} {
+			status, _, body := f.get(at(tm))
+			if status != http.StatusOK || body["value"] != value || body["version"] != float64(version) {
+				t.Fatalf("?at=%s = %d %v, want version %d", tm.Format(time.RFC3339Nano), status, body, version)
+			}
+		}
+		if got, err := f.view.ValueAt(t.Context(), id, int64(version)); err != nil || float(got) != value {
+			t.Fatalf("ValueAt version %d = %v, %v; want %v", version, got, err, value)
+		}
+	}
+	for _, n := range edges {
+		if n > 1 && n <= len(values) {
+			sameAnswers(t, f.url, mem, fmt.Sprintf("/values/%s?version=%d", id, n), at(times[n-1]), at(times[n-1].Add(-time.Nanosecond)))
+		}
+	}
+}
+
+// A damaged block of the history file is never read as positions: what
+// needs it answers 500 and says that the history index cannot be read;
+// what needs only other blocks still answers.
+func TestHistoryDamagedBlock(t *testing.T) {
+	s := &script{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	id, _, events := longHistory(s, 3*128+40)
+	f := newFixture(t, events...)
+	// The value's first block of versions is the file's first (the other
+	// value has fewer than 128 events; its rejections' first block comes
+	// later).
+	file, err := os.OpenFile(f.history, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := file.ReadAt(b, 32+10); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := file.WriteAt(b, 32+10); err != nil {
+		t.Fatal(err)
+	}
+	file.Close()
+
+	values, times := f.versionsOf(id)
+	for _, path := range []string{
+		"/values/" + id.String() + "/history",
+		"/values/" + id.String() + "/history?include=rejected&after_version=100",
+		"/values/" + id.String() + "?version=3",
+		"/values/" + id.String() + "?version=128",
+		fmt.Sprintf("/values/%s?at=%s", id, url.QueryEscape(times[5].Format(time.RFC3339Nano))),
+	} {
+		status, _, body := f.get(path)
+		if detail, _ := body["detail"].(string); status != http.StatusInternalServerError || body["type"] != "urn:calculator:problem:internal" ||
+			!strings.Contains(detail, "history index") || !strings.Contains(detail, "checksum") {
+			t.Errorf("GET %s = %d %v, want 500 saying the history index cannot be read", path, status, body)
+		}
+	}
+	if _, err := f.view.ValueAt(t.Context(), id, 3); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("ValueAt version 3: %v, want the checksum error", err)
+	}
+	// Blocks after the damaged one still answer.
+	for _, version := range []int{129, 300, len(values)} {
+		status, _, body := f.get(fmt.Sprintf("/values/%s?version=%d", id, version))
+		if status != http.StatusOK || body["value"] != values[version-1] {
+			t.Errorf("?version=%d = %d %v, want %v", version, status, body, values[version-1])
+		}
+	}
+	if _, _, body := f.get(fmt.Sprintf("/values/%s/history?after_version=%d", id, 130)); len(body["events"].([]any)) == 0 {
+		t.Errorf("a page after version 130 = %v, want its events", body)
 	}
 }

@@ -25,14 +25,22 @@ type index struct {
 	// i+1, with its timestamp (for ?at=). The trail's partition is the
 	// value's, or splitPartition.
 	versions chunked.Slice[trail]
-	// versionMarks are the marks of the values with more than markEvery
-	// versions.
-	versionMarks map[uuid.UUID][]mark
+	// versionBlocks are the refs of the stored blocks of the values with
+	// at least markEvery versions.
+	versionBlocks map[uuid.UUID][]blockRef
 	// rejected holds the CommandRejected events concerning a value since
 	// it was created, for the values that have some: their offsets (their
 	// times are not used).
-	rejected map[uuid.UUID]*lookup
+	rejected map[uuid.UUID]*rejections
 	ids      sortedIDs
+	// store holds the trails' completed blocks (blocks.go).
+	store blockStore
+}
+
+// rejections is the trail of a value's rejections, with its blocks' refs.
+type rejections struct {
+	trail
+	blocks []blockRef
 }
 
 // splitPartition is the partition of a value one of whose events came in
@@ -41,10 +49,11 @@ type index struct {
 // served.
 const splitPartition = -1
 
-func newIndex() index {
+func newIndex(store blockStore) index {
 	return index{
-		versionMarks: make(map[uuid.UUID][]mark),
-		rejected:     make(map[uuid.UUID]*lookup),
+		versionBlocks: make(map[uuid.UUID][]blockRef),
+		rejected:      make(map[uuid.UUID]*rejections),
+		store:         store,
 	}
 }
 
@@ -84,33 +93,35 @@ func (x *index) add(s *domain.State, rec *eventlog.Record, e *domain.Event, chan
 	p := point{offset: rec.Offset, time: e.Timestamp.UnixNano()}
 	switch {
 	case changed:
-		if m, marked := t.add(p); marked {
-			x.versionMarks[e.ValueID] = append(x.versionMarks[e.ValueID], m)
+		if ref, stored := t.add(p, x.store); stored {
+			x.versionBlocks[e.ValueID] = append(x.versionBlocks[e.ValueID], ref)
 		}
 	case e.Action == domain.CommandRejected:
 		r := x.rejected[e.ValueID]
 		if r == nil {
-			r = &lookup{trail: trail{partition: t.partition}}
+			r = &rejections{trail: trail{partition: t.partition}}
 			x.rejected[e.ValueID] = r
 		}
-		if m, marked := r.add(point{offset: p.offset}); marked {
-			r.marks = append(r.marks, m)
+		if ref, stored := r.add(point{offset: p.offset}, x.store); stored {
+			r.blocks = append(r.blocks, ref)
 		}
 	}
 	return false
 }
 
 // history returns the lookups of a value's versions and rejections (the
-// latter empty without include or without rejections), and whether the
-// value exists.
+// latter empty without rejections), and whether the value exists. The
+// caller holds the view's lock; the lookups may be read after it lets go
+// of it.
 func (x *index) history(s *domain.State, id uuid.UUID) (versions, rejected lookup, found bool) {
 	k, found := s.Number(id)
 	if !found || k >= x.versions.Len() {
 		return versions, rejected, false
 	}
-	versions = lookup{trail: *x.versions.At(k), marks: x.versionMarks[id]}
+	versions = lookup{trail: *x.versions.At(k), blocks: x.versionBlocks[id], store: x.store}
+	rejected.store = x.store
 	if r := x.rejected[id]; r != nil {
-		rejected = *r
+		rejected.trail, rejected.blocks = r.trail, r.blocks
 	}
 	return versions, rejected, true
 }

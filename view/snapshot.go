@@ -1,6 +1,7 @@
 package view
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -31,9 +32,12 @@ type Snapshots struct {
 	// batches, once the view is ready, with freeze, which Take calls at
 	// once if it takes one: freeze copies the view's part as it is (the
 	// view is paused meanwhile) and returns what encodes the copy, on any
-	// goroutine, later. Take returns false when it takes none now (one is
-	// still being written), and the view asks again after its next batch.
-	Take func(freeze func() (encode func(e *snapshot.Encoder))) bool
+	// goroutine, later. encode first makes the history file durable up to
+	// where the copy refers to it; when it cannot, it returns the error and
+	// the snapshot must not be written. Take returns false when it takes
+	// none now (one is still being written), and the view asks again after
+	// its next batch.
+	Take func(freeze func() (encode func(e *snapshot.Encoder) error)) bool
 }
 
 // snapshots is the view's bookkeeping for snapshots, owned by Run's
@@ -78,16 +82,29 @@ func DecodeSnapshotPart(part *snapshot.Decoder) (*SnapshotPart, error) {
 // Restore prepares the view to start from a snapshot: the fold and state
 // that snapshot.DecodeFold read, and the view's own part of the same
 // snapshot. It changes nothing until install is called (before Run, after
-// WithSnapshots), so that a snapshot whose other parts turn out unusable
-// leaves the view as it was.
+// WithSnapshots and WithHistoryFile), so that a snapshot whose other parts
+// turn out unusable leaves the view as it was.
+//
+// It fails when the view's history file is not the one the snapshot's
+// index refers to (another id: the file was started afresh since, or
+// replaced), is shorter than it was at the snapshot, or its last block
+// written before the snapshot does not read back whole: the caller then
+// tries an older snapshot, or replays from offset 0, which starts the file
+// afresh. Once installed, the view appends to the file after its end: what
+// lies between the snapshot's end and the file's (blocks of the events
+// after the snapshot, before the restart) is never referred to again, and
+// goes at the next start without a snapshot.
 func (v *View) Restore(fold *snapshot.Fold, state *domain.State, part *SnapshotPart) (install func(), err error) {
-	x, err := part.index.attach(state)
+	x, err := part.index.attach(state, v.index.store)
 	if err != nil {
+		return nil, err
+	}
+	if err := part.index.checkStore(v.index.store); err != nil {
 		return nil, err
 	}
 	return func() {
 		v.state, v.index, v.from = state, x, maps.Clone(fold.Position)
-		v.split = fold.Split
+		v.split, v.restored = fold.Split, true
 		if v.snap != nil {
 			v.snap.fold = *fold
 			v.snap.fold.Position = maps.Clone(fold.Position)
@@ -139,13 +156,24 @@ func (v *View) takeSnapshot() {
 // returns what writes it: the fold (with the values) and the index, each a
 // section. Run's goroutine calls it (through Take): it is the only one that
 // changes the state, so it reads it without the lock. A copy shares what
-// only ever grows at its end (a trail's bytes and marks, which the copy
-// reads no further than its own length) and copies the rest.
-func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
+// only ever grows at its end (a trail's unfinished block and its refs,
+// which the copy reads no further than its own length) and copies the
+// rest. The index's stored blocks stay in the history file: the copy
+// records the file's end, and encode fsyncs the file first, so that the
+// snapshot, once written, refers only to durable blocks.
+func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder) error) {
 	fold := v.snap.fold.Clone()
 	fold.Split = v.split
 	state, x := v.state.Clone(), v.index.clone()
-	return func(e *snapshot.Encoder) {
+	sid, idErr := x.store.id()
+	end := x.store.end()
+	return func(e *snapshot.Encoder) error {
+		if idErr != nil {
+			return fmt.Errorf("the view's history file: %w", idErr)
+		}
+		if err := x.store.sync(); err != nil {
+			return fmt.Errorf("the view's history file: %w", err)
+		}
 		e.Section(func(e *snapshot.Encoder) {
 			fold.Encode(e, func(yield func(snapshot.Entry) bool) {
 				k := 0
@@ -161,19 +189,22 @@ func (v *View) freezeSnapshot() (encode func(e *snapshot.Encoder)) {
 				}
 			})
 		})
-		e.Section(func(e *snapshot.Encoder) { x.encode(e, state) })
+		e.Section(func(e *snapshot.Encoder) { x.encode(e, state, sid, end) })
+		return nil
 	}
 }
 
 // clone returns a copy of x for a snapshot to encode while x changes: the
-// maps and the ids are copied; the trails' bytes and marks are shared, as
-// they only grow at their end, past the copy's lengths.
+// maps and the ids are copied; the trails' unfinished blocks and refs are
+// shared, as they only grow at their end, past the copy's lengths (a
+// completed block moves its trail to a new array).
 func (x *index) clone() *index {
 	c := &index{
-		versions:     x.versions.Clone(),
-		versionMarks: maps.Clone(x.versionMarks),
-		rejected:     make(map[uuid.UUID]*lookup, len(x.rejected)),
-		ids:          sortedIDs{blocks: make([][]uuid.UUID, len(x.ids.blocks)), n: x.ids.n},
+		versions:      x.versions.Clone(),
+		versionBlocks: maps.Clone(x.versionBlocks),
+		rejected:      make(map[uuid.UUID]*rejections, len(x.rejected)),
+		ids:           sortedIDs{blocks: make([][]uuid.UUID, len(x.ids.blocks)), n: x.ids.n},
+		store:         x.store,
 	}
 	for id, r := range x.rejected {
 		copied := *r

@@ -3,6 +3,7 @@ package view
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 
@@ -14,6 +15,9 @@ import (
 
 // The index in a snapshot (encode writes it, decodeIndex reads it back):
 //
+//	store    16 bytes, the id of the block store the refs are in
+//	end      uvarint, the store's end when the index was frozen: every
+//	         ref lies below it
 //	n        count of values
 //	ids      n × 16 bytes, the value ids in increasing order
 //	n × value, in the order of the values' numbers in the State the
@@ -21,22 +25,30 @@ import (
 //	  versions  trail
 //	  rejected  bool, then the rejections' trail when true
 //
-// A trail is its data's length, partition, entry count and last point, its
-// marks, then its data. The ids in order rebuild sortedIDs without a sort;
-// the trails in the order of the numbers rebuild versions without looking
-// an id up. A decode copies the data of every trail into one array, of
-// which each trail is a slice with no room beyond its data (its next entry
-// moves it out).
+// A trail is its partition, entry count and last point, the refs of its
+// stored blocks (position, length, CRC-32C, last point), then its
+// unfinished block (length, bytes): the stored blocks stay in the store,
+// so the snapshot holds a few bytes per markEvery events. The ids in order
+// rebuild sortedIDs without a sort; the trails in the order of the numbers
+// rebuild versions without looking an id up. A decode copies the
+// unfinished blocks into one array, of which each trail is a slice with no
+// room beyond its data (its next entry moves it out).
 //
-// decodeIndex checks everything an index's queries rely on: the ids
-// increase and are the State's (a sum over both), each trail's data
-// decodes to exactly its entry count and ends at its last point, with
-// increasing offsets, and its marks are the ones add would have handed
-// out. So a decoded index answers as the one that was encoded, or the
-// decode fails; it never panics on a query later.
+// decodeIndex checks everything an index's queries rely on that the
+// snapshot holds: the ids increase and are the State's (a sum over both),
+// each trail has a ref per completed block, each ref lies below end, and
+// each unfinished block decodes to exactly its entries from the last ref's
+// point on, with increasing offsets, and ends at the trail's last point.
+// So a decoded index answers as the one that was encoded, or the decode
+// fails; it never panics on a query later. The stored blocks themselves
+// are checked when read (their CRC, and that they end at their ref's
+// point), and Restore checks that the store is the snapshot's.
 
-// encode appends the index, which stands beside s, to e.
-func (x *index) encode(e *snapshot.Encoder, s *domain.State) {
+// encode appends the index, which stands beside s and whose refs are in
+// the store with id sid, below end, to e.
+func (x *index) encode(e *snapshot.Encoder, s *domain.State, sid storeID, end int64) {
+	e.Raw(sid[:])
+	e.Uvarint(uint64(end))
 	e.Int(x.ids.len())
 	for _, b := range x.ids.blocks {
 		for _, id := range b {
@@ -45,53 +57,69 @@ func (x *index) encode(e *snapshot.Encoder, s *domain.State) {
 	}
 	for k := range x.versions.Len() {
 		id, _ := s.At(k)
-		encodeTrail(e, x.versions.At(k), x.versionMarks[id])
+		encodeTrail(e, x.versions.At(k), x.versionBlocks[id])
 		r := x.rejected[id]
 		e.Bool(r != nil)
 		if r != nil {
-			encodeTrail(e, &r.trail, r.marks)
+			encodeTrail(e, &r.trail, r.blocks)
 		}
 	}
 }
 
-// encodeTrail appends t: its header, its marks and its data.
-func encodeTrail(e *snapshot.Encoder, t *trail, marks []mark) {
-	e.Int(len(t.data))
+// encodeTrail appends t: its header, its blocks' refs and its unfinished
+// block.
+func encodeTrail(e *snapshot.Encoder, t *trail, blocks []blockRef) {
 	e.Varint(int64(t.partition))
 	e.Int(int(t.n))
 	e.Varint(t.last.offset)
 	e.Varint(t.last.time)
-	e.Int(len(marks))
-	for _, m := range marks {
-		e.Varint(m.before.offset)
-		e.Varint(m.before.time)
-		e.Int(m.at)
+	e.Int(len(blocks))
+	for _, r := range blocks {
+		e.Uvarint(uint64(r.pos))
+		e.Uvarint(uint64(r.length))
+		e.Uint32(r.crc)
+		e.Varint(r.last.offset)
+		e.Varint(r.last.time)
 	}
+	e.Int(len(t.data))
 	e.Raw(t.data)
 }
 
 // indexPart is an index as decodeIndexPart read it, before it is matched
 // with the State it stands beside: the trails under the values' numbers and
-// the ids in order, with the marks and rejections by number. Decoding it
-// does not need the State, so it may run while the fold is decoded.
+// the ids in order, with the refs and rejections by number, and which
+// store the refs are in. Decoding it needs neither the State nor the
+// store, so it may run while the fold is decoded.
 type indexPart struct {
-	x        index // without versionMarks and rejected
+	x        index // without versionBlocks, rejected and store
 	n        int
 	sum      idSum // of the ids in order
-	marks    map[int][]mark
-	rejected map[int]*lookup
+	blocks   map[int][]blockRef
+	rejected map[int]*rejections
+	// store and end are the store's id and end when the index was frozen;
+	// lastBlock is the ref with the highest position (nil: none).
+	store     storeID
+	end       int64
+	lastBlock *blockRef
 }
 
 // decodeIndexPart reads what encode wrote. Its errors wrap
 // snapshot.ErrCorrupt.
 func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
+	p := &indexPart{blocks: make(map[int][]blockRef), rejected: make(map[int]*rejections)}
+	p.store = d.UUID()
+	end := d.Uvarint()
+	if d.Err() == nil && end > math.MaxInt64 {
+		d.Fail("a block store of %d bytes", end)
+	}
+	p.end = int64(end)
 	// Each value takes at least its id and seven bytes of trail.
 	n := d.Int(16 + 7)
 	raw := d.Raw(16 * n)
 	if d.Err() != nil {
 		return nil, d.Err()
 	}
-	p := &indexPart{n: n, marks: make(map[int][]mark), rejected: make(map[int]*lookup)}
+	p.n = n
 	for i := 0; i < len(raw); i += 16 {
 		if i > 0 && bytes.Compare(raw[i-16:i], raw[i:i+16]) >= 0 {
 			d.Fail("value ids out of order at %d", i/16)
@@ -100,7 +128,7 @@ func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
 		p.sum.add(uuid.UUID(raw[i:]))
 	}
 
-	// The trails, their data still in d's bytes.
+	// The trails, their unfinished blocks still in d's bytes.
 	type decoded struct {
 		k          int // the value's number
 		l          lookup
@@ -129,30 +157,35 @@ func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
 	data := make([]byte, 0, total)
 	for i := range trails {
 		t := &trails[i]
-		if err := t.l.check(); err != "" {
+		if err := t.l.check(p.end); err != "" {
 			d.Fail("value number %d: %s", t.k, err)
 			return nil, d.Err()
+		}
+		for j := range t.l.blocks {
+			if r := &t.l.blocks[j]; p.lastBlock == nil || r.pos > p.lastBlock.pos {
+				p.lastBlock = r
+			}
 		}
 		at := len(data)
 		data = append(data, t.l.data...)
 		t.l.data = data[at:len(data):len(data)]
 		if t.rejections {
-			r := t.l
-			p.rejected[t.k] = &r
+			p.rejected[t.k] = &rejections{trail: t.l.trail, blocks: t.l.blocks}
 			continue
 		}
 		p.x.versions.Append(t.l.trail)
-		if len(t.l.marks) > 0 {
-			p.marks[t.k] = t.l.marks
+		if len(t.l.blocks) > 0 {
+			p.blocks[t.k] = t.l.blocks
 		}
 	}
 	return p, nil
 }
 
 // attach matches the index with s, the State of the same snapshot's fold,
-// and returns it: s must hold exactly the values whose ids the index has
-// in order. Its errors wrap snapshot.ErrCorrupt.
-func (p *indexPart) attach(s *domain.State) (index, error) {
+// and returns it, its blocks in store: s must hold exactly the values whose
+// ids the index has in order. Its errors wrap snapshot.ErrCorrupt. It does
+// not check the store (see checkStore).
+func (p *indexPart) attach(s *domain.State, store blockStore) (index, error) {
 	if p.n != s.Len() {
 		return index{}, fmt.Errorf("%w: a history for %d values, and %d values", snapshot.ErrCorrupt, p.n, s.Len())
 	}
@@ -164,17 +197,44 @@ func (p *indexPart) attach(s *domain.State) (index, error) {
 		return index{}, fmt.Errorf("%w: the ids in order are not the values' ids", snapshot.ErrCorrupt)
 	}
 	x := p.x
-	x.versionMarks = make(map[uuid.UUID][]mark, len(p.marks))
-	x.rejected = make(map[uuid.UUID]*lookup, len(p.rejected))
-	for k, m := range p.marks {
+	x.store = store
+	x.versionBlocks = make(map[uuid.UUID][]blockRef, len(p.blocks))
+	x.rejected = make(map[uuid.UUID]*rejections, len(p.rejected))
+	for k, b := range p.blocks {
 		id, _ := s.At(k)
-		x.versionMarks[id] = m
+		x.versionBlocks[id] = b
 	}
 	for k, r := range p.rejected {
 		id, _ := s.At(k)
 		x.rejected[id] = r
 	}
 	return x, nil
+}
+
+// errHistoryStore: the block store is not the one whose blocks a
+// snapshot's index refers to, or no longer holds them.
+var errHistoryStore = errors.New("the history file is not the snapshot's")
+
+// checkStore reports whether store holds the blocks the index refers to:
+// it is the store the index was frozen with (same id), it is at least as
+// long as it was then, and the last block written before the freeze reads
+// back whole. Its errors wrap errHistoryStore.
+func (p *indexPart) checkStore(store blockStore) error {
+	sid, err := store.id()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", errHistoryStore, err)
+	case sid != p.store:
+		return fmt.Errorf("%w: the file's id is %s, the snapshot's %s (the file was started afresh since)", errHistoryStore, sid, p.store)
+	case store.end() < p.end:
+		return fmt.Errorf("%w: it is %d bytes long, the snapshot refers to %d", errHistoryStore, store.end(), p.end)
+	}
+	if p.lastBlock != nil {
+		if _, err := readBlock(store, *p.lastBlock); err != nil {
+			return fmt.Errorf("%w: its last block: %w", errHistoryStore, err)
+		}
+	}
+	return nil
 }
 
 // idSum is a sum over a set of ids that does not depend on their order:
@@ -195,9 +255,9 @@ func (s *idSum) remove(id uuid.UUID) {
 	s.b -= neg.b
 }
 
-// decodeTrail reads a trail; its data is a slice of d's bytes.
+// decodeTrail reads a trail, with its refs; its data is a slice of d's
+// bytes.
 func decodeTrail(d *snapshot.Decoder) (l lookup) {
-	size := d.Int(1)
 	partition := d.Varint()
 	n := d.Uvarint()
 	l.last.offset = d.Varint()
@@ -207,38 +267,48 @@ func decodeTrail(d *snapshot.Decoder) (l lookup) {
 		return lookup{}
 	}
 	l.partition, l.n = int32(partition), int32(n)
-	marks := d.Int(3)
-	if d.Err() == nil && marks != (int(n)-1)/markEvery {
-		d.Fail("%d marks for %d entries", marks, n)
+	blocks := d.Int(1 + 1 + 4 + 1 + 1)
+	if d.Err() == nil && blocks != int(n)/markEvery {
+		d.Fail("%d stored blocks for %d entries", blocks, n)
 	}
 	if d.Err() != nil {
 		return lookup{}
 	}
-	if marks > 0 {
-		l.marks = make([]mark, marks)
-		for k := range l.marks {
-			m := &l.marks[k]
-			m.before.offset, m.before.time = d.Varint(), d.Varint()
-			m.at = d.Int(1)
+	if blocks > 0 {
+		l.blocks = make([]blockRef, blocks)
+		for k := range l.blocks {
+			r := &l.blocks[k]
+			pos, length := d.Uvarint(), d.Uvarint()
+			r.crc = d.Uint32()
+			r.last.offset, r.last.time = d.Varint(), d.Varint()
+			if d.Err() == nil && (pos > math.MaxInt64 || length == 0 || length > maxBlockLen) {
+				d.Fail("a block of %d bytes at %d", length, pos)
+			}
+			r.pos, r.length = int64(pos), uint32(length)
 		}
 	}
-	l.data = d.Raw(size)
+	l.data = d.Raw(d.Int(1))
 	return l
 }
 
-// check walks the data of l and reports what does not fit its header: the
-// entries must be n, with increasing offsets, end at last, and the marks
-// be those of entries markEvery, 2×markEvery... It returns "" when all
-// fits.
-func (l *lookup) check() string {
+// check walks l and reports what does not fit its header: the refs must
+// lie below end, with increasing offsets and non-decreasing times; the
+// unfinished block must hold the entries after the stored blocks', from
+// the last ref's point on, with increasing offsets, and end at last. It
+// returns "" when all fits.
+func (l *lookup) check(end int64) string {
 	var p point
-	at := 0
-	for j := range int(l.n) {
-		if j > 0 && j%markEvery == 0 {
-			if m := l.marks[j/markEvery-1]; m.before != p || m.at != at {
-				return "a mark that is not where its entry is"
-			}
+	for k, r := range l.blocks {
+		if r.pos < 0 || r.pos > end-int64(r.length) {
+			return "a block beyond the store's end"
 		}
+		if k > 0 && (r.last.offset <= p.offset || r.last.time < p.time) {
+			return "blocks out of order"
+		}
+		p = r.last
+	}
+	at := 0
+	for j := len(l.blocks) * markEvery; j < int(l.n); j++ {
 		d, w := binary.Uvarint(l.data[at:])
 		if w <= 0 || d > math.MaxInt64 || (j > 0 && d == 0) || p.offset+int64(d) < p.offset {
 			return "an entry with a bad offset"

@@ -50,7 +50,12 @@ type indexed struct {
 	s *domain.State
 }
 
-func newIndexed() *indexed { return &indexed{index: newIndex(), s: domain.NewState()} }
+func newIndexed() *indexed { return newIndexedIn(newMemBlocks()) }
+
+// newIndexedIn is an index whose blocks go to store.
+func newIndexedIn(store blockStore) *indexed {
+	return &indexed{index: newIndex(store), s: domain.NewState()}
+}
 
 // fold applies an event to the state, then to the index, as the view does.
 func (x *indexed) fold(rec *eventlog.Record, e *domain.Event) {
@@ -61,10 +66,11 @@ func (x *indexed) fold(rec *eventlog.Record, e *domain.Event) {
 	x.add(x.s, rec, e, changed)
 }
 
-// decodeIndexed decodes an index for the state s (a copy of it).
-func decodeIndexed(d *snapshot.Decoder, s *domain.State) (*indexed, error) {
+// decodeIndexed decodes an index for the state s (a copy of it), with its
+// blocks in store.
+func decodeIndexed(d *snapshot.Decoder, s *domain.State, store blockStore) (*indexed, error) {
 	s = s.Clone()
-	x, err := decodeIndex(d, s)
+	x, err := decodeIndex(d, s, store)
 	return &indexed{index: x, s: s}, err
 }
 
@@ -103,11 +109,26 @@ func (s *indexScript) next() (eventlog.Record, domain.Event, bool) {
 	return rec, e, changed
 }
 
-// encodeIndex returns the bytes of x's encoding.
+// encodeIndex returns the bytes of x's encoding, with its store as it is.
 func encodeIndex(x *indexed) []byte {
 	var e snapshot.Encoder
-	x.encode(&e, x.s)
+	sid, err := x.store.id()
+	if err != nil {
+		panic(err)
+	}
+	x.encode(&e, x.s, sid, x.store.end())
 	return e.Bytes()
+}
+
+// cloneStore returns a copy of a memBlocks: a decoded index given the copy
+// goes on as the original, which goes on in the original, does.
+func cloneStore(s blockStore) blockStore {
+	m := s.(*memBlocks)
+	c := &memBlocks{sid: m.sid, size: m.size}
+	for _, b := range m.chunks {
+		c.chunks = append(c.chunks, append(make([]byte, 0, memChunk), b...))
+	}
+	return c
 }
 
 // A decoded index holds what the encoded one held, answers every query the
@@ -130,15 +151,15 @@ func TestIndexSnapshotRoundTrip(t *testing.T) {
 			s.add(tt.events, want)
 			b := encodeIndex(want)
 			d := snapshot.NewDecoder(b)
-			got, err := decodeIndexed(d, want.s)
+			got, err := decodeIndexed(d, want.s, cloneStore(want.store))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := d.Done(); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			if len(want.versionMarks) == 0 && tt.events >= 10_000 {
-				t.Fatal("the script made no trail long enough for marks")
+			if len(want.versionBlocks) == 0 && tt.events >= 10_000 {
+				t.Fatal("the script made no trail long enough for stored blocks")
 			}
 			sameIndex(t, got, want)
 			if again := encodeIndex(got); !bytes.Equal(again, b) {
@@ -163,8 +184,8 @@ func sameIndex(t *testing.T, got, want *indexed) {
 	if !reflect.DeepEqual(got.versions, want.versions) {
 		t.Fatalf("versions differ (%d values, want %d)", got.versions.Len(), want.versions.Len())
 	}
-	if !reflect.DeepEqual(got.versionMarks, want.versionMarks) {
-		t.Fatalf("version marks differ (%d values, want %d)", len(got.versionMarks), len(want.versionMarks))
+	if !reflect.DeepEqual(got.versionBlocks, want.versionBlocks) {
+		t.Fatalf("the versions' blocks differ (%d values, want %d)", len(got.versionBlocks), len(want.versionBlocks))
 	}
 	if !reflect.DeepEqual(got.rejected, want.rejected) {
 		t.Fatalf("rejections differ (%d values, want %d)", len(got.rejected), len(want.rejected))
@@ -188,18 +209,22 @@ func sameIndex(t *testing.T, got, want *indexed) {
 			if g.len() != w.len() {
 				t.Fatalf("%s: %d entries, want %d", id, g.len(), w.len())
 			}
-			for i, p := range w.from(0) {
-				if gp := g.at(i); gp != p {
+			err := w.from(0, func(i int, p point) bool {
+				if gp := mustAt(t, g, i); gp != p {
 					t.Fatalf("%s: entry %d = %+v, want %+v", id, i, gp, p)
 				}
 				for _, delta := range []int64{-1, 0, 1} {
-					if g, w := g.countUntil(p.time+delta), w.countUntil(p.time+delta); g != w {
+					if g, w := mustCountUntil(t, g, p.time+delta), mustCountUntil(t, w, p.time+delta); g != w {
 						t.Fatalf("%s: countUntil(%d) = %d, want %d", id, p.time+delta, g, w)
 					}
-					if g, w := g.after(p.offset+delta), w.after(p.offset+delta); g != w {
+					if g, w := mustAfter(t, g, p.offset+delta), mustAfter(t, w, p.offset+delta); g != w {
 						t.Fatalf("%s: after(%d) = %d, want %d", id, p.offset+delta, g, w)
 					}
 				}
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
@@ -275,7 +300,7 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 	s.add(400, x)
 	b := encodeIndex(x)
 	for n := range len(b) {
-		if _, err := decodeIndexed(snapshot.NewDecoder(b[:n]), x.s); !errors.Is(err, snapshot.ErrCorrupt) {
+		if _, err := decodeIndexed(snapshot.NewDecoder(b[:n]), x.s, x.store); !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Fatalf("the first %d of %d bytes: error %v, want ErrCorrupt", n, len(b), err)
 		}
 	}
@@ -297,8 +322,14 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 		{"data left over", func(_ *indexed, t *trail) { t.data = append(t.data, 0, 0) }, false},
 		{"an offset that goes back", func(_ *indexed, t *trail) { t.data[2] = 0 }, false},
 		{"a truncated entry", func(_ *indexed, t *trail) { t.data[len(t.data)-1] |= 0x80 }, false},
-		{"a mark out of place", func(x *indexed, _ *trail) { x.versionMarks[id][0].at++ }, false},
-		{"a mark missing", func(x *indexed, _ *trail) { x.versionMarks[id] = x.versionMarks[id][1:] }, false},
+		{"a block beyond the store's end", func(x *indexed, _ *trail) { x.versionBlocks[id][1].pos = x.store.end() }, false},
+		{"a block of no bytes", func(x *indexed, _ *trail) { x.versionBlocks[id][1].length = 0 }, false},
+		{"blocks out of order", func(x *indexed, _ *trail) {
+			b := x.versionBlocks[id]
+			b[0], b[1] = b[1], b[0]
+		}, false},
+		{"a stored block missing", func(x *indexed, _ *trail) { x.versionBlocks[id] = x.versionBlocks[id][1:] }, false},
+		{"an unfinished block that does not start where the stored ones end", func(x *indexed, _ *trail) { x.versionBlocks[id][1].last.offset-- }, false},
 		{"ids out of order", func(x *indexed, _ *trail) {
 			x.ids.blocks[0][0], x.ids.blocks[0][1] = x.ids.blocks[0][1], x.ids.blocks[0][0]
 		}, false},
@@ -311,7 +342,7 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			x := newIndexed()
-			for i := range 2 * markEvery {
+			for i := range 2*markEvery + 10 {
 				e := domain.Event{Action: domain.ValueUpdated, ValueID: id, Timestamp: time.Unix(int64(i), 0)}
 				if i == 0 {
 					e.Action = domain.ValueCreated
@@ -320,7 +351,7 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 			}
 			e := domain.Event{Action: domain.ValueCreated, ValueID: other}
 			x.fold(&eventlog.Record{Offset: 1000}, &e)
-			if _, err := decodeIndexed(snapshot.NewDecoder(encodeIndex(x)), x.s); err != nil {
+			if _, err := decodeIndexed(snapshot.NewDecoder(encodeIndex(x)), x.s, x.store); err != nil {
 				t.Fatalf("before the change: %v", err)
 			}
 			k, _ := x.s.Number(id)
@@ -332,7 +363,7 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 			if !tt.afterEncoding {
 				encoded = encodeIndex(x)
 			}
-			if _, err := decodeIndexed(snapshot.NewDecoder(encoded), x.s); !errors.Is(err, snapshot.ErrCorrupt) {
+			if _, err := decodeIndexed(snapshot.NewDecoder(encoded), x.s, x.store); !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v, want ErrCorrupt", err)
 			}
 		})
@@ -343,14 +374,16 @@ func TestDecodeIndexCorrupt(t *testing.T) {
 // error that wraps ErrCorrupt, never panics, and an index it returns
 // answers every query without panicking and takes more events.
 func FuzzDecodeIndex(f *testing.F) {
-	for _, n := range []int{0, 1, 300} {
+	for _, n := range []int{0, 1, 300, 3000} { // 3000: trails with stored blocks
 		s := newIndexScript(uint64(n))
 		x := newIndexed()
 		s.add(n, x)
 		f.Add(encodeIndex(x))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := decodeIndexed(snapshot.NewDecoder(b), stateOfIDs(b))
+		// The blocks are not in this store: the lookups that need them
+		// fail, the others answer.
+		x, err := decodeIndexed(snapshot.NewDecoder(b), stateOfIDs(b), newMemBlocks())
 		if err != nil {
 			if !errors.Is(err, snapshot.ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -363,11 +396,14 @@ func FuzzDecodeIndex(f *testing.F) {
 				t.Fatalf("value %s is in the ids, not in the versions", id)
 			}
 			for _, l := range []lookup{versions, rejected} {
-				for i, p := range l.from(0) {
+				l.from(0, func(i int, p point) bool {
 					l.at(i)
 					l.countUntil(p.time)
 					l.after(p.offset)
-				}
+					return true
+				})
+				l.countUntil(1 << 62)
+				l.after(1 << 62)
 			}
 		}
 		newIndexScript(7).add(50, x)
@@ -381,14 +417,11 @@ func BenchmarkIndexSnapshot(b *testing.B) {
 	const values = 100_000
 	events, s := historyOf(10*values, values, 0)
 	x := indexOf(s, events)
-	var e snapshot.Encoder
-	x.encode(&e, s)
-	encoded := e.Bytes()
+	encoded := encodeIndex(&indexed{index: *x, s: s})
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var e snapshot.Encoder
-			x.encode(&e, s)
+			encodeIndex(&indexed{index: *x, s: s})
 		}
 		b.ReportMetric(float64(len(encoded)), "bytes")
 		b.ReportMetric(float64(len(encoded))/values, "bytes/value")
@@ -396,7 +429,7 @@ func BenchmarkIndexSnapshot(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeIndex(snapshot.NewDecoder(encoded), s); err != nil {
+			if _, err := decodeIndex(snapshot.NewDecoder(encoded), s, x.store); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -408,6 +441,8 @@ func BenchmarkIndexSnapshot(b *testing.B) {
 // fuzzer: a snapshot's index comes with the state of its fold.
 func stateOfIDs(b []byte) *domain.State {
 	d := snapshot.NewDecoder(b)
+	d.UUID()
+	d.Uvarint()
 	n := d.Int(16 + 7)
 	raw := d.Raw(16 * n)
 	var ids []uuid.UUID
@@ -433,11 +468,12 @@ func stateWith(ids ...uuid.UUID) *domain.State {
 }
 
 // decodeIndex reads what encode wrote, for the State s that the snapshot's
-// fold holds, as DecodeSnapshotPart and Restore do in two steps.
-func decodeIndex(d *snapshot.Decoder, s *domain.State) (index, error) {
+// fold holds, with its blocks in store, as DecodeSnapshotPart and Restore
+// do in two steps (without Restore's check of the store).
+func decodeIndex(d *snapshot.Decoder, s *domain.State, store blockStore) (index, error) {
 	p, err := decodeIndexPart(d)
 	if err != nil {
 		return index{}, err
 	}
-	return p.attach(s)
+	return p.attach(s, store)
 }

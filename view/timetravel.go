@@ -40,23 +40,29 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 
 	v.mu.RLock()
 	trail, _, found := v.index.history(v.state, id)
-	versions, partition := trail.len(), trail.partition
-	var created, p point
-	if found && partition != splitPartition {
-		created = trail.at(0)
-		if !at.IsZero() {
-			version = trail.countUntil(at.UnixNano())
-		}
-		if version > 0 && version <= versions {
-			p = trail.at(version - 1)
-		}
-	}
 	v.mu.RUnlock()
-	if noHistory(w, id, found, partition) {
+	if noHistory(w, id, found, trail.partition) {
+		return
+	}
+	versions := trail.len()
+	if !at.IsZero() {
+		version, err = trail.countUntil(at.UnixNano())
+	}
+	var p point
+	if err == nil && version > 0 && version <= versions {
+		p, err = trail.at(version - 1)
+	}
+	if err != nil {
+		v.readError(w, id, err)
 		return
 	}
 	switch {
 	case version == 0:
+		created, err := trail.at(0)
+		if err != nil {
+			v.readError(w, id, err)
+			return
+		}
 		httpapi.Error(w, httpapi.ValueNotFound, fmt.Sprintf("value %s did not exist at %s: it was created at %s",
 			id, at.UTC().Format(time.RFC3339Nano), time.Unix(0, created.time).UTC().Format(time.RFC3339Nano)))
 		return
@@ -64,7 +70,7 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 		httpapi.Error(w, httpapi.VersionNotFound, fmt.Sprintf("value %s has %d versions: version %d does not exist yet", id, versions, version))
 		return
 	}
-	value, err := v.readVersion(r.Context(), id, partition, p.offset, version)
+	value, err := v.readVersion(r.Context(), id, trail.partition, p.offset, version)
 	if err != nil {
 		v.readError(w, id, err)
 		return
@@ -80,21 +86,21 @@ func (v *View) getPastValue(w http.ResponseWriter, r *http.Request, id uuid.UUID
 func (v *View) ValueAt(ctx context.Context, id uuid.UUID, version int64) (domain.Decimal, error) {
 	v.mu.RLock()
 	trail, _, found := v.index.history(v.state, id)
-	versions, partition := trail.len(), trail.partition
-	var p point
-	if found && partition != splitPartition && version > 0 && version <= int64(versions) {
-		p = trail.at(int(version - 1))
-	}
 	v.mu.RUnlock()
+	versions := trail.len()
 	switch {
 	case !found:
 		return domain.Decimal{}, fmt.Errorf("value %s does not exist", id)
-	case partition == splitPartition:
+	case trail.partition == splitPartition:
 		return domain.Decimal{}, fmt.Errorf("the events of value %s are in several partitions of the events log: its history cannot be read", id)
 	case version <= 0 || version > int64(versions):
 		return domain.Decimal{}, fmt.Errorf("value %s has %d versions, not a version %d", id, versions, version)
 	}
-	return v.readVersion(ctx, id, partition, p.offset, int(version))
+	p, err := trail.at(int(version - 1))
+	if err != nil {
+		return domain.Decimal{}, fmt.Errorf("value %s: %w", id, err)
+	}
+	return v.readVersion(ctx, id, trail.partition, p.offset, int(version))
 }
 
 // readVersion reads the event at offset of partition, which the index

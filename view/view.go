@@ -12,7 +12,12 @@
 // packed a few bytes an event (trail.go), for GET /values/{id}/history
 // (history.go) and time travel, GET /values/{id}?version=N or ?at=T
 // (timetravel.go). Those read the events back from the log (Log.Read):
-// the view holds positions, the log holds the history.
+// the view holds positions, the log holds the history. The positions
+// themselves are kept in blocks of 128 events; only each value's last,
+// unfinished block is in memory, the completed ones are in the history
+// file (WithHistoryFile: history.blocks in the data directory, blocks.go),
+// read back for the queries that need them. So the view's memory follows
+// the values, not the events.
 //
 // The view is also where snapshots are taken (snapshot.go): it knows,
 // between two batches, exactly where it is in the events topic. With
@@ -64,12 +69,13 @@ type View struct {
 	outcomes Outcomes                // for ?after= (after.go); nil until SetOutcomes
 
 	// from is where Run starts reading: offset 0, or a snapshot's
-	// position (Restore). split counts the values whose history is split
-	// (see splitPartition). snap is nil unless the view takes snapshots
-	// (snapshot.go). All three are Run's.
-	from  eventlog.Offsets
-	split int
-	snap  *snapshots
+	// position (Restore, which sets restored). split counts the values
+	// whose history is split (see splitPartition). snap is nil unless the
+	// view takes snapshots (snapshot.go). All four are Run's.
+	from     eventlog.Offsets
+	restored bool
+	split    int
+	snap     *snapshots
 
 	ready      atomic.Bool
 	read       atomic.Int64 // event records read since start
@@ -86,10 +92,29 @@ func New(log Log, eventsTopic string, logger zerolog.Logger, listener func([]out
 		topic:    eventsTopic,
 		logger:   logger.With().Str("component", "view").Logger(),
 		state:    domain.NewState(),
-		index:    newIndex(),
+		index:    newIndex(newMemBlocks()),
 		listener: listener,
 	}
 }
+
+// WithHistoryFile makes the view keep the completed blocks of its history
+// index in the file at path (history.blocks in the data directory) rather
+// than in memory. It opens the file and locks it: it fails when another
+// process has it open. It is called once, before Restore and Run; Close
+// closes the file. Run starts the file afresh unless the view starts from
+// a snapshot, which Restore checks against the file.
+func (v *View) WithHistoryFile(path string) error {
+	store, err := openFileBlocks(path, v.logger)
+	if err != nil {
+		return err
+	}
+	v.index.store = store
+	return nil
+}
+
+// Close closes the history file, once Run has returned and no query is
+// served any more.
+func (v *View) Close() error { return v.index.store.close() }
 
 // Ready reports whether the view has caught up with the log as it was at
 // startup.
@@ -127,6 +152,13 @@ func (v *View) Get(id uuid.UUID) (domain.Value, bool) {
 // Run folds the events topic into the view until ctx is done or the log
 // fails. It is called once.
 func (v *View) Run(ctx context.Context) error {
+	if !v.restored {
+		// A replay from offset 0 indexes every event again: the blocks
+		// of a previous run are of no use.
+		if err := v.index.store.reset(); err != nil {
+			return fmt.Errorf("view: start the history file afresh: %w", err)
+		}
+	}
 	end, err := v.log.End(ctx, v.topic)
 	if err != nil {
 		return fmt.Errorf("view: end of %s: %w", v.topic, err)

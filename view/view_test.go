@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,21 +51,36 @@ func record(offset int64, e domain.Event) eventlog.Record {
 }
 
 // serve runs v and serves its routes until the test ends: its cleanup
-// closes the server, cancels Run and waits for it.
+// closes the server, cancels Run, waits for it and closes v.
 func serve(t *testing.T, v *view.View) *httptest.Server {
+	t.Helper()
+	srv, stop := serveUntil(t, v)
+	t.Cleanup(stop)
+	return srv
+}
+
+// serveUntil runs v and serves its routes until stop, which closes the
+// server, cancels Run, waits for it and closes v (its history file); stop
+// may be called more than once.
+func serveUntil(t *testing.T, v *view.View) (srv *httptest.Server, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- v.Run(ctx) }()
 	r := chi.NewRouter()
 	v.Routes(r)
-	srv := httptest.NewServer(r)
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		<-done
-	})
-	return srv
+	srv = httptest.NewServer(r)
+	var once sync.Once
+	return srv, func() {
+		once.Do(func() {
+			srv.Close()
+			cancel()
+			<-done
+			if err := v.Close(); err != nil {
+				t.Errorf("close the view: %v", err)
+			}
+		})
+	}
 }
 
 func get(t *testing.T, url string) (*http.Response, map[string]any) {
