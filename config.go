@@ -59,7 +59,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stdout io
 	fs := flag.NewFlagSet("calculator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // the caller says what went wrong, once
 	fs.StringVar(&cfg.Addr, "addr", def.Addr, "HTTP listen address")
-	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log, and of the snapshots (on Kafka too)")
+	fs.StringVar(&cfg.DataDir, "data-dir", def.DataDir, "directory of the embedded log, and of the snapshots and the history index (history.blocks; on Kafka too: one instance a directory)")
 	fs.StringVar(&cfg.Brokers, "brokers", "", "Kafka bootstrap servers; empty uses the embedded log")
 	fs.StringVar(&cfg.CommandsTopic, "commands-topic", def.CommandsTopic, "commands topic")
 	fs.StringVar(&cfg.EventsTopic, "events-topic", def.EventsTopic, "events topic")

@@ -342,7 +342,7 @@ func (s *fileBlocks) sync() error {
 	return nil
 }
 
-// reset truncates the file and writes a header with a new id.
+// reset truncates the file and writes a header with a new id, durably.
 func (s *fileBlocks) reset() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,6 +357,11 @@ func (s *fileBlocks) reset() error {
 	}
 	if _, err := s.f.WriteAt(h, 0); err != nil {
 		return fmt.Errorf("history file: %w", err)
+	}
+	// The new header is durable before any block is written after it: a
+	// crash cannot leave the old id over new blocks.
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", s.path, err)
 	}
 	s.sid, s.bad, s.size, s.unwritten = sid, nil, historyHeaderSize, nil
 	return nil
