@@ -259,7 +259,7 @@ func TestRestoreChecksTheHistoryFile(t *testing.T) {
 		{"its last block damaged", func(_ *testing.T, b []byte) []byte { b[last.pos+int64(last.length)/2] ^= 1; return b }, "fail their checksum"},
 		{"not a history file", func(_ *testing.T, b []byte) []byte { b[0] = 'X'; return b }, "not a history file"},
 		{"its header damaged", func(_ *testing.T, b []byte) []byte { b[14] ^= 1; return b }, "header"},
-		{"started afresh since (a replay from offset 0)", func(t *testing.T, b []byte) []byte {
+		{"started afresh since (a replay from offset 0)", func(t *testing.T, _ []byte) []byte {
 			v := New(log, "events", zerolog.Nop(), nil)
 			if err := v.WithHistoryFile(path); err != nil {
 				t.Fatal(err)
