@@ -374,10 +374,11 @@ func TestWait(t *testing.T) {
 	}
 }
 
-// The streams need the statuses: until they are rebuilt, 503.
+// The streams need the statuses: until they are rebuilt, GET /commands/{id}
+// answers 503, and a stream does once it has waited ReadyWait.
 func TestNotReadyYet(t *testing.T) {
 	// A Hub whose Run has not caught up is not ready.
-	h := subscriptions.New(subscriptions.Config{ViewReady: func() bool { return true }})
+	h := subscriptions.New(subscriptions.Config{ViewReady: func() bool { return true }, Options: subscriptions.Options{ReadyWait: 50 * time.Millisecond}})
 	if h.Ready() {
 		t.Fatal("ready before reading the commands topic")
 	}

@@ -53,7 +53,7 @@ func (h *Hub) getCommand(w http.ResponseWriter, r *http.Request) {
 // for up to CommandWait; then an "unknown" message ends the stream.
 func (h *Hub) streamCommand(w http.ResponseWriter, r *http.Request) {
 	id, ok := httpapi.ParseID(w, chi.URLParam(r, "id"), "command id")
-	if !ok || h.unavailable(w) {
+	if !ok || !h.awaitReady(w, r) {
 		return
 	}
 	watcher := h.watch(id)

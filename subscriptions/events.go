@@ -25,7 +25,7 @@ import (
 // from its queue, skipping those it has sent already. So the switch from log
 // to live neither drops nor repeats an event.
 func (h *Hub) streamEvents(w http.ResponseWriter, r *http.Request) {
-	if h.unavailable(w) {
+	if !h.awaitReady(w, r) {
 		return
 	}
 	var cursor eventlog.Offsets

@@ -2,7 +2,9 @@ package subscriptions_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +55,68 @@ func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.D
 	})
 	eventually(t, "the hub is ready", h.Ready)
 	return &hub{Hub: h, log: log, URL: srv.URL}
+}
+
+// A stream opened while the statuses are being rebuilt (a browser's
+// EventSource reconnecting right after a restart) waits for them rather
+// than getting a 503, on which EventSource would give up for good.
+func TestStreamOpenedDuringTheReplayWaits(t *testing.T) {
+	log, err := filelog.Open(t.TempDir(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viewReady atomic.Bool
+	h := subscriptions.New(subscriptions.Config{
+		Log: log, CommandsTopic: "commands", EventsTopic: "events",
+		Value:     func(uuid.UUID) (domain.Value, bool) { return domain.Value{}, false },
+		ViewReady: viewReady.Load,
+		Logger:    zerolog.Nop(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	arrived := make(chan struct{}, 1)
+	router := newRouter(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		router.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		cancel()
+		<-done
+		log.Close()
+	})
+
+	type dialed struct {
+		stream *ssetest.Stream
+		err    error
+	}
+	result := make(chan dialed, 1)
+	dialCtx, dialCancel := context.WithTimeout(context.Background(), deadline)
+	defer dialCancel()
+	go func() {
+		stream, err := ssetest.Dial(dialCtx, nil, srv.URL+"/subscriptions/events?from=0", "")
+		result <- dialed{stream, err}
+	}()
+	<-arrived
+	// Nothing comes back while the view is replaying (a 503 would come at
+	// once): an absence, so it can only be watched for a while.
+	select {
+	case d := <-result:
+		t.Fatalf("answered before the view was ready: %v", d.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if h.Ready() {
+		t.Fatal("ready before the view")
+	}
+	viewReady.Store(true)
+	d := <-result
+	if d.err != nil {
+		t.Fatalf("the stream, once the view is ready: %v", d.err)
+	}
+	d.stream.Close()
 }
 
 // A client may subscribe to a command before it is sent: the stream waits

@@ -23,6 +23,13 @@ type Options struct {
 	// CommandWait is how long a command stream waits for a command id that
 	// is not known yet (30 s).
 	CommandWait time.Duration
+	// ReadyWait is how long a stream that is opened while the statuses are
+	// being rebuilt (a restart's replay) waits for them before it is
+	// answered 503 (10 s; negative: no wait). A browser's EventSource
+	// reconnects by itself after a server restart, but gives up for good
+	// on any answer other than 200: a 503 in the moments after a restart
+	// would end the subscription.
+	ReadyWait time.Duration
 	// MaxCatchUps bounds the streams that read old events from the log at the
 	// same time; others wait for a turn (8).
 	MaxCatchUps int
@@ -50,6 +57,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CommandWait <= 0 {
 		o.CommandWait = 30 * time.Second
+	}
+	if o.ReadyWait == 0 {
+		o.ReadyWait = 10 * time.Second
 	}
 	if o.MaxCatchUps <= 0 {
 		o.MaxCatchUps = 8

@@ -27,7 +27,8 @@
 //  1. Replay. Run reads the commands topic from 0 while the view replays the
 //     events topic and hands its batches to Apply. Both sides only upsert,
 //     in any interleaving. Until Run has caught up with the commands topic
-//     and the view is ready, the endpoints answer 503 with Retry-After.
+//     and the view is ready, GET /commands/{id} answers 503 with
+//     Retry-After, and a stream waits (Options.ReadyWait) before it does.
 //  2. Live. Apply updates the statuses, wakes who waits for those commands
 //     (wait.go) and pushes the batch to every stream's queue (queue.go). It
 //     never blocks: each queue is bounded, and a subscriber whose queue is
@@ -58,6 +59,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -168,6 +170,35 @@ func (h *Hub) unavailable(w http.ResponseWriter) bool {
 		return false
 	}
 	httpapi.Error(w, httpapi.Replaying, "command statuses are being rebuilt from the log")
+	return true
+}
+
+// readyPoll is how often a stream that waits for the statuses looks again.
+const readyPoll = 20 * time.Millisecond
+
+// awaitReady holds a stream opened while the statuses are being rebuilt
+// until they are, for at most Options.ReadyWait, and answers 503 if they
+// are not by then (or the request or the Hub ends first). It reports
+// whether the stream may start.
+func (h *Hub) awaitReady(w http.ResponseWriter, r *http.Request) bool {
+	if h.Ready() || h.opt.ReadyWait < 0 {
+		return !h.unavailable(w)
+	}
+	deadline := time.NewTimer(h.opt.ReadyWait)
+	defer deadline.Stop()
+	poll := time.NewTicker(readyPoll)
+	defer poll.Stop()
+	for !h.Ready() {
+		select {
+		case <-poll.C:
+		case <-deadline.C:
+			return !h.unavailable(w)
+		case <-r.Context().Done():
+			return false
+		case <-h.closed:
+			return !h.unavailable(w)
+		}
+	}
 	return true
 }
 

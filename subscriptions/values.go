@@ -30,7 +30,7 @@ type valueMessage struct {
 // value was read; each change has its event's position.
 func (h *Hub) streamValue(w http.ResponseWriter, r *http.Request) {
 	id, ok := httpapi.ParseID(w, chi.URLParam(r, "id"), "value id")
-	if !ok || h.unavailable(w) {
+	if !ok || !h.awaitReady(w, r) {
 		return
 	}
 	q := newQueue(h.opt.Buffer)
