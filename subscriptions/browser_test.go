@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"calculator/internal/browsertest"
+	"calculator/internal/testlog"
 	"calculator/subscriptions"
 )
 
@@ -98,7 +98,7 @@ func TestBrowserEventSource(t *testing.T) {
 		pages.URL+"/page.html?app="+s.URL+"&command="+commandID)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers go with it
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var stderr lockedBuffer // written by exec's copying goroutine, read when the test gives up
+	var stderr testlog.Buffer // written by exec's copying goroutine, read when the test gives up
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -156,23 +156,4 @@ func TestBrowserEventSource(t *testing.T) {
 	if got := events.Types[len(events.Types)-1]; got != "CommandRejected" {
 		t.Errorf("last event %s, want CommandRejected", got)
 	}
-}
-
-// lockedBuffer is a strings.Builder that one goroutine may write while
-// another reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -29,6 +29,15 @@ type hub struct {
 
 func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.Duration) *hub {
 	t.Helper()
+	h := startHubWith(t, opt, serverWriteTimeout, func() bool { return true }, nil)
+	eventually(t, "the hub is ready", h.Ready)
+	return h
+}
+
+// startHubWith is startHub with the view's readiness given, and wrap (if
+// not nil) around the Hub's routes; it does not wait for the Hub.
+func startHubWith(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.Duration, viewReady func() bool, wrap func(http.Handler) http.Handler) *hub {
+	t.Helper()
 	log, err := filelog.Open(t.TempDir(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -36,14 +45,18 @@ func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.D
 	h := subscriptions.New(subscriptions.Config{
 		Log: log, CommandsTopic: "commands", EventsTopic: "events",
 		Value:     func(uuid.UUID) (domain.Value, bool) { return domain.Value{}, false },
-		ViewReady: func() bool { return true },
+		ViewReady: viewReady,
 		Logger:    zerolog.Nop(),
 		Options:   opt,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	srv := httptest.NewUnstartedServer(newRouter(h))
+	routes := newRouter(h)
+	if wrap != nil {
+		routes = wrap(routes)
+	}
+	srv := httptest.NewUnstartedServer(routes)
 	srv.Config.WriteTimeout = serverWriteTimeout
 	srv.Start()
 	t.Cleanup(func() {
@@ -53,7 +66,6 @@ func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.D
 		<-done
 		log.Close()
 	})
-	eventually(t, "the hub is ready", h.Ready)
 	return &hub{Hub: h, log: log, URL: srv.URL}
 }
 
@@ -61,32 +73,13 @@ func startHub(t *testing.T, opt subscriptions.Options, serverWriteTimeout time.D
 // EventSource reconnecting right after a restart) waits for them rather
 // than getting a 503, on which EventSource would give up for good.
 func TestStreamOpenedDuringTheReplayWaits(t *testing.T) {
-	log, err := filelog.Open(t.TempDir(), zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var viewReady atomic.Bool
-	h := subscriptions.New(subscriptions.Config{
-		Log: log, CommandsTopic: "commands", EventsTopic: "events",
-		Value:     func(uuid.UUID) (domain.Value, bool) { return domain.Value{}, false },
-		ViewReady: viewReady.Load,
-		Logger:    zerolog.Nop(),
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.Run(ctx); close(done) }()
 	arrived := make(chan struct{}, 1)
-	router := newRouter(h)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		router.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		h.Close()
-		srv.Close()
-		cancel()
-		<-done
-		log.Close()
+	h := startHubWith(t, subscriptions.Options{}, 0, viewReady.Load, func(routes http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			routes.ServeHTTP(w, r)
+		})
 	})
 
 	type dialed struct {
@@ -97,7 +90,7 @@ func TestStreamOpenedDuringTheReplayWaits(t *testing.T) {
 	dialCtx, dialCancel := context.WithTimeout(context.Background(), deadline)
 	defer dialCancel()
 	go func() {
-		stream, err := ssetest.Dial(dialCtx, nil, srv.URL+"/subscriptions/events?from=0", "")
+		stream, err := ssetest.Dial(dialCtx, nil, h.URL+"/subscriptions/events?from=0", "")
 		result <- dialed{stream, err}
 	}()
 	<-arrived
