@@ -103,6 +103,10 @@ type indexPart struct {
 	lastBlock *blockRef
 }
 
+// unfinishedChunk is the size of the chunks into which decodeIndexPart
+// copies the trails' unfinished blocks.
+const unfinishedChunk = 1 << 20
+
 // decodeIndexPart reads what encode wrote. Its errors wrap
 // snapshot.ErrCorrupt.
 func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
@@ -128,56 +132,65 @@ func decodeIndexPart(d *snapshot.Decoder) (*indexPart, error) {
 		p.sum.add(uuid.UUID(raw[i:]))
 	}
 
-	// The trails, their unfinished blocks still in d's bytes.
-	type decoded struct {
-		k          int // the value's number
-		l          lookup
-		rejections bool
+	// The trails, one pass: each unfinished block is copied out of d's
+	// bytes (which are the whole snapshot's) into chunks of
+	// unfinishedChunk bytes, one allocation for many trails.
+	var chunk []byte
+	keep := func(b []byte) []byte {
+		if len(b) == 0 {
+			return nil
+		}
+		if cap(chunk)-len(chunk) < len(b) {
+			chunk = make([]byte, 0, max(unfinishedChunk, len(b)))
+		}
+		at := len(chunk)
+		chunk = append(chunk, b...)
+		// Full: an append to the trail, live, moves it elsewhere rather
+		// than over its neighbour's bytes.
+		return chunk[at:len(chunk):len(chunk)]
 	}
-	trails := make([]decoded, 0, n)
-	total := 0
+	decode := func(k int) (lookup, bool) {
+		l := decodeTrail(d)
+		if d.Err() != nil {
+			return l, false
+		}
+		if err := l.check(p.end); err != "" {
+			d.Fail("value number %d: %s", k, err)
+			return l, false
+		}
+		for j := range l.blocks {
+			if r := &l.blocks[j]; p.lastBlock == nil || r.pos > p.lastBlock.pos {
+				p.lastBlock = r
+			}
+		}
+		l.data = keep(l.data)
+		return l, true
+	}
 	for k := range n {
-		v := decodeTrail(d)
-		trails = append(trails, decoded{k: k, l: v})
-		total += len(v.data)
+		v, ok := decode(k)
+		if !ok {
+			return nil, d.Err()
+		}
+		p.x.versions.Append(v.trail)
+		if len(v.blocks) > 0 {
+			p.blocks[k] = v.blocks
+		}
 		if d.Bool() {
-			r := decodeTrail(d)
+			r, ok := decode(k)
+			if !ok {
+				return nil, d.Err()
+			}
 			if r.partition == splitPartition {
 				d.Fail("value number %d: rejections in no partition", k)
+				return nil, d.Err()
 			}
-			trails = append(trails, decoded{k: k, l: r, rejections: true})
-			total += len(r.data)
+			p.rejected[k] = &rejections{trail: r.trail, blocks: r.blocks}
 		}
 		if d.Err() != nil {
 			return nil, d.Err()
 		}
 	}
-
 	p.x.ids = idsOf(raw)
-	data := make([]byte, 0, total)
-	for i := range trails {
-		t := &trails[i]
-		if err := t.l.check(p.end); err != "" {
-			d.Fail("value number %d: %s", t.k, err)
-			return nil, d.Err()
-		}
-		for j := range t.l.blocks {
-			if r := &t.l.blocks[j]; p.lastBlock == nil || r.pos > p.lastBlock.pos {
-				p.lastBlock = r
-			}
-		}
-		at := len(data)
-		data = append(data, t.l.data...)
-		t.l.data = data[at:len(data):len(data)]
-		if t.rejections {
-			p.rejected[t.k] = &rejections{trail: t.l.trail, blocks: t.l.blocks}
-			continue
-		}
-		p.x.versions.Append(t.l.trail)
-		if len(t.l.blocks) > 0 {
-			p.blocks[t.k] = t.l.blocks
-		}
-	}
 	return p, nil
 }
 
