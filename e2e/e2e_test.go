@@ -220,15 +220,24 @@ func TestErrorsOfTheHTTPServer(t *testing.T) {
 func TestSecondInstanceOnTheSameDataDirFails(t *testing.T) {
 	dir := t.TempDir()
 	start(t, dir)
-	second := exec.Command(binary, "-addr", "127.0.0.1:0", "-data-dir", dir)
+	secondInstanceFails(t, dir, "in use by another process")
+}
+
+// secondInstanceFails starts the binary on dir, which a running instance
+// uses, with args, and checks that it exits with an error that says want.
+func secondInstanceFails(t *testing.T, dir, want string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), deadline) // one that starts would serve until killed
+	defer cancel()
+	second := exec.CommandContext(ctx, binary, append([]string{"-addr", "127.0.0.1:0", "-data-dir", dir}, args...)...)
 	second.Env = childEnv()
 	out, err := second.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("second instance: err %v, want a non-zero exit\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "in use by another process") {
-		t.Fatalf("second instance said %s, want a clear 'in use' message", out)
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("second instance said %s, want a clear 'in use' message (%q)", out, want)
 	}
 }
 

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -286,16 +284,5 @@ func TestKafkaSecondInstanceOnTheSameDataDirFails(t *testing.T) {
 	_, _, args := kafkaTopics(brokers)
 	dir := t.TempDir()
 	start(t, dir, args...)
-	ctx, cancel := context.WithTimeout(t.Context(), deadline) // one that starts would serve until killed
-	defer cancel()
-	second := exec.CommandContext(ctx, binary, append([]string{"-addr", "127.0.0.1:0", "-data-dir", dir}, args...)...)
-	second.Env = childEnv()
-	out, err := second.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-		t.Fatalf("second instance: err %v, want a non-zero exit\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "history.blocks is in use by another process") {
-		t.Fatalf("second instance said %s, want a clear 'in use' message", out)
-	}
+	secondInstanceFails(t, dir, "history.blocks is in use by another process", args...)
 }

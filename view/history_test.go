@@ -283,16 +283,7 @@ func TestHistory(t *testing.T) {
 		// A page after a version starts right after that version's event.
 		for after := 0; after <= 6; after++ {
 			got, _ := f.readHistory(fmt.Sprintf("/values/%s/history?after_version=%d%s", id, after, include))
-			var rest []map[string]any
-			seen := after == 0
-			for _, e := range want {
-				if seen {
-					rest = append(rest, e)
-				}
-				if e["version"] == float64(after) {
-					seen = true
-				}
-			}
+			rest := entriesAfterVersion(want, after)
 			sameEntries(t, fmt.Sprintf("after_version=%d%s", after, include), got, rest)
 		}
 	}
@@ -637,16 +628,7 @@ func TestLongHistory(t *testing.T) {
 		}
 		for _, after := range edges {
 			path := fmt.Sprintf("/values/%s/history?limit=200&after_version=%d%s", id, after, include)
-			var rest []map[string]any
-			seen := after == 0
-			for _, e := range want {
-				if seen {
-					rest = append(rest, e)
-				}
-				if e["version"] == float64(after) {
-					seen = true
-				}
-			}
+			rest := entriesAfterVersion(want, after)
 			rest = rest[:min(200, len(rest))]
 			_, _, body := f.get(path)
 			var got []map[string]any
@@ -739,4 +721,20 @@ func TestHistoryDamagedBlock(t *testing.T) {
 	if _, _, body := f.get(fmt.Sprintf("/values/%s/history?after_version=%d", id, 130)); len(body["events"].([]any)) == 0 {
 		t.Errorf("a page after version 130 = %v, want its events", body)
 	}
+}
+
+// entriesAfterVersion returns the entries of a history (rejections
+// included) that come after the event of version after: all of them for 0.
+func entriesAfterVersion(entries []map[string]any, after int) []map[string]any {
+	var rest []map[string]any
+	seen := after == 0
+	for _, e := range entries {
+		if seen {
+			rest = append(rest, e)
+		}
+		if e["version"] == float64(after) {
+			seen = true
+		}
+	}
+	return rest
 }
